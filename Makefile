@@ -1,0 +1,33 @@
+# locca_mm: `make demo` and `make test` set everything up on a fresh machine.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+export VENV PYTHON
+
+.PHONY: install test demo lint bench clean-venv help
+
+help:
+	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
+	@echo "make test     install + run the whole test suite"
+	@echo "make demo     install + train and evaluate the embedded default on CPU"
+	@echo "make lint     ruff"
+	@echo "make bench    install + tools/benchmark.py"
+
+install:
+	@bash tools/install.sh
+
+test: install
+	$(PY) -m pytest tests
+
+demo: install
+	$(PY) tools/train.py configs/toy/toy_regression.py --work-dir work_dirs/demo
+
+lint: install
+	$(PY) -m ruff check locca_mm tools tests configs
+
+bench: install
+	@if [ -f tools/benchmark.py ]; then $(PY) tools/benchmark.py; \
+	else echo "tools/benchmark.py is not there yet: nothing to measure"; fi
+
+clean-venv:
+	rm -rf $(VENV)

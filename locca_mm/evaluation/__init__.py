@@ -1,0 +1,1 @@
+"""locca_mm.evaluation."""

@@ -1,0 +1,104 @@
+"""A linear-regression model, dataset, metric and hook for engine tests."""
+import json
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmengine.dist import get_rank
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+from torch.utils.data import Dataset
+
+from locca_mm.registry import DATASETS, HOOKS, METRICS, MODELS
+
+
+@DATASETS.register_module()
+class ToyRegressionDataset(Dataset):
+    """``num_samples`` pairs ``y = x @ w + b + noise``, deterministic per (seed, index).
+
+    Each item is ``dict(inputs=x[D], data_samples=BaseDataElement(target=y[1], index=i))``.
+
+    Args:
+        num_samples (int): Length of the dataset. Defaults to 64.
+        dim (int): Input dimension D. Defaults to 8.
+        seed (int): Seed of the generating weights and of every sample.
+    """
+
+    def __init__(self, num_samples: int = 64, dim: int = 8, seed: int = 0):
+        self.num_samples = num_samples
+        self.dim = dim
+        self.seed = seed
+        g = torch.Generator().manual_seed(seed)
+        self.weight = torch.randn(dim, 1, generator=g)
+        self.metainfo = dict(dataset='toy-regression')
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __getitem__(self, index: int) -> dict:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        x = torch.randn(self.dim, generator=g)
+        y = x @ self.weight + 0.5 + 0.01 * torch.randn(1, generator=g)
+        return dict(inputs=x, data_samples=BaseDataElement(target=y, index=index))
+
+
+@MODELS.register_module()
+class ToyRegressor(BaseModel):
+    """A linear layer trained with MSE: ``forward(inputs[B, D], data_samples)``.
+
+    ``mode='loss'`` returns ``{'loss': mse}``; ``'predict'`` returns one dict
+    per sample with ``pred`` and ``target``; ``'tensor'`` returns ``[B, 1]``.
+    """
+
+    def __init__(self, dim: int = 8, data_preprocessor: Optional[dict] = None, init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.linear = nn.Linear(dim, 1)
+
+    def forward(self, inputs, data_samples: Optional[List[dict]] = None, mode: str = 'tensor'):
+        x = torch.stack(inputs) if isinstance(inputs, (list, tuple)) else inputs
+        out = self.linear(x)
+        if mode == 'tensor':
+            return out
+        target = torch.stack([d.target for d in data_samples]).to(out)
+        if mode == 'loss':
+            return dict(loss=((out - target)**2).mean())
+        if mode == 'predict':
+            return [dict(pred=p, target=t, index=d.index)
+                    for p, t, d in zip(out.detach(), target, data_samples)]
+        raise ValueError(f'Invalid mode "{mode}": expected "loss", "predict" or "tensor"')
+
+
+@METRICS.register_module()
+class ToyMSEMetric(BaseMetric):
+    """Mean squared error over the predictions of :class:`ToyRegressor`."""
+
+    default_prefix = 'toy'
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for d in data_samples:
+            self.results.append(float(((d['pred'] - d['target'])**2).mean()))
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        return dict(mse=sum(results) / max(len(results), 1))
+
+
+@HOOKS.register_module()
+class RecordSamplesHook(Hook):
+    """Write the dataset indices each rank trained on to ``samples_rank{r}.json``.
+
+    The file holds one list of indices per training iteration, in order.
+    """
+
+    def __init__(self):
+        self.seen: List[List[int]] = []
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self.seen.append([int(d.index) for d in data_batch['data_samples']])
+
+    def after_train(self, runner) -> None:
+        path = osp.join(runner.work_dir, f'samples_rank{get_rank()}.json')
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(self.seen, f)

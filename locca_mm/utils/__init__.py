@@ -1,0 +1,4 @@
+"""Utilities: module registration and the mmengine compatibility layer."""
+from .setup_env import register_all_modules
+
+__all__ = ['register_all_modules']

@@ -1,0 +1,170 @@
+"""Shared plumbing of the command-line tools (``tools/train.py``, ``tools/test.py``).
+
+- :func:`load_config` reads a config with a clear error for a missing file and
+  merges ``--cfg-options``.
+- :class:`SetupGuard` removes what a run wrote into its work dir when the run
+  fails before its first training (or test) iteration, i.e. on a bad config,
+  an unknown ``type`` or a missing checkpoint, so no half-written work dir is
+  left behind. A failure later keeps its logs.
+- :func:`run_cli` turns a setup failure into a one-line ``error: ...`` message
+  and exit code 1 (``LOCCA_DEBUG=1`` shows the traceback); failures during
+  training keep their traceback.
+"""
+import argparse
+import os
+import os.path as osp
+import shutil
+import sys
+from typing import Callable, Optional, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.hooks import Hook
+
+__all__ = [
+    'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
+    'add_runner_args', 'apply_runner_args', 'build_runner'
+]
+
+
+class SetupError(Exception):
+    """A run failed before its first iteration (bad config, file or argument)."""
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
+    """Read a config file and merge ``cfg_options`` into it.
+
+    Raises:
+        SetupError: the file does not exist or cannot be parsed.
+    """
+    if not osp.isfile(path):
+        raise SetupError(f'config file not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except Exception as e:  # noqa: BLE001 - any parse error is the user's file
+        raise SetupError(f'cannot read config {path}: {_one_line(e)}') from e
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def default_work_dir(config_path: str) -> str:
+    """``./work_dirs/<config name>``, as in mmdet and mmpretrain."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Options every runner tool shares: work dir, config overrides, launcher."""
+    parser.add_argument('--work-dir', help='directory for logs, checkpoints and metrics')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def apply_runner_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Set launcher and work dir (``--work-dir`` > config > ``./work_dirs/<name>``)."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(args.config)
+    return cfg
+
+
+def build_runner(cfg: Config):
+    """``Runner.from_cfg``, or the registered runner named by ``runner_type``."""
+    from mmengine.runner import Runner
+
+    from locca_mm.registry import RUNNERS
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+class _StartedHook(Hook):
+    """Marks the first iteration of training or testing."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, guard: 'SetupGuard'):
+        self.guard = guard
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self.guard.started = True
+
+    def before_test_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self.guard.started = True
+
+    def before_val_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self.guard.started = True
+
+
+class SetupGuard:
+    """Context manager that undoes a work dir's new files if setup fails.
+
+    Args:
+        work_dir (str): The run's work dir.
+
+    Use :meth:`watch` on the runner once it exists so the guard learns when
+    the first iteration starts; from then on a failure keeps its files.
+    """
+
+    def __init__(self, work_dir: str):
+        self.work_dir = osp.abspath(work_dir)
+        self.existed = osp.isdir(self.work_dir)
+        self.before = set(os.listdir(self.work_dir)) if self.existed else set()
+        self.started = False
+
+    def watch(self, runner) -> None:
+        """Register a hook on ``runner`` that marks the start of the first iteration."""
+        runner.register_hook(_StartedHook(self))
+
+    def __enter__(self) -> 'SetupGuard':
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None or self.started or exc_type is KeyboardInterrupt:
+            return False
+        self.cleanup()
+        if not isinstance(exc, SetupError):
+            raise SetupError(_one_line(exc)) from exc
+        return False
+
+    def cleanup(self) -> None:
+        """Remove what appeared in the work dir since the guard was created."""
+        if not osp.isdir(self.work_dir):
+            return
+        if not self.existed:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+            return
+        for name in set(os.listdir(self.work_dir)) - self.before:
+            path = osp.join(self.work_dir, name)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (KeyError without its quotes)."""
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = str(msg).strip().splitlines()[0] if str(msg).strip() else type(exc).__name__
+    return msg
+
+
+def run_cli(main: Callable[[Optional[Sequence[str]]], object],
+            argv: Optional[Sequence[str]] = None) -> None:
+    """Run a tool's ``main``; a :class:`SetupError` exits 1 with one line on stderr."""
+    try:
+        main(argv)
+    except SetupError as e:
+        if os.environ.get('LOCCA_DEBUG'):
+            raise
+        prog = osp.basename(sys.argv[0]) if sys.argv and sys.argv[0] else 'locca_mm'
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        sys.exit(1)

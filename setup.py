@@ -1,0 +1,54 @@
+"""Packaging of locca_mm: ``pip install -e .`` (``make install`` sets up the whole stack)."""
+import os.path as osp
+import re
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def get_version() -> str:
+    with open(osp.join(HERE, 'locca_mm', 'version.py'), encoding='utf-8') as f:
+        return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+def parse_requirements(fname: str) -> list:
+    """Requirement lines of ``requirements/<fname>``, comments and options dropped."""
+    reqs = []
+    with open(osp.join(HERE, 'requirements', fname), encoding='utf-8') as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+def readme() -> str:
+    with open(osp.join(HERE, 'README.md'), encoding='utf-8') as f:
+        return f.read()
+
+
+setup(
+    name='locca_mm',
+    version=get_version(),
+    description='LocCa (location-aware captioner pretraining) for OpenMMLab',
+    long_description=readme(),
+    long_description_content_type='text/markdown',
+    license='Apache License 2.0',
+    packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
+    include_package_data=True,
+    python_requires='>=3.9',
+    install_requires=parse_requirements('runtime.txt'),
+    extras_require={
+        'all': parse_requirements('mminstall.txt') + parse_requirements('optional.txt'),
+        'mim': parse_requirements('mminstall.txt'),
+        'optional': parse_requirements('optional.txt'),
+        'tests': parse_requirements('tests.txt'),
+    },
+    classifiers=[
+        'License :: OSI Approved :: Apache Software License',
+        'Programming Language :: Python :: 3',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
+    zip_safe=False,
+)

@@ -1,0 +1,72 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [options]``.
+
+Runs the config's ``test_dataloader`` / ``test_evaluator`` and prints the
+metrics (also as one JSON line, and into ``--out-metrics`` when given).
+``--out`` dumps the raw predictions to a pickle, as in mmdet/mmpretrain.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.dist import is_main_process  # noqa: E402
+
+import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
+from locca_mm.utils.cli import (SetupError, SetupGuard, add_runner_args,  # noqa: E402
+                                apply_runner_args, build_runner, load_config, run_cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Evaluate a locca_mm checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='dump the predictions to this pickle file')
+    parser.add_argument('--out-metrics', help='write the metrics to this JSON file')
+    add_runner_args(parser)
+    return parser.parse_args(argv)
+
+
+def merge_args(cfg, args):
+    """Apply the command-line options to the config."""
+    if not osp.isfile(osp.expanduser(args.checkpoint)):
+        raise SetupError(f'checkpoint file not found: {args.checkpoint}')
+    apply_runner_args(cfg, args)
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if cfg.get('test_dataloader') is None or cfg.get('test_evaluator') is None:
+        raise SetupError(f'{args.config} has no test_dataloader/test_evaluator to evaluate')
+    if args.out is not None:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise SetupError('--out must be a .pkl or .pickle file')
+        dump = dict(type='DumpResults', out_file_path=args.out)
+        evaluator = cfg.test_evaluator
+        cfg.test_evaluator = (list(evaluator) if isinstance(evaluator, (list, tuple))
+                              else [evaluator]) + [dump]
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_args(cfg, args)
+    with SetupGuard(cfg.work_dir) as guard:
+        runner = build_runner(cfg)
+        guard.watch(runner)
+        metrics = runner.test()
+    if is_main_process():
+        line = json.dumps({k: _plain(v) for k, v in metrics.items()}, sort_keys=True)
+        print(line)
+        if args.out_metrics:
+            with open(args.out_metrics, 'w', encoding='utf-8') as f:
+                f.write(line + '\n')
+    return metrics
+
+
+def _plain(value):
+    return value.item() if hasattr(value, 'item') else value
+
+
+if __name__ == '__main__':
+    run_cli(main)

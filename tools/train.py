@@ -1,0 +1,88 @@
+"""Train a model from a config: ``python tools/train.py CONFIG [options]``.
+
+The mmdet/mmpretrain command line: ``--work-dir``, ``--resume [CKPT]``,
+``--amp``, ``--auto-scale-lr``, ``--cfg-options``, ``--launcher``. Runs on
+CPU or GPU; distributed runs go through ``tools/dist_train.sh`` (torchrun) or
+``tools/slurm_train.sh``. A bad config, an unknown ``type`` or a missing
+checkpoint stops with a one-line error and leaves the work dir as it was.
+"""
+import argparse
+import os.path as osp
+import sys
+
+# Runs from a source checkout without installation too.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
+from locca_mm.utils.cli import (SetupError, SetupGuard, add_runner_args,  # noqa: E402
+                                apply_runner_args, build_runner, load_config, run_cli)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a locca_mm model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from this checkpoint; without a path, from the latest '
+        'checkpoint in the work dir')
+    parser.add_argument(
+        '--amp', action='store_true',
+        help='mixed precision: float16 autocast with loss scaling on GPU, '
+        'bfloat16 autocast on CPU')
+    parser.add_argument(
+        '--amp-dtype', choices=['float16', 'bfloat16'], default=None,
+        help='autocast dtype for --amp (default: float16 on GPU, bfloat16 on CPU)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='do not evaluate during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the total batch size / base_batch_size')
+    add_runner_args(parser)
+    return parser.parse_args(argv)
+
+
+def merge_args(cfg, args):
+    """Apply the command-line options to the config."""
+    apply_runner_args(cfg, args)
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):
+            raise SetupError(f'--amp needs optim_wrapper of type OptimWrapper, got {wrapper}')
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.amp_dtype is not None:
+            cfg.optim_wrapper.dtype = args.amp_dtype
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(osp.expanduser(args.resume)):
+            raise SetupError(f'--resume: checkpoint file not found: {args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise SetupError('--auto-scale-lr needs auto_scale_lr.base_batch_size in the config')
+        cfg.auto_scale_lr.enable = True
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_args(cfg, args)
+    with SetupGuard(cfg.work_dir) as guard:
+        runner = build_runner(cfg)
+        guard.watch(runner)
+        runner.train()
+    return runner
+
+
+if __name__ == '__main__':
+    run_cli(main)
