@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the pinned locca_mm stack into a virtual environment (what `make install` runs).
 #
-#   VENV=.venv PYTHON=python3 bash tools/install.sh [--force]
+#   VENV=.venv PYTHON=python3 bash tools/install.sh [--force | --check]
+#
+# --force reinstalls every step; --check only reports (exit 0: up to date, 1: not).
 #
 # torch + torchvision, mmcv 2.1.0 with its ops (built from the sdist when no cached
 # wheel fits, then cached), mmengine/mmdet/mmpretrain/mmsegmentation, the metric,
@@ -29,7 +31,13 @@ LOCCA_TORCH_INDEX_URL=${LOCCA_TORCH_INDEX_URL:-}
 MMCV_VERSION=2.1.0
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/locca_mm/wheels"
 FORCE=0
-[ "${1:-}" = "--force" ] && FORCE=1
+CHECK=0
+case "${1:-}" in
+    --force) FORCE=1 ;;
+    --check) CHECK=1 ;;
+    "") ;;
+    *) echo "usage: $0 [--force | --check]" >&2; exit 2 ;;
+esac
 
 START=$SECONDS
 say() { printf '[install %4ss] %s\n' "$((SECONDS - START))" "$*"; }
@@ -52,6 +60,10 @@ if [ "$FORCE" = 0 ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] \
     say "stack in $VENV is up to date (delete $STAMP or pass --force to reinstall)"
     exit 0
 fi
+if [ "$CHECK" = 1 ]; then
+    say "stack in $VENV is missing or out of date"
+    exit 1
+fi
 
 # --- virtual environment -------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
@@ -60,6 +72,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip)
+# setuptools 81 dropped pkg_resources, which mmengine and mmcv's setup.py import; torch asks
+# for setuptools>=77, so every install step carries the cap to keep one resolver honest.
+SETUPTOOLS="setuptools<81"
+pipq() {  # pip, minus the notes some machines print about absent local indexes
+    "${PIP[@]}" "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2)
+}
+pip_install() { pipq install -q "${FIND_LINKS[@]}" "$@" "$SETUPTOOLS"; }
 FIND_LINKS=()
 if [ -n "${LOCCA_WHEELHOUSE:-}" ]; then
     if [ -d "$LOCCA_WHEELHOUSE" ]; then
@@ -71,15 +90,15 @@ if [ -n "${LOCCA_WHEELHOUSE:-}" ]; then
     fi
 fi
 
-say "build tools (setuptools<81: mmengine and mmcv's setup.py import pkg_resources)"
-"${PIP[@]}" install -q "${FIND_LINKS[@]}" "setuptools<81" wheel ninja
+say "build tools"
+pip_install wheel ninja
 
 # --- torch ---------------------------------------------------------------------------------
 say "torch: $LOCCA_TORCH (first time: about 3 min, ~5.5 GB)"
 TORCH_ARGS=()
 [ -n "$LOCCA_TORCH_INDEX_URL" ] && TORCH_ARGS=(--index-url "$LOCCA_TORCH_INDEX_URL")
 # shellcheck disable=SC2086
-"${PIP[@]}" install -q "${FIND_LINKS[@]}" "${TORCH_ARGS[@]}" $LOCCA_TORCH
+pip_install "${TORCH_ARGS[@]}" $LOCCA_TORCH
 
 # --- mmcv with ops -------------------------------------------------------------------------
 read -r TORCH_VER CUDA_VER GPU_OK < <("$PY" - <<'EOF'
@@ -119,10 +138,10 @@ try_mmcv_wheels_in() {  # $1: directory; installs the first wheel there that imp
     [ -d "$dir" ] || return 1
     for whl in "$dir"/mmcv-"$MMCV_VERSION"-"$PYTAG"-*.whl; do
         [ -f "$whl" ] || continue
-        "${PIP[@]}" install -q --no-deps --force-reinstall "$whl" || continue
+        pipq install -q --no-deps --force-reinstall "$whl" || continue
         if mmcv_ok; then say "mmcv from $whl"; return 0; fi
         say "$whl does not fit this torch/$FLAVOUR: skipped"
-        "${PIP[@]}" uninstall -q -y mmcv >/dev/null 2>&1 || true
+        pipq uninstall -q -y mmcv >/dev/null 2>&1 || true
     done
     return 1
 }
@@ -138,14 +157,14 @@ build_mmcv() {
     else
         say "building mmcv $MMCV_VERSION with CPU ops from source: expect ~22 min on 2 cores (once; then cached in $CACHE_DIR)"
     fi
-    MMCV_WITH_OPS=1 "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation \
+    MMCV_WITH_OPS=1 pipq download -q --no-deps --no-binary :all: --no-build-isolation \
         "mmcv==$MMCV_VERSION" -d "$tmp/sdist"
     tar xzf "$tmp"/sdist/mmcv-"$MMCV_VERSION".tar.gz -C "$tmp"
     # torch >= 2.x headers need C++20; mmcv 2.1.0 asks for C++17.
     sed -i "s/'-std=c++17'/'-std=c++20'/g" "$tmp/mmcv-$MMCV_VERSION/setup.py"
     (cd "$tmp/mmcv-$MMCV_VERSION" &&
         MMCV_WITH_OPS=1 FORCE_CUDA=$MMCV_CUDA MAX_JOBS=$jobs \
-        "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$tmp/wheel" .)
+        pipq wheel -q --no-build-isolation --no-deps -w "$tmp/wheel" .)
     local whl
     whl=$(ls "$tmp"/wheel/mmcv-*.whl)
     say "stripping debug info from the wheel (~30 MiB -> a few MiB)"
@@ -158,7 +177,7 @@ build_mmcv() {
 }
 
 say "mmcv's dependencies"
-"${PIP[@]}" install -q "${FIND_LINKS[@]}" addict numpy packaging Pillow pyyaml yapf opencv-python \
+pip_install addict numpy packaging Pillow pyyaml yapf opencv-python \
     "$(grep -E '^mmengine' requirements/mminstall.txt)"
 if mmcv_ok; then
     say "mmcv $MMCV_VERSION with ops already installed"
@@ -173,11 +192,10 @@ fi
 
 # --- the rest of the stack -----------------------------------------------------------------
 say "OpenMMLab stack, metrics, tokenizers and test tools (about 1 min)"
-"${PIP[@]}" install -q "${FIND_LINKS[@]}" \
-    -r requirements/mminstall.txt -r requirements/runtime.txt \
+pip_install -r requirements/mminstall.txt -r requirements/runtime.txt \
     -r requirements/optional.txt -r requirements/tests.txt
 say "locca_mm (editable)"
-"${PIP[@]}" install -q --no-build-isolation --no-deps -e .
+pipq install -q --no-build-isolation --no-deps -e .
 
 say "checking imports"
 "$PY" -c "import locca_mm, mmcv.ops, mmdet.models, mmpretrain.models, mmseg.models" \

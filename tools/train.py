@@ -14,8 +14,15 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
-from locca_mm.utils.cli import (SetupError, SetupGuard, add_runner_args,  # noqa: E402
-                                apply_runner_args, build_runner, load_config, run_cli)
+from locca_mm.utils.cli import (  # noqa: E402
+    SetupError,
+    SetupGuard,
+    add_runner_args,
+    apply_runner_args,
+    build_runner,
+    load_config,
+    run_cli,
+)
 
 
 def parse_args(argv=None):

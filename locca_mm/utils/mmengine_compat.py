@@ -36,7 +36,7 @@ import os.path as osp
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, List
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ from mmengine.logging import HistoryBuffer, print_log
 
 __all__ = [
     'apply_mmengine_patches', 'rebuild_history_buffer', 'to_weights_only_safe',
-    'safe_torch_load', 'CheckpointLoadError'
+    'safe_torch_load', 'CheckpointLoadError', 'cpu_model_wrapper_cfg'
 ]
 
 _PATCHED = False
@@ -116,7 +116,7 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
                 'torch.load(..., weights_only=False) and re-save its state_dict.'
             ) from None
         raise CheckpointLoadError(f'corrupted checkpoint {filename}: {e}') from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointLoadError(
             f'cannot read checkpoint {filename} (truncated or corrupted?): '
             f'{str(e).splitlines()[0] if str(e) else type(e).__name__}') from None
@@ -174,11 +174,32 @@ def _without_cuda_set_device(fn):
     return wrapper
 
 
+def cpu_model_wrapper_cfg(model_wrapper_cfg: Optional[dict], cfg) -> dict:
+    """The model-wrapper config a CPU process group needs: DDP with ``device_ids=None``.
+
+    ``None`` becomes the wrapper the runner would build itself
+    (``MMDistributedDataParallel`` with ``broadcast_buffers=False`` and the
+    config's ``find_unused_parameters``). A DDP-type wrapper without
+    ``device_ids`` gets ``device_ids=None``; other wrappers are left alone.
+    """
+    from mmengine.registry import MODEL_WRAPPERS
+    from torch.nn.parallel import DistributedDataParallel
+
+    if model_wrapper_cfg is None:
+        model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel',
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_type = MODEL_WRAPPERS.get(model_wrapper_cfg.get('type', 'MMDistributedDataParallel'))
+    if isinstance(wrapper_type, type) and issubclass(wrapper_type, DistributedDataParallel):
+        model_wrapper_cfg = dict(model_wrapper_cfg)
+        model_wrapper_cfg.setdefault('device_ids', None)
+    return model_wrapper_cfg
+
+
 def _patch_distributed() -> None:
     from mmengine.dist import utils as dist_utils
-    from mmengine.registry import MODEL_WRAPPERS
     from mmengine.runner import runner as runner_mod
-    from torch.nn.parallel import DistributedDataParallel
 
     for name in ('_init_dist_pytorch', '_init_dist_slurm', '_init_dist_mpi'):
         setattr(dist_utils, name, _without_cuda_set_device(getattr(dist_utils, name)))
@@ -188,17 +209,7 @@ def _patch_distributed() -> None:
     @functools.wraps(original_wrap)
     def wrap_model(self, model_wrapper_cfg, model):
         if self.distributed and not _cuda_usable():
-            if model_wrapper_cfg is None:
-                model_wrapper_cfg = dict(
-                    type='MMDistributedDataParallel',
-                    broadcast_buffers=False,
-                    find_unused_parameters=self.cfg.get('find_unused_parameters', False))
-            wrapper_type = MODEL_WRAPPERS.get(
-                model_wrapper_cfg.get('type', 'MMDistributedDataParallel'))
-            if isinstance(wrapper_type, type) and issubclass(wrapper_type,
-                                                             DistributedDataParallel):
-                model_wrapper_cfg = dict(model_wrapper_cfg)
-                model_wrapper_cfg.setdefault('device_ids', None)
+            model_wrapper_cfg = cpu_model_wrapper_cfg(model_wrapper_cfg, self.cfg)
         return original_wrap(self, model_wrapper_cfg, model)
 
     runner_mod.Runner.wrap_model = wrap_model

@@ -30,6 +30,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         warnings.warn(
             f'The current default scope "{current_scope.scope_name}" is not '
             '"locca_mm"; register_all_modules makes "locca_mm" current. Pass '
-            'init_default_scope=False to keep the current scope.')
+            'init_default_scope=False to keep the current scope.', stacklevel=2)
         DefaultScope.get_instance(
             f'locca_mm-{datetime.datetime.now()}', scope_name='locca_mm')

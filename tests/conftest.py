@@ -1,0 +1,55 @@
+"""Shared fixtures: paths, running the command-line tools, reading logs."""
+import json
+import os
+import os.path as osp
+import socket
+import subprocess
+import sys
+from typing import Dict, List, Sequence
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TOY_CONFIG = osp.join(ROOT, 'configs', 'toy', 'toy_regression.py')
+
+
+def tool_env(**extra) -> Dict[str, str]:
+    """Environment for a tool subprocess: this interpreter, the repo importable."""
+    env = dict(os.environ)
+    env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+    env['PYTHON'] = sys.executable
+    env['OMP_NUM_THREADS'] = '1'
+    env.pop('LOCCA_DEBUG', None)
+    env.update(extra)
+    return env
+
+
+def run_tool(args: Sequence[str], cwd: str = ROOT, timeout: int = 300,
+             **env) -> subprocess.CompletedProcess:
+    """Run ``tools/<args[0]>`` (a .py with this interpreter, a .sh with bash)."""
+    script = osp.join(ROOT, 'tools', args[0])
+    runner = ['bash'] if script.endswith('.sh') else [sys.executable]
+    cmd = runner + [script] + list(args[1:])
+    return subprocess.run(cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def read_scalars(work_dir: str) -> List[dict]:
+    """Every record of the LocalVisBackend's ``scalars.json`` under ``work_dir``."""
+    records = []
+    for dirpath, _, files in os.walk(work_dir):
+        if 'scalars.json' in files:
+            with open(osp.join(dirpath, 'scalars.json'), encoding='utf-8') as f:
+                records += [json.loads(line) for line in f if line.strip()]
+    return records
+
+
+@pytest.fixture
+def toy_config() -> str:
+    return TOY_CONFIG
