@@ -1,4 +1,9 @@
 """Optimizers, optimizer wrappers and their constructors."""
+from .adafactor import ScalingViTAdafactor, second_moment_decay
 from .autocast_optim_wrapper import AutocastOptimWrapper
+from .layer_decay_optim_wrapper_constructor import LayerDecayOptimWrapperConstructor
 
-__all__ = ['AutocastOptimWrapper']
+__all__ = [
+    'AutocastOptimWrapper', 'LayerDecayOptimWrapperConstructor', 'ScalingViTAdafactor',
+    'second_moment_decay'
+]

@@ -1,0 +1,26 @@
+# LocCa with a ViT-B/16 encoder (224 px) and a 6-layer decoder of the same width.
+# Text: a 32k SentencePiece vocabulary (train one with tools/train_tokenizer.py);
+# boxes: 500 location tokens appended after it, 4 per box in (y1, x1, y2, x2) order.
+num_bins = 500
+tokenizer = dict(
+    type='LocCaTokenizer',
+    text_tokenizer=dict(type='SentencePieceTokenizer', model_file='data/tokenizer/spm_32k.model'),
+    box_tokenizer=dict(type='BoxTokenizer', num_bins=num_bins, order='yxyx'),
+    prefixes=dict(cap='Cap:', aref='ARef:', gcap='GCap:'),
+    max_length=dict(cap=64, aref=24, gcap=24),
+)
+
+model = dict(
+    type='LocCa',
+    tokenizer=tokenizer,
+    backbone=dict(type='LocCaViT', arch='b', img_size=224, patch_size=16, out_type='tokens'),
+    head=dict(
+        type='LocCaHead',
+        # Width and heads follow the encoder; depth is half of it (6).
+        decoder=dict(type='TextDecoder', max_len=64),
+        tasks=('cap', 'aref', 'gcap'),
+        parallel_ratio=0.5,  # half of the Cap rows in CapPa parallel prediction
+    ),
+    data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True),
+    test_cfg=dict(task='cap', num_beams=1),
+)

@@ -1,0 +1,237 @@
+"""Adafactor as Scaling ViT and big_vision train with it (LocCa's pretraining optimizer)."""
+import itertools
+from typing import Callable, Optional, Union
+
+import torch
+from torch import Tensor
+from torch.optim import Optimizer
+
+from locca_mm.registry import OPTIMIZERS
+
+__all__ = ['ScalingViTAdafactor', 'second_moment_decay']
+
+
+def second_moment_decay(step: int, decay_rate: float = 0.8, beta2_cap: float = 0.999) -> float:
+    """β2 of step ``step`` (counted from 1): ``min(beta2_cap, 1 - step ** -decay_rate)``.
+
+    β2 is 0 at step 1, so the first second moment is the squared gradient itself
+    and no bias correction is needed.
+    """
+    return min(beta2_cap, 1.0 - step**-decay_rate)
+
+
+def _to_dtype(dtype: Union[str, torch.dtype]) -> torch.dtype:
+    """``'bfloat16'`` → ``torch.bfloat16`` (configs name dtypes as strings)."""
+    resolved = getattr(torch, dtype, None) if isinstance(dtype, str) else dtype
+    if not isinstance(resolved, torch.dtype) or not resolved.is_floating_point:
+        raise ValueError(f'momentum_dtype must be a floating-point dtype, got {dtype!r}')
+    return resolved
+
+
+@OPTIMIZERS.register_module(name=['ScalingViTAdafactor', 'BigVisionAdafactor'])
+class ScalingViTAdafactor(Optimizer):
+    """Adafactor with momentum and an absolute learning rate (Zhai et al., Scaling ViT, 2022).
+
+    The variant big_vision names ``big_vision.scale_by_adafactor`` and trains
+    ViT-g, CapPa and LocCa with. Per parameter ``p`` with gradient ``g: [..., R, C]``
+    at step ``t`` (from 1)::
+
+        β2_t = min(beta2_cap, 1 - t ** -decay_rate)
+        factored (p.dim() >= 2 and R, C >= min_dim_size_to_factor):
+            r = β2_t r + (1 - β2_t) mean_C(g² + eps)              r: [..., R, 1]
+            c = β2_t c + (1 - β2_t) mean_R(g² + eps)              c: [..., 1, C]
+            u = g · rsqrt(r / mean_R(r)) · rsqrt(c)
+        otherwise:
+            v = β2_t v + (1 - β2_t) (g² + eps)                    v: like p
+            u = g · rsqrt(v)
+        u = u / max(1, RMS(u) / clipping_threshold)               if clipping_threshold
+        m = β1 m + (1 - β1) u;  u = m                             if beta1 (no debiasing)
+        p = p - lr · u - lr · weight_decay · p
+
+    What it changes from Shazeer & Stern's Adafactor (Scaling ViT, Sec. 3.5):
+    first-moment momentum is back, the step size is ``lr`` itself rather than
+    relative to the parameter's RMS, and weight decay is decoupled. The
+    momentum averages the clipped updates before the learning rate scales
+    them, as in big_vision, so a schedule acts on the whole step at once.
+
+    Differences from big_vision, all deliberate:
+
+    - ``weight_decay`` is multiplied by the current ``lr`` (the base lr times
+      any mmengine schedule and layer-decay factor), as torch's decoupled
+      decay is; big_vision multiplies its ``wd`` by the schedule only, so its
+      ``config.wd`` is ``weight_decay * config.lr`` here.
+    - Factoring uses the last two dims (big_vision/optax: the two largest).
+      They pick the same dims for every ViT parameter (``[out, in]`` kernels,
+      ``[1, N, D]`` position embeddings) and both leave the patch-embedding
+      conv ``[D, 3, P, P]`` unfactored when ``P < min_dim_size_to_factor``.
+    - ``min_dim_size_to_factor`` defaults to optax's 128 (big_vision: 32),
+      ``clipping_threshold`` to 1.0 (big_vision: off) and the momentum to
+      float32 (big_vision: bfloat16; pass ``momentum_dtype='bfloat16'``).
+    - Second moments of float16/bfloat16 parameters are kept in float32: their
+      squared gradients underflow in half precision and ``eps = 1e-30`` is
+      below float16's range.
+
+    Against ``torch.optim.Adafactor``: with ``beta1=None``, ``beta2_cap=1``,
+    ``min_dim_size_to_factor=1`` (torch factors every ≥2-D parameter),
+    ``clipping_threshold=d`` (or None for ``d=inf``) and the same ``lr``,
+    ``weight_decay`` and ``beta2_decay=-decay_rate``, this optimizer gives
+    torch's parameters given ``eps=(1e-30, 1.0)`` there, as long as
+    ``lr <= 1/sqrt(t)`` and every parameter's RMS stays ≤ 1. Torch's step is
+    relative, ``max(eps2, RMS(p)) · min(lr, 1/sqrt(t))``; those two conditions
+    make it ``lr``. Torch's epsilon clamps the variance estimate instead of
+    being added to ``g²``, which differs only for gradients near 1e-15.
+
+    Args:
+        params (iterable): Parameters or param-group dicts.
+        lr (float): Absolute step size. Defaults to 1e-3.
+        beta1 (float, optional): Momentum of the updates; None (or 0) keeps
+            no momentum buffer. Defaults to 0.9.
+        decay_rate (float): Exponent of the β2 schedule. Defaults to 0.8.
+        beta2_cap (float): Upper bound of β2, in (0, 1]. Defaults to 0.999.
+        eps (float): Added to the squared gradient. Defaults to 1e-30.
+        clipping_threshold (float, optional): Largest RMS of an update before
+            momentum; None turns clipping off. Defaults to 1.0.
+        weight_decay (float): Decoupled weight decay, multiplied by ``lr``.
+            Defaults to 0.0.
+        min_dim_size_to_factor (int): A ≥2-D parameter whose last two dims are
+            both at least this has a factored second moment; others keep a
+            full one. Defaults to 128.
+        momentum_dtype (torch.dtype | str): dtype of the momentum buffer.
+            Defaults to torch.float32.
+
+    Example:
+        >>> optim_wrapper = dict(optimizer=dict(
+        ...     type='ScalingViTAdafactor', lr=1e-3, weight_decay=1e-4))
+    """
+
+    def __init__(self,
+                 params,
+                 lr: float = 1e-3,
+                 beta1: Optional[float] = 0.9,
+                 decay_rate: float = 0.8,
+                 beta2_cap: float = 0.999,
+                 eps: float = 1e-30,
+                 clipping_threshold: Optional[float] = 1.0,
+                 weight_decay: float = 0.0,
+                 min_dim_size_to_factor: int = 128,
+                 momentum_dtype: Union[torch.dtype, str] = torch.float32):
+        if not lr >= 0:
+            raise ValueError(f'lr must be >= 0, got {lr}')
+        if beta1 is not None and not 0 <= beta1 < 1:
+            raise ValueError(f'beta1 must be None or in [0, 1), got {beta1}')
+        if not decay_rate >= 0:
+            raise ValueError(f'decay_rate must be >= 0, got {decay_rate}')
+        if not 0 < beta2_cap <= 1:
+            raise ValueError(f'beta2_cap must be in (0, 1], got {beta2_cap}')
+        if not eps > 0:
+            raise ValueError(f'eps must be > 0, got {eps}')
+        if clipping_threshold is not None and not clipping_threshold > 0:
+            raise ValueError(f'clipping_threshold must be None or > 0, got {clipping_threshold}')
+        if not weight_decay >= 0:
+            raise ValueError(f'weight_decay must be >= 0, got {weight_decay}')
+        if not min_dim_size_to_factor >= 1:
+            raise ValueError(f'min_dim_size_to_factor must be >= 1, got {min_dim_size_to_factor}')
+        defaults = dict(
+            lr=lr,
+            beta1=beta1,
+            decay_rate=decay_rate,
+            beta2_cap=beta2_cap,
+            eps=eps,
+            clipping_threshold=clipping_threshold,
+            weight_decay=weight_decay,
+            min_dim_size_to_factor=min_dim_size_to_factor,
+            momentum_dtype=_to_dtype(momentum_dtype))
+        super().__init__(params, defaults)
+
+    def _init_state(self, p: Tensor, group: dict) -> dict:
+        """Zero moments: factored row/col [..., R, 1]/[..., 1, C], or full ``variance``."""
+        state = self.state[p]
+        state['step'] = 0
+        dtype = torch.promote_types(p.dtype, torch.float32)
+        min_size = group['min_dim_size_to_factor']
+        if p.dim() >= 2 and min(p.shape[-2:]) >= min_size:
+            state['row_var'] = p.new_zeros((*p.shape[:-1], 1), dtype=dtype)
+            state['col_var'] = p.new_zeros((*p.shape[:-2], 1, p.shape[-1]), dtype=dtype)
+        else:
+            state['variance'] = torch.zeros_like(p, dtype=dtype,
+                                                 memory_format=torch.preserve_format)
+        if group['beta1']:
+            state['exp_avg'] = torch.zeros_like(p, dtype=group['momentum_dtype'],
+                                                memory_format=torch.preserve_format)
+        return state
+
+    @staticmethod
+    def _scaled_gradient(grad: Tensor, state: dict, beta2: float, eps: float) -> Tensor:
+        """``g / sqrt(v̂)`` after folding ``g`` into the second moment (a new tensor)."""
+        if 'row_var' in state:
+            # mean(g², dim) as a norm: no [..., R, C] temporary for g² (as torch does).
+            row_var, col_var = state['row_var'], state['col_var']
+            row_mean = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_()
+            row_var.lerp_(row_mean.div_(grad.size(-1)).add_(eps), 1 - beta2)
+            col_mean = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_()
+            col_var.lerp_(col_mean.div_(grad.size(-2)).add_(eps), 1 - beta2)
+            # rsqrt of each factor rather than of r·c: r·c underflows when both are ~eps.
+            row_factor = row_var.div(row_var.mean(dim=-2, keepdim=True)).rsqrt_()
+            return grad.mul(row_factor).mul_(col_var.rsqrt())
+        variance = state['variance']
+        variance.lerp_(grad.square().add_(eps), 1 - beta2)
+        return grad.mul(variance.rsqrt())
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], float]] = None) -> Optional[float]:
+        """Update every parameter that has a gradient.
+
+        Args:
+            closure (callable, optional): Re-evaluates the model, returns the loss.
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, beta1 = group['lr'], group['beta1']
+            threshold, weight_decay = group['clipping_threshold'], group['weight_decay']
+            for p in group['params']:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError('ScalingViTAdafactor does not support sparse gradients')
+                if torch.is_complex(p):
+                    raise RuntimeError('ScalingViTAdafactor does not support complex parameters')
+                state = self.state[p] or self._init_state(p, group)
+                state['step'] += 1
+                beta2 = second_moment_decay(state['step'], group['decay_rate'],
+                                            group['beta2_cap'])
+                dtype = torch.promote_types(p.dtype, torch.float32)
+                update = self._scaled_gradient(p.grad.to(dtype), state, beta2, group['eps'])
+                if threshold is not None:
+                    # A tensor divisor keeps the clip on the device (no host sync).
+                    rms = torch.linalg.vector_norm(update) / update.numel()**0.5
+                    update.div_((rms / threshold).clamp_(min=1.0))
+                if beta1:
+                    exp_avg = state['exp_avg']
+                    exp_avg.lerp_(update.to(exp_avg.dtype), 1 - beta1)
+                    update = exp_avg
+                if weight_decay:
+                    p.mul_(1 - lr * weight_decay)
+                p.add_(update.to(p.dtype), alpha=-lr)
+        return loss
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a :meth:`state_dict`, keeping each state tensor's saved dtype.
+
+        ``torch.optim.Optimizer`` casts floating-point state to the parameter's
+        dtype; that would round float32 moments of bfloat16 parameters (or a
+        momentum in another dtype) and a resumed run would drift from an
+        uninterrupted one.
+        """
+        super().load_state_dict(state_dict)
+        saved_ids = itertools.chain.from_iterable(g['params'] for g in state_dict['param_groups'])
+        params = itertools.chain.from_iterable(g['params'] for g in self.param_groups)
+        for saved_id, p in zip(saved_ids, params):
+            for key, value in state_dict['state'].get(saved_id, {}).items():
+                if torch.is_tensor(value):
+                    self.state[p][key] = value.to(device=p.device)

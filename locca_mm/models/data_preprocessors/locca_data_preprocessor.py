@@ -1,0 +1,61 @@
+"""LocCaDataPreprocessor: normalise and stack images, pad each task's token rows."""
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.model import ImgDataPreprocessor
+
+from locca_mm.registry import MODELS
+from locca_mm.structures import TaskBatch
+
+
+@MODELS.register_module()
+class LocCaDataPreprocessor(ImgDataPreprocessor):
+    """Image batching (mmengine's ``ImgDataPreprocessor``) plus per-task token padding.
+
+    The pipeline stores each sample's task sequences in
+    ``data_sample.task_sequences`` (task -> ``TaskSequence``). Here the rows of
+    each task are right-padded to that task's batch maximum — short region
+    rows are not padded to the caption length — and returned as
+    ``text = {task: TaskBatch}`` next to ``inputs`` and ``data_samples``.
+    The batch's padded input shape is written into each sample's metainfo
+    (``batch_input_shape``), as mmdet's preprocessor does.
+
+    Args:
+        mean, std (Sequence[float]): per-channel normalisation. LocCa scales
+            pixels to [-1, 1]: mean = std = 127.5.
+        pad_id (int): token padding id (set from the tokenizer by the model).
+        bgr_to_rgb (bool): images are loaded BGR (mmcv): convert. Defaults to True.
+        **kwargs: other :class:`mmengine.model.ImgDataPreprocessor` arguments.
+    """
+
+    def __init__(self,
+                 mean: Optional[Sequence[float]] = (127.5, 127.5, 127.5),
+                 std: Optional[Sequence[float]] = (127.5, 127.5, 127.5),
+                 pad_id: int = 0,
+                 bgr_to_rgb: bool = True,
+                 **kwargs):
+        super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, **kwargs)
+        self.pad_id = pad_id
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = super().forward(data, training)
+        samples = data.get('data_samples')
+        text = None
+        if samples:
+            shape = tuple(data['inputs'].shape[-2:])
+            for ds in samples:
+                ds.set_metainfo(dict(batch_input_shape=shape))
+            text = self.batch_text(samples, device=data['inputs'].device)
+        return dict(inputs=data['inputs'], data_samples=samples, text=text)
+
+    def batch_text(self, samples: List, device=None) -> Optional[Dict[str, TaskBatch]]:
+        """task -> TaskBatch over the samples that have that task (None if none has any)."""
+        per_task: Dict[str, tuple] = {}
+        for i, ds in enumerate(samples):
+            for task, seq in (ds.get('task_sequences') or {}).items():
+                per_task.setdefault(task, ([], []))
+                per_task[task][0].append(seq)
+                per_task[task][1].append(i)
+        if not per_task:
+            return None
+        return {task: TaskBatch.from_sequences(seqs, rows, len(samples), self.pad_id, device)
+                for task, (seqs, rows) in per_task.items()}

@@ -1,0 +1,238 @@
+"""Batched greedy and beam-search decoding with a KV cache and token constraints.
+
+A :class:`DecodeConstraint` says, per row and step, which tokens may come
+next (a logit mask), so a referring expression always decodes to exactly four
+location tokens forming a valid box, and text never contains location tokens.
+
+Prompts of different lengths share a batch by left padding: each row's
+positions start so that its last prompt token sits at the same column, and the
+padding is masked out of self-attention.
+"""
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor
+
+from .decoders import TextDecoder, VisualMemory
+
+__all__ = [
+    'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'Generation', 'generate',
+    'left_pad', 'constraint_for'
+]
+
+
+class DecodeConstraint:
+    """Which tokens may be generated next. Subclasses implement :meth:`allowed`."""
+
+    def allowed(self, generated: Tensor, step: int) -> Tensor:
+        """generated: [B, step] tokens so far -> bool [B, V] (True = allowed)."""
+        raise NotImplementedError
+
+
+class TextConstraint(DecodeConstraint):
+    """Free text: any text token, then ``eos``; never location or other special tokens.
+
+    Args:
+        text_mask: bool [V], True for text tokens (``TextTokenizer.text_token_mask()``).
+        eos_id (int): End-of-sequence id, allowed from step ``min_tokens`` on.
+        min_tokens (int): Fewest text tokens before ``eos``. Defaults to 1.
+    """
+
+    def __init__(self, text_mask: Tensor, eos_id: int, min_tokens: int = 1):
+        self.text_mask = text_mask.clone()
+        self.with_eos = text_mask.clone()
+        self.with_eos[eos_id] = True
+        self.min_tokens = min_tokens
+
+    def allowed(self, generated: Tensor, step: int) -> Tensor:
+        mask = self.with_eos if step >= self.min_tokens else self.text_mask
+        return mask.to(generated.device)[None].expand(generated.shape[0], -1)
+
+
+class BoxConstraint(DecodeConstraint):
+    """Exactly four location tokens, then ``eos``; the box is never inverted.
+
+    Boxes are written (a1, b1, a2, b2) — (y1, x1, y2, x2) or (x1, y1, x2, y2) —
+    so in either order the third token must be ≥ the first and the fourth ≥
+    the second. Every decode is therefore a valid box inside the image.
+
+    Args:
+        loc_offset (int): Id of ``<loc_0>``.
+        num_bins (int): Number of location tokens K.
+        vocab_size (int): V.
+        eos_id (int): End-of-sequence id.
+    """
+
+    def __init__(self, loc_offset: int, num_bins: int, vocab_size: int, eos_id: int):
+        self.loc_offset, self.num_bins, self.vocab_size = loc_offset, num_bins, vocab_size
+        self.eos_id = eos_id
+
+    def allowed(self, generated: Tensor, step: int) -> Tensor:
+        b, device = generated.shape[0], generated.device
+        mask = torch.zeros(b, self.vocab_size, dtype=torch.bool, device=device)
+        if step >= 4:
+            mask[:, self.eos_id] = True
+            return mask
+        ids = torch.arange(self.vocab_size, device=device)
+        lower = torch.full((b, 1), self.loc_offset, device=device)
+        if step >= 2:
+            lower = generated[:, step - 2:step - 1]
+        return (ids[None] >= lower) & (ids[None] < self.loc_offset + self.num_bins)
+
+
+class Generation(NamedTuple):
+    """Output of :func:`generate`.
+
+    Attributes:
+        tokens: [B, L] generated tokens (``pad_id`` after ``eos``).
+        scores: [B] sum of the log-probabilities of the generated tokens.
+        lengths: [B] number of generated tokens, ``eos`` included.
+    """
+    tokens: Tensor
+    scores: Tensor
+    lengths: Tensor
+
+
+def left_pad(prompts: Sequence[Tensor], bos_id: int, pad_id: int):
+    """Prepend ``bos`` and left-pad prompts.
+
+    Returns:
+        inputs [B, P], positions [B, P], valid bool [B, P].
+    """
+    seqs = [torch.cat([p.new_tensor([bos_id]), p]) for p in prompts]
+    width = max(len(s) for s in seqs)
+    inputs = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=seqs[0].device)
+    valid = torch.zeros(len(seqs), width, dtype=torch.bool, device=inputs.device)
+    for i, s in enumerate(seqs):
+        inputs[i, width - len(s):] = s
+        valid[i, width - len(s):] = True
+    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
+    return inputs, positions, valid
+
+
+@torch.no_grad()
+def generate(decoder: TextDecoder,
+             memory: VisualMemory,
+             prompts: Sequence[Tensor],
+             constraint: DecodeConstraint,
+             eos_id: int,
+             max_new_tokens: int,
+             num_beams: int = 1,
+             length_penalty: float = 0.0,
+             use_cache: bool = True) -> Generation:
+    """Decode a continuation of every prompt, greedily or with beam search.
+
+    Args:
+        decoder: the trained decoder.
+        memory: visual memory with one row per prompt.
+        prompts: B 1-D LongTensors (without ``bos``; it is added).
+        constraint: allowed tokens per step.
+        eos_id: end-of-sequence id (a row stops there).
+        max_new_tokens: longest continuation.
+        num_beams: 1 for greedy decoding, else beam width.
+        length_penalty: beams are ranked by ``score / length ** length_penalty``.
+        use_cache: reuse self-attention keys/values across steps. ``False``
+            re-runs the whole prefix at every step (the reference the cache is
+            checked and benchmarked against).
+
+    Returns:
+        :class:`Generation` with one row per prompt.
+    """
+    if num_beams < 1:
+        raise ValueError(f'num_beams must be >= 1, got {num_beams}')
+    inputs, positions, valid = left_pad(prompts, decoder.bos_id, decoder.pad_id)
+    if inputs.shape[1] + max_new_tokens > decoder.max_len + 1:
+        raise ValueError(f'prompt of {inputs.shape[1]} tokens + {max_new_tokens} new tokens '
+                         f'exceeds the decoder max_len={decoder.max_len}')
+    b, k = inputs.shape[0], num_beams
+    if k > 1:
+        rows = torch.arange(b, device=inputs.device).repeat_interleave(k)
+        inputs, positions, valid = inputs[rows], positions[rows], valid[rows]
+        memory = memory.index_select(rows)
+    stepper = _Stepper(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
+    n = inputs.shape[0]
+    device = inputs.device
+    generated = torch.full((n, max_new_tokens), decoder.pad_id, dtype=torch.long, device=device)
+    scores = torch.zeros(n, device=device)
+    if k > 1:  # only the first beam of each row is live at the start (no duplicates)
+        scores.view(b, k)[:, 1:] = float('-inf')
+    lengths = torch.zeros(n, dtype=torch.long, device=device)
+    finished = torch.zeros(n, dtype=torch.bool, device=device)
+    logits = stepper.first()
+
+    for step in range(max_new_tokens):
+        logp = logits.float().log_softmax(-1)
+        logp = logp.masked_fill(~constraint.allowed(generated[:, :step], step), float('-inf'))
+        # A finished row can only continue with pad, at no cost.
+        logp[finished] = float('-inf')
+        logp[finished, decoder.pad_id] = 0.0
+        if k == 1:
+            token = logp.argmax(-1)
+            scores = scores + logp.gather(1, token[:, None])[:, 0]
+        else:
+            v = logp.shape[-1]
+            cand = (scores[:, None] + logp).view(b, k * v)
+            top, idx = cand.topk(k, dim=-1)
+            beam = (idx // v + torch.arange(b, device=device)[:, None] * k).view(-1)
+            token = (idx % v).view(-1)
+            scores = top.view(-1)
+            generated, lengths, finished = generated[beam], lengths[beam], finished[beam]
+            stepper.reorder(beam)
+        generated[:, step] = token
+        lengths = lengths + (~finished).long()
+        finished = finished | (token == eos_id)
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        logits = stepper.next(token)
+
+    if k > 1:
+        norm = scores / lengths.clamp(min=1).float()**length_penalty
+        best = norm.view(b, k).argmax(-1) + torch.arange(b, device=device) * k
+        generated, scores, lengths = generated[best], scores[best], lengths[best]
+    return Generation(generated, scores, lengths)
+
+
+class _Stepper:
+    """Runs the decoder step by step, with or without the KV cache."""
+
+    def __init__(self, decoder: TextDecoder, memory: VisualMemory, inputs: Tensor,
+                 positions: Tensor, valid: Tensor, max_new_tokens: int, use_cache: bool):
+        self.decoder, self.memory, self.use_cache = decoder, memory, use_cache
+        self.inputs, self.positions, self.valid = inputs, positions, valid
+        self.capacity = inputs.shape[1] + max_new_tokens
+        self.cache = decoder.new_cache()
+
+    def first(self) -> Tensor:
+        return self._run(self.inputs, self.positions)
+
+    def next(self, token: Tensor) -> Tensor:
+        pos = self.positions[:, -1:] + 1
+        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
+        self.positions = torch.cat([self.positions, pos], dim=1)
+        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
+        if self.use_cache:
+            return self.decoder.step(token[:, None], pos, self.memory, self.cache, self.valid,
+                                     self.capacity)[:, -1]
+        return self._run(self.inputs, self.positions)
+
+    def _run(self, inputs: Tensor, positions: Tensor) -> Tensor:
+        cache = self.cache if self.use_cache else self.decoder.new_cache()
+        return self.decoder.step(inputs, positions, self.memory, cache, self.valid,
+                                 self.capacity)[:, -1]
+
+    def reorder(self, index: Tensor) -> None:
+        self.inputs, self.positions = self.inputs[index], self.positions[index]
+        self.valid = self.valid[index]
+        self.memory = self.memory.index_select(index)
+        for c in self.cache:
+            c.reorder(index)
+
+
+def constraint_for(task: str, tokenizer) -> DecodeConstraint:
+    """The decoding constraint of a prediction task (``'cap'``, ``'ref'``, ``'gcap'``)."""
+    text = tokenizer.text
+    if task in ('ref', 'aref'):
+        return BoxConstraint(text.loc_offset, text.num_loc_tokens, text.vocab_size, text.eos_id)
+    if task in ('cap', 'gcap'):
+        return TextConstraint(text.text_token_mask(), text.eos_id)
+    raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap')

@@ -1,0 +1,127 @@
+"""ContrastiveHead: image-text contrastive learning for the CoCa and CLIP/SigLIP baselines."""
+import math
+from typing import Dict, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch import Tensor
+
+from locca_mm.registry import MODELS
+from locca_mm.structures import TaskBatch
+
+from ..layers import AttentionPool
+from ..losses import clip_loss, siglip_loss
+from ..tokenizers.builder import build_tokenizer
+
+
+@MODELS.register_module()
+class ContrastiveHead(BaseModule):
+    """Pools the visual tokens and the text into one space and scores their pairing.
+
+    The image embedding is an attentional pooler (MAP, one query — CoCa's
+    contrastive pooler) or the mean of the tokens (GAP), then a linear
+    projection. The text embedding is the text-CLS output of a text tower:
+    the unimodal layers of the captioning decoder (CoCa, passed in by the
+    model) or this head's own ``text_encoder`` (a text-only
+    :class:`TextDecoder`, CLIP). Both are L2-normalised.
+
+    Args:
+        embed_dims (int): Width of the visual tokens (set by the model).
+        text_dims (int, optional): Width of the text embedding. Defaults to the
+            ``text_encoder``'s width, else ``embed_dims``.
+        proj_dims (int, optional): Width of the joint space. Defaults to ``embed_dims``.
+        loss_type (str): ``'softmax'`` (CLIP) or ``'sigmoid'`` (SigLIP).
+        pool (str): ``'map'`` or ``'gap'``. Defaults to ``'map'``.
+        num_heads (int): Heads of the MAP pooler. Defaults to 8.
+        text_encoder (dict, optional): text tower config (CLIP); its ids come
+            from ``tokenizer``.
+        tokenizer: the model's :class:`LocCaTokenizer` (needed with ``text_encoder``).
+        loss_weight (float): λ_con. Defaults to 1.
+        init_logit_scale (float, optional): initial log inverse temperature;
+            defaults to log(1/0.07) (softmax) or log(10) (sigmoid).
+        init_logit_bias (float): initial bias of the sigmoid loss. Defaults to -10.
+        max_logit_scale (float): clamp of the inverse temperature. Defaults to 100.
+    """
+
+    def __init__(self,
+                 embed_dims: int,
+                 text_dims: Optional[int] = None,
+                 proj_dims: Optional[int] = None,
+                 loss_type: str = 'softmax',
+                 pool: str = 'map',
+                 num_heads: int = 8,
+                 text_encoder: Optional[dict] = None,
+                 tokenizer=None,
+                 loss_weight: float = 1.0,
+                 init_logit_scale: Optional[float] = None,
+                 init_logit_bias: float = -10.0,
+                 max_logit_scale: float = 100.0,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if loss_type not in ('softmax', 'sigmoid'):
+            raise ValueError(f"loss_type must be 'softmax' or 'sigmoid', got {loss_type!r}")
+        if pool not in ('map', 'gap'):
+            raise ValueError(f"pool must be 'map' or 'gap', got {pool!r}")
+        self.loss_type, self.loss_weight = loss_type, loss_weight
+        self.max_logit_scale = max_logit_scale
+        self.text_encoder = None
+        if text_encoder is not None:
+            if tokenizer is None:
+                raise ValueError('a ContrastiveHead with its own text_encoder needs the tokenizer')
+                text = build_tokenizer(tokenizer).text
+            cfg = dict(text_encoder)
+            cfg.setdefault('num_unimodal_layers', cfg.get('num_layers', 6))
+            cfg.setdefault('with_text_cls', True)
+            self.text_encoder = MODELS.build(
+                cfg, default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
+                                       bos_id=text.bos_id, mask_id=text.mask_id))
+            text_dims = text_dims or self.text_encoder.embed_dims
+        text_dims = text_dims or embed_dims
+        proj_dims = proj_dims or embed_dims
+        self.image_pool = AttentionPool(embed_dims, num_heads, num_queries=1) \
+            if pool == 'map' else None
+        self.image_proj = nn.Linear(embed_dims, proj_dims, bias=False)
+        self.text_proj = nn.Linear(text_dims, proj_dims, bias=False)
+        if init_logit_scale is None:
+            init_logit_scale = math.log(1 / 0.07) if loss_type == 'softmax' else math.log(10.0)
+        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
+        self.logit_bias = nn.Parameter(torch.tensor(float(init_logit_bias))) \
+            if loss_type == 'sigmoid' else None
+
+    def image_embedding(self, visual: Tensor) -> Tensor:
+        """visual: [B, N, D] -> [B, E], L2-normalised."""
+        pooled = self.image_pool(visual)[:, 0] if self.image_pool is not None \
+            else visual.mean(dim=1)
+        return F.normalize(self.image_proj(pooled), dim=-1)
+
+    def text_embedding(self, text_features: Optional[Tensor] = None,
+                       captions: Optional[TaskBatch] = None) -> Tensor:
+        """[B, E] L2-normalised, from given text-CLS features or from this head's encoder."""
+        if text_features is None:
+            if self.text_encoder is None or captions is None:
+                raise ValueError('no text features: give the CoCa decoder text embedding or '
+                                 'configure a text_encoder and pass the caption rows')
+            _, text_features = self.text_encoder(captions.tokens, return_text_embedding=True)
+        return F.normalize(self.text_proj(text_features), dim=-1)
+
+    def loss(self, visual: Tensor, captions: Optional[TaskBatch] = None,
+             text_features: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """``loss_con`` (weighted) and the current inverse temperature ``logit_scale``.
+
+        Args:
+            visual: [B, N, D] visual tokens.
+            captions: the Cap rows, one per image in batch order.
+            text_features: [B, Dt] text-CLS outputs of the CoCa decoder.
+        """
+        if captions is not None and captions.rows is not None:
+            raise ValueError('contrastive learning needs one caption row per image')
+        image = self.image_embedding(visual)
+        text = self.text_embedding(text_features, captions)
+        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        if self.loss_type == 'softmax':
+            loss = clip_loss(image, text, scale)
+        else:
+            loss = siglip_loss(image, text, scale, self.logit_bias)
+        return dict(loss_con=self.loss_weight * loss, logit_scale=scale.detach())

@@ -1,0 +1,212 @@
+"""LocCaHead: the task rows, their losses, and decoding, over one shared decoder."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from mmengine.structures import InstanceData
+from torch import Tensor
+
+from locca_mm.registry import MODELS
+from locca_mm.structures import TaskBatch, box_frame
+
+from ..decoders import VisualMemory
+from ..decoding import constraint_for, generate
+from ..layers import AttentionPool
+from ..tokenizers.builder import build_tokenizer
+
+#: Prediction task -> the training task whose prompt it continues.
+PREDICT_TASKS = {'cap': 'cap', 'ref': 'aref', 'aref': 'aref', 'gcap': 'gcap'}
+
+
+@MODELS.register_module()
+class LocCaHead(BaseModule):
+    """Cap / ARef / GCap rows through one :class:`TextDecoder`.
+
+    Training (:meth:`loss`): every task's rows (padded only to that task's
+    batch maximum) run through the decoder against the same visual memory,
+    whose cross-attention keys/values were projected once per image. The loss
+    of a task is the token-mean cross-entropy over the positions after its
+    prompt. A fraction ``parallel_ratio`` of the Cap rows is trained in
+    parallel-prediction mode (CapPa).
+
+    Baselines are configurations: Cap is ``tasks=('cap',)`` with
+    ``parallel_ratio=0``; CapPa raises ``parallel_ratio``; CoCa adds unimodal
+    decoder layers, a text-CLS token and a :class:`ContrastiveHead`.
+
+    Args:
+        decoder (dict): :class:`TextDecoder` config; the vocabulary and special
+            ids come from ``tokenizer``.
+        tokenizer: the model's :class:`LocCaTokenizer` (object or config).
+        tasks (Sequence[str]): trained tasks, a subset of ``('cap', 'aref', 'gcap')``.
+        loss_weights (dict, optional): per-task loss weight (default 1 each).
+        parallel_ratio (float): share of Cap rows in parallel prediction. Defaults to 0.5.
+        label_smoothing (float): label smoothing of the cross-entropy. Defaults to 0.
+        memory_pool (dict, optional): ``dict(num_queries=256, num_heads=...)``
+            pools the visual tokens with an attentional pooler before the
+            decoder attends to them (CoCa); None attends to the tokens directly.
+        memory_dims (int, optional): width of the visual tokens (set by the model).
+    """
+
+    TASKS = ('cap', 'aref', 'gcap')
+
+    def __init__(self,
+                 decoder: dict,
+                 tokenizer,
+                 tasks: Sequence[str] = ('cap', 'aref', 'gcap'),
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 parallel_ratio: float = 0.5,
+                 label_smoothing: float = 0.0,
+                 memory_pool: Optional[dict] = None,
+                 memory_dims: Optional[int] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        self.tokenizer = build_tokenizer(tokenizer)
+        unknown = set(tasks) - set(self.TASKS)
+        if unknown or not tasks:
+            raise ValueError(f'unknown tasks {sorted(unknown)}: choose from {self.TASKS}')
+        self.tasks = tuple(tasks)
+        self.loss_weights = {t: 1.0 for t in self.tasks}
+        self.loss_weights.update(loss_weights or {})
+        if not 0.0 <= parallel_ratio <= 1.0:
+            raise ValueError(f'parallel_ratio must be within [0, 1], got {parallel_ratio}')
+        self.parallel_ratio = parallel_ratio
+        self.label_smoothing = label_smoothing
+        text = self.tokenizer.text
+        self.pad_id = text.pad_id
+        decoder = dict(decoder)
+        if memory_dims is not None:
+            decoder.setdefault('memory_dims', memory_dims)
+        self.memory_pool = None
+        if memory_pool is not None:
+            pool_dims = memory_dims or decoder.get('memory_dims') or decoder.get('embed_dims')
+            self.memory_pool = AttentionPool(pool_dims, memory_pool.get('num_heads', 8),
+                                             num_queries=memory_pool.get('num_queries', 256))
+        self.decoder = MODELS.build(
+            decoder,
+            default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
+                              bos_id=text.bos_id, mask_id=text.mask_id))
+        longest = max(self.tokenizer.max_length[t] for t in self.tasks)
+        if longest > self.decoder.max_len:
+            raise ValueError(f'the tokenizer allows {longest}-token sequences but the decoder '
+                             f'max_len is {self.decoder.max_len}')
+
+    def project_memory(self, visual: Tensor) -> VisualMemory:
+        """visual: [B, N, D] -> the decoder's cross-attention memory (once per image)."""
+        if self.memory_pool is not None:
+            visual = self.memory_pool(visual)
+        return self.decoder.project_memory(visual)
+
+    # ------------------------------------------------------------------ training
+    def loss(self, memory: VisualMemory, text: Dict[str, TaskBatch],
+             return_text_embedding: bool = False
+             ) -> Union[Dict[str, Tensor], Tuple[Dict[str, Tensor], Optional[Tensor]]]:
+        """Per-task losses ``loss_cap``, ``loss_aref``, ``loss_gcap``.
+
+        Args:
+            memory: visual memory of the B images.
+            text: task -> :class:`TaskBatch` (a task may be absent or have no rows:
+                its loss is then 0, e.g. a batch without eligible regions).
+            return_text_embedding: also return the text-CLS embedding of the
+                Cap rows ([B, D], CoCa).
+        """
+        losses: Dict[str, Tensor] = {}
+        text_emb = None
+        for task in self.tasks:
+            batch = text.get(task)
+            if batch is None or batch.num_rows == 0:
+                losses[f'loss_{task}'] = memory.kv[0][0].sum() * 0.0
+                continue
+            rows_memory = memory.index_select(batch.rows)
+            parallel = None
+            if task == 'cap' and self.parallel_ratio > 0:
+                parallel = torch.rand(batch.num_rows, device=batch.tokens.device) \
+                    < self.parallel_ratio
+            if task == 'cap' and return_text_embedding:
+                logits, text_emb = self.decoder(batch.tokens, rows_memory,
+                                                return_text_embedding=True)
+            else:
+                logits = self.decoder(batch.tokens, rows_memory, parallel=parallel)
+            losses[f'loss_{task}'] = self.loss_weights[task] * self.token_loss(logits, batch)
+        if return_text_embedding:
+            return losses, text_emb
+        return losses
+
+    def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
+        """Token-mean cross-entropy over the target positions. logits: [R, T, V]."""
+        targets = batch.tokens.masked_fill(~batch.loss_mask(self.pad_id), -100)
+        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
+                               ignore_index=-100, label_smoothing=self.label_smoothing)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict(self, memory: VisualMemory, data_samples: List, task: str,
+                num_beams: int = 1, max_new_tokens: Optional[int] = None,
+                length_penalty: float = 0.0) -> List:
+        """Decode ``task`` for every sample (memory has one row per sample).
+
+        - ``'cap'``: ``pred_caption``.
+        - ``'ref'``: ``pred_instances.bboxes`` [1, 4] (xyxy, original image) and
+          ``scores`` [1] from the sample's ``prompt_text``.
+        - ``'gcap'``: ``pred_caption`` (the region's text) from ``prompt_box``.
+        """
+        if task not in PREDICT_TASKS:
+            raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap')
+        seq_task = PREDICT_TASKS[task]
+        tok = self.tokenizer
+        prompts = [self._prompt(seq_task, ds) for ds in data_samples]
+        if max_new_tokens is None:
+            max_new_tokens = 5 if seq_task == 'aref' else \
+                tok.max_length[seq_task] - min(len(p) for p in prompts)
+        out = generate(self.decoder, memory, prompts, constraint_for(task, tok),
+                       tok.text.eos_id, max_new_tokens, num_beams=num_beams,
+                       length_penalty=length_penalty)
+        for i, ds in enumerate(data_samples):
+            ids = out.tokens[i, :out.lengths[i]]
+            if seq_task == 'aref':
+                box = tok.parse_box(ids[:4], box_frame(ds.metainfo))
+                pred = InstanceData()
+                pred.bboxes = to_original(box[None], ds.metainfo)
+                pred.scores = (out.scores[i] / out.lengths[i]).exp()[None]
+                ds.pred_instances = pred
+            else:
+                ds.pred_caption = tok.parse_text(ids)
+            ds.task = task
+        return data_samples
+
+    def _prompt(self, seq_task: str, ds) -> Tensor:
+        tok = self.tokenizer
+        device = self.decoder.pos_embed.device
+        if seq_task == 'cap':
+            return tok.prompt('cap').to(device)
+        if seq_task == 'aref':
+            if not ds.get('prompt_text'):
+                raise ValueError('a "ref" prediction needs the referring expression in '
+                                 'data_sample.prompt_text')
+            return tok.prompt('aref', text=ds.prompt_text).to(device)
+        if ds.get('prompt_box') is None:
+            raise ValueError('a "gcap" prediction needs the box in data_sample.prompt_box '
+                             '(xyxy, original image pixels)')
+        box = to_input_frame(torch.as_tensor(ds.prompt_box, dtype=torch.float32).view(1, 4),
+                             ds.metainfo)[0]
+        return tok.prompt('gcap', box=box, img_shape=box_frame(ds.metainfo)).to(device)
+
+
+def _scale(metainfo: dict, device) -> Tensor:
+    """(w_scale, h_scale, w_scale, h_scale) from the original image to the model input."""
+    sf = metainfo.get('scale_factor', (1.0, 1.0))
+    sf = (float(sf), float(sf)) if isinstance(sf, (int, float)) else tuple(map(float, sf[:2]))
+    return torch.tensor([sf[0], sf[1], sf[0], sf[1]], device=device)
+
+
+def to_original(boxes: Tensor, metainfo: dict) -> Tensor:
+    """Boxes [K, 4] of the model's input frame -> original-image pixels (clipped)."""
+    boxes = boxes / _scale(metainfo, boxes.device)
+    h, w = metainfo.get('ori_shape', box_frame(metainfo))[:2]
+    limit = boxes.new_tensor([w, h, w, h])
+    return torch.minimum(boxes.clamp(min=0), limit)
+
+
+def to_input_frame(boxes: Tensor, metainfo: dict) -> Tensor:
+    """Boxes [K, 4] in original-image pixels -> the model's input frame."""
+    return boxes * _scale(metainfo, boxes.device)

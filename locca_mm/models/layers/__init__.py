@@ -1,0 +1,17 @@
+"""Building blocks shared by the encoder, decoder and heads."""
+from .attention import (
+                        Attention,
+                        AttentionPool,
+                        CrossAttention,
+                        KVCache,
+                        Mlp,
+                        attend,
+                        merge_heads,
+                        split_heads,
+)
+from .pos_embed import grid_size_of, resize_pos_embed, sincos_2d
+
+__all__ = [
+    'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'merge_heads',
+    'split_heads', 'grid_size_of', 'resize_pos_embed', 'sincos_2d'
+]

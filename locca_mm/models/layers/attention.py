@@ -1,0 +1,220 @@
+"""Attention layers shared by the encoder, the decoder and the poolers.
+
+All of them run through ``F.scaled_dot_product_attention`` (flash / memory
+efficient kernels where the device has them); ``fused=False`` switches to the
+plain formula, which is handy for debugging and for exporting.
+
+Shapes: ``B`` batch, ``N``/``T`` query length, ``M`` memory length, ``D``
+width, ``H`` heads, ``d = D / H``.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, attn_mask: Optional[Tensor] = None,
+           is_causal: bool = False, dropout_p: float = 0.0, fused: bool = True) -> Tensor:
+    """Scaled dot-product attention.
+
+    Args:
+        q: [B, H, N, d]; k, v: [B, H, M, d].
+        attn_mask: bool [B or 1, 1 or H, N, M] (True = may attend) or None.
+        is_causal: causal mask (only with ``attn_mask=None``).
+
+    Returns:
+        [B, H, N, d]
+    """
+    if fused:
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, is_causal=is_causal)
+    scores = (q * q.shape[-1]**-0.5) @ k.transpose(-2, -1)
+    if is_causal:
+        n, m = scores.shape[-2:]
+        attn_mask = torch.ones(n, m, dtype=torch.bool, device=q.device).tril(m - n)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float('-inf'))
+    weights = scores.softmax(dim=-1)
+    if dropout_p > 0:
+        weights = F.dropout(weights, p=dropout_p)
+    return weights @ v
+
+
+def split_heads(x: Tensor, num_heads: int) -> Tensor:
+    """[B, N, D] -> [B, H, N, d]."""
+    b, n, d = x.shape
+    return x.view(b, n, num_heads, d // num_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """[B, H, N, d] -> [B, N, D]."""
+    b, h, n, d = x.shape
+    return x.transpose(1, 2).reshape(b, n, h * d)
+
+
+class KVCache:
+    """Self-attention keys/values of one layer for incremental decoding.
+
+    Buffers are allocated once for ``max_len`` positions ([B, H, max_len, d])
+    and filled in place, so a decoding step appends without copying the past.
+    """
+
+    def __init__(self):
+        self.k: Optional[Tensor] = None
+        self.v: Optional[Tensor] = None
+        self.length = 0
+        self.max_len = 0
+
+    def allocate(self, like: Tensor, max_len: int) -> None:
+        b, h, _, d = like.shape
+        self.k = like.new_empty(b, h, max_len, d)
+        self.v = like.new_empty(b, h, max_len, d)
+        self.max_len = max_len
+        self.length = 0
+
+    def append(self, k: Tensor, v: Tensor, max_len: int) -> Tuple[Tensor, Tensor]:
+        """Store k, v ([B, H, t, d]) after the cached positions; return all of them."""
+        if self.k is None:
+            self.allocate(k, max_len)
+        end = self.length + k.shape[2]
+        if end > self.max_len:
+            raise RuntimeError(f'KV cache full: {end} positions > max_len {self.max_len}')
+        self.k[:, :, self.length:end] = k
+        self.v[:, :, self.length:end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep rows ``index`` ([B']) of the batch (beam search)."""
+        if self.k is not None:
+            self.k = self.k.index_select(0, index)
+            self.v = self.v.index_select(0, index)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection.
+
+    Args:
+        dim (int): Width D.
+        num_heads (int): Heads H.
+        qkv_bias (bool): Bias of the qkv projection.
+        proj_bias (bool): Bias of the output projection.
+        attn_drop (float): Dropout on attention weights (training only).
+        proj_drop (float): Dropout after the output projection.
+        fused (bool): Use ``F.scaled_dot_product_attention``.
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, proj_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'width {dim} is not divisible by {num_heads} heads')
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.attn_drop = attn_drop
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.fused = fused
+
+    def forward(self, x: Tensor, attn_mask: Optional[Tensor] = None, is_causal: bool = False,
+                cache: Optional[KVCache] = None, max_len: int = 0) -> Tensor:
+        """x: [B, N, D] -> [B, N, D].
+
+        With ``cache``, k/v of ``x`` are appended to it and the queries attend
+        to every cached position (``attn_mask`` then covers [N, cached + N]).
+        """
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (split_heads(t, self.num_heads) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.append(k, v, max_len)
+        out = attend(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
+                     dropout_p=self.attn_drop if self.training else 0.0, fused=self.fused)
+        return self.proj_drop(self.proj(merge_heads(out)))
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from queries to a memory whose k/v are projected once.
+
+    :meth:`project_memory` turns the memory ([B, M, Dm]) into per-head keys and
+    values once; :meth:`forward` reuses them for any number of query rows, so
+    several task rows of one image share one projection of its visual tokens.
+
+    Args:
+        dim (int): Query width D.
+        memory_dim (int): Memory width Dm.
+        num_heads (int): Heads H.
+        bias (bool): Biases of the projections.
+        fused (bool): Use ``F.scaled_dot_product_attention``.
+    """
+
+    def __init__(self, dim: int, memory_dim: int, num_heads: int, bias: bool = False,
+                 attn_drop: float = 0.0, fused: bool = True):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'width {dim} is not divisible by {num_heads} heads')
+        self.num_heads = num_heads
+        self.q = nn.Linear(dim, dim, bias=bias)
+        self.kv = nn.Linear(memory_dim, dim * 2, bias=bias)
+        self.proj = nn.Linear(dim, dim, bias=bias)
+        self.attn_drop = attn_drop
+        self.fused = fused
+
+    def project_memory(self, memory: Tensor) -> Tuple[Tensor, Tensor]:
+        """memory: [B, M, Dm] -> (k, v), each [B, H, M, d]."""
+        k, v = self.kv(memory).chunk(2, dim=-1)
+        return split_heads(k, self.num_heads), split_heads(v, self.num_heads)
+
+    def forward(self, x: Tensor, memory_kv: Tuple[Tensor, Tensor],
+                memory_mask: Optional[Tensor] = None) -> Tensor:
+        """x: [B, N, D], memory_kv from :meth:`project_memory` -> [B, N, D]."""
+        q = split_heads(self.q(x), self.num_heads)
+        k, v = memory_kv
+        out = attend(q, k, v, attn_mask=memory_mask,
+                     dropout_p=self.attn_drop if self.training else 0.0, fused=self.fused)
+        return self.proj(merge_heads(out))
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP: Linear -> GELU -> Linear, [B, N, D] -> [B, N, D]."""
+
+    def __init__(self, dim: int, hidden_dim: int, bias: bool = True, drop: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim, bias=bias)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim, bias=bias)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class AttentionPool(nn.Module):
+    """Multi-head attention pooling (MAP): learned queries attend to the tokens.
+
+    As the attentional pooler of CoCa and the MAP head of big_vision: ``Q``
+    learned queries attend to [B, N, D] tokens, followed by a residual MLP.
+
+    Args:
+        dim (int): Width of the tokens and of the output.
+        num_heads (int): Heads.
+        num_queries (int): Number of pooled outputs Q.
+        mlp_ratio (float): Hidden width of the MLP relative to ``dim``.
+
+    Returns (forward): [B, Q, D].
+    """
+
+    def __init__(self, dim: int, num_heads: int, num_queries: int = 1, mlp_ratio: float = 4.0,
+                 fused: bool = True):
+        super().__init__()
+        self.query = nn.Parameter(torch.zeros(1, num_queries, dim))
+        nn.init.trunc_normal_(self.query, std=dim**-0.5)
+        self.attn = CrossAttention(dim, dim, num_heads, bias=True, fused=fused)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        q = self.query.expand(tokens.shape[0], -1, -1)
+        x = self.attn(q, self.attn.project_memory(tokens))
+        return x + self.mlp(self.norm(x))

@@ -1,0 +1,35 @@
+"""Position embeddings: 2-D sin-cos tables and resampling of learned grids."""
+import math
+
+import torch
+from mmpretrain.models.utils import resize_pos_embed
+from torch import Tensor
+
+__all__ = ['sincos_2d', 'resize_pos_embed', 'grid_size_of']
+
+
+def sincos_2d(h: int, w: int, dim: int, temperature: float = 10_000.0) -> Tensor:
+    """Fixed 2-D sin-cos position table, [1, h * w, dim] (big_vision's ``posemb_sincos_2d``).
+
+    A quarter of the channels each hold sin(x), cos(x), sin(y), cos(y) at
+    geometrically spaced frequencies; entries have unit magnitude, which is
+    the scale that lets a small model read positions quickly.
+    """
+    if dim % 4:
+        raise ValueError(f'sin-cos position embedding needs a width divisible by 4, got {dim}')
+    y, x = torch.meshgrid(torch.arange(h, dtype=torch.float32),
+                          torch.arange(w, dtype=torch.float32), indexing='ij')
+    quarter = dim // 4
+    omega = torch.arange(quarter, dtype=torch.float32) / max(quarter - 1, 1)
+    omega = 1.0 / temperature**omega
+    x = x.flatten()[:, None] * omega[None]
+    y = y.flatten()[:, None] * omega[None]
+    return torch.cat([x.sin(), x.cos(), y.sin(), y.cos()], dim=1)[None]
+
+
+def grid_size_of(num_tokens: int) -> tuple:
+    """(h, w) of a square grid of ``num_tokens`` tokens (ValueError if not square)."""
+    side = math.isqrt(num_tokens)
+    if side * side != num_tokens:
+        raise ValueError(f'{num_tokens} position embeddings do not form a square grid')
+    return side, side

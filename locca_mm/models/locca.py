@@ -1,0 +1,138 @@
+"""LocCa: a ViT encoder and one multi-task decoder; Cap, CapPa, CoCa and CLIP are configs of it."""
+from typing import Dict, List, Optional
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from locca_mm.registry import MODELS
+from locca_mm.structures import TaskBatch
+
+from .tokenizers.builder import build_tokenizer
+
+
+@MODELS.register_module()
+class LocCa(BaseModel):
+    """Location-aware captioner (Wan et al., NeurIPS 2024) and its baselines.
+
+    ``forward(inputs, data_samples, text, mode)`` as any mmengine model:
+
+    - ``mode='loss'``: the encoder runs once on the images; the decoder's
+      cross-attention memory is projected once; the Cap / ARef / GCap rows in
+      ``text`` run against it (:class:`LocCaHead`), plus the contrastive loss
+      when a :class:`ContrastiveHead` is configured. Returns ``loss_cap``,
+      ``loss_aref``, ``loss_gcap`` (and ``loss_con``).
+    - ``mode='predict'``: per sample, the task in ``data_sample.task`` or
+      ``test_cfg['task']``: ``'cap'`` -> ``pred_caption``; ``'ref'`` (with
+      ``prompt_text``) -> ``pred_instances.bboxes`` (xyxy, original image) and
+      ``scores``; ``'gcap'`` (with ``prompt_box``) -> ``pred_caption``.
+    - ``mode='tensor'``: the visual tokens [B, N, D].
+
+    Args:
+        backbone (dict): encoder config, e.g. :class:`LocCaViT` with ``out_type='tokens'``.
+        tokenizer (dict): :class:`LocCaTokenizer` config — the same entry the
+            pipeline's ``BuildTaskSequences`` uses.
+        head (dict, optional): :class:`LocCaHead` config. Its decoder defaults to
+            the encoder's width and heads and half its depth (the CapPa recipe).
+        contrastive_head (dict, optional): :class:`ContrastiveHead` (CoCa, CLIP).
+        data_preprocessor (dict, optional): :class:`LocCaDataPreprocessor`
+            arguments; the token pad id comes from the tokenizer.
+        test_cfg (dict, optional): ``task`` (default ``'cap'``), ``num_beams``
+            (1), ``max_new_tokens`` (an int, a dict per task, or None: from the
+            tokenizer's max lengths), ``length_penalty``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 tokenizer: dict,
+                 head: Optional[dict] = None,
+                 contrastive_head: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        self.tokenizer = build_tokenizer(tokenizer)
+        preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
+        preprocessor.update(data_preprocessor or {})
+        preprocessor.setdefault('pad_id', self.tokenizer.text.pad_id)
+        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
+        if head is None and contrastive_head is None:
+            raise ValueError('LocCa needs a head, a contrastive_head, or both')
+        self.backbone = MODELS.build(backbone)
+        width = self.backbone.embed_dims
+        self.head = None
+        if head is not None:
+            head = dict(head)
+            decoder = dict(head['decoder'])
+            arch = getattr(self.backbone, 'arch_settings', {})
+            decoder.setdefault('embed_dims', width)
+            decoder.setdefault('num_heads', arch.get('num_heads', 12))
+            decoder.setdefault('num_layers', max(1, arch.get('num_layers', 12) // 2))
+            head['decoder'] = decoder
+            self.head = MODELS.build(
+                head, default_args=dict(tokenizer=self.tokenizer, memory_dims=width))
+        self.contrastive_head = None
+        if contrastive_head is not None:
+            self.contrastive_head = MODELS.build(
+                contrastive_head, default_args=dict(tokenizer=self.tokenizer, embed_dims=width))
+            if self.head is not None and self.head.decoder.text_cls is None:
+                raise ValueError('CoCa: the captioning decoder needs with_text_cls=True (and '
+                                 'unimodal layers) to give the contrastive text embedding')
+        self.test_cfg = dict(task='cap', num_beams=1, max_new_tokens=None, length_penalty=0.0)
+        self.test_cfg.update(test_cfg or {})
+
+    def extract_feat(self, inputs: Tensor) -> Tensor:
+        """inputs: [B, 3, H, W] -> visual tokens [B, N, D] (the encoder's last output)."""
+        return self.backbone(inputs)[-1]
+
+    def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
+                text: Optional[Dict[str, TaskBatch]] = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples, text)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.extract_feat(inputs)
+        raise ValueError(f'Invalid mode "{mode}": expected "loss", "predict" or "tensor"')
+
+    def loss(self, inputs: Tensor, data_samples: Optional[List],
+             text: Optional[Dict[str, TaskBatch]]) -> Dict[str, Tensor]:
+        """The training losses (see the class docstring)."""
+        if not text:
+            raise ValueError('no task sequences in the batch: the training pipeline must '
+                             'build them (BuildTaskSequences) before PackLocCaInputs')
+        visual = self.extract_feat(inputs)
+        losses: Dict[str, Tensor] = {}
+        text_features = None
+        if self.head is not None:
+            memory = self.head.project_memory(visual)
+            coca = self.contrastive_head is not None
+            out = self.head.loss(memory, text, return_text_embedding=coca)
+            if coca:
+                out, text_features = out
+            losses.update(out)
+        if self.contrastive_head is not None:
+            losses.update(self.contrastive_head.loss(visual, text.get('cap'), text_features))
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: Tensor, data_samples: List) -> List:
+        """Decode each sample's task; the image is encoded once for all its tasks."""
+        if self.head is None:
+            raise NotImplementedError('a contrastive-only model has no decoder to predict with')
+        if not data_samples:
+            raise ValueError('predict needs data samples (with metainfo)')
+        memory = self.head.project_memory(self.extract_feat(inputs))
+        cfg = self.test_cfg
+        groups: Dict[str, List[int]] = {}
+        for i, ds in enumerate(data_samples):
+            groups.setdefault(ds.get('task') or cfg['task'], []).append(i)
+        for task, index in groups.items():
+            idx = None if len(index) == len(data_samples) else \
+                torch.tensor(index, device=inputs.device)
+            max_new = cfg['max_new_tokens']
+            if isinstance(max_new, dict):
+                max_new = max_new.get(task)
+            self.head.predict(memory.index_select(idx), [data_samples[i] for i in index], task,
+                              num_beams=cfg['num_beams'], max_new_tokens=max_new,
+                              length_penalty=cfg['length_penalty'])
+        return data_samples

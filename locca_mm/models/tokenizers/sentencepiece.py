@@ -1,0 +1,54 @@
+"""SentencePieceTokenizer: a trained SentencePiece ``.model`` file."""
+import os.path as osp
+from typing import List
+
+from locca_mm.registry import TOKENIZERS
+
+from .base import TextTokenizer, append_missing_specials
+
+
+@TOKENIZERS.register_module()
+class SentencePieceTokenizer(TextTokenizer):
+    """Text through a SentencePiece model (``tools/train_tokenizer.py`` makes one).
+
+    The model's own pad/bos/eos ids are used when it defines them; each
+    missing special (mask always, pad/bos/eos when absent) gets an id after
+    the model's pieces, and the location tokens follow. The unknown piece
+    and the model's control pieces are never generated as text.
+
+    Args:
+        model_file (str): Path of the ``.model`` file.
+        num_loc_tokens (int): Location tokens after the vocabulary. Defaults to 0.
+        lowercase (bool): Lower-case text before encoding. Defaults to False
+            (a model trained with ``--lowercase`` folds case by itself).
+    """
+
+    def __init__(self, model_file: str, num_loc_tokens: int = 0, lowercase: bool = False):
+        import sentencepiece as spm
+        if not osp.isfile(model_file):
+            raise FileNotFoundError(f'SentencePiece model file not found: {model_file}')
+        self.model_file = model_file
+        self.sp = spm.SentencePieceProcessor()
+        try:
+            self.sp.Load(model_file)
+        except (OSError, RuntimeError) as e:
+            raise ValueError(f'cannot load SentencePiece model {model_file}: {e}') from e
+        size = self.sp.get_piece_size()
+        # sentencepiece reports an undefined special as -1.
+        found = {name: (idx if idx >= 0 else None) for name, idx in (
+            ('pad_id', self.sp.pad_id()), ('bos_id', self.sp.bos_id()),
+            ('eos_id', self.sp.eos_id()))}
+        unk = self.sp.unk_id()
+        super().__init__(
+            num_loc_tokens,
+            **append_missing_specials(found, size),
+            unk_id=unk if unk >= 0 else None,
+            lowercase=lowercase,
+            non_text_ids=[i for i in range(size) if self.sp.is_control(i)])
+
+    def _encode_text(self, text: str) -> List[int]:
+        return self.sp.encode(text, out_type=int)
+
+    def _decode_text(self, ids: List[int]) -> str:
+        # Ids appended after the model's pieces are specials, never in a text run.
+        return self.sp.decode(ids)

@@ -1,0 +1,79 @@
+"""Tiny models and batches for model tests."""
+import copy
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+
+from locca_mm.registry import MODELS
+from locca_mm.structures import LocCaDataSample
+from tests.conftest import ROOT
+
+TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+IMG = 32
+TINY_TOKENIZER = dict(
+    type='LocCaTokenizer',
+    text_tokenizer=dict(type='ByteTokenizer'),
+    box_tokenizer=dict(type='BoxTokenizer', num_bins=16),
+    max_length=dict(cap=32, aref=24, gcap=24),
+)
+
+CAPTIONS = ['a red circle left of a blue square', 'two green triangles', 'one yellow star',
+            'a blue square above a red circle']
+REGIONS = [('red circle', [2., 3., 14., 15.]), ('green triangle', [16., 4., 30., 12.]),
+           ('yellow star', [5., 18., 20., 30.]), ('blue square', [10., 10., 26., 22.])]
+
+
+def tiny_model_cfg(config: str = 'locca_vit_b', **head_overrides) -> dict:
+    """The model of ``configs/<config>.py`` shrunk to a 2-layer width-32 encoder on 32 px."""
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py')).model.to_dict()
+    cfg = copy.deepcopy(cfg)
+    prefixes = cfg['tokenizer'].get('prefixes')
+    cfg['tokenizer'] = dict(TINY_TOKENIZER, prefixes=prefixes)
+    cfg['backbone'].update(arch=TINY_ARCH, img_size=IMG, patch_size=8)
+    if cfg.get('head'):
+        cfg['head']['decoder'].update(max_len=32)
+        if cfg['head']['decoder'].get('num_unimodal_layers'):
+            cfg['head']['decoder'].update(num_layers=2, num_unimodal_layers=1)
+        if cfg['head'].get('memory_pool'):
+            cfg['head']['memory_pool'] = dict(num_queries=8, num_heads=2)
+        cfg['head'].update(head_overrides)
+    if cfg.get('contrastive_head'):
+        cfg['contrastive_head']['num_heads'] = 2
+        if cfg['contrastive_head'].get('text_encoder'):
+            cfg['contrastive_head']['text_encoder'].update(
+                embed_dims=32, num_layers=2, num_heads=2, max_len=32)
+    return cfg
+
+
+def build_tiny(config: str = 'locca_vit_b', seed: int = 0, **head_overrides):
+    torch.manual_seed(seed)
+    return MODELS.build(tiny_model_cfg(config, **head_overrides))
+
+
+def make_samples(tokenizer, n: int = 4, tasks=('cap', 'aref', 'gcap')):
+    """n data samples with captions and one region each, their task sequences built."""
+    samples = []
+    for i in range(n):
+        ds = LocCaDataSample(metainfo=dict(img_shape=(IMG, IMG), ori_shape=(2 * IMG, 2 * IMG),
+                                           scale_factor=(0.5, 0.5)))
+        text, box = REGIONS[i % len(REGIONS)]
+        box = torch.tensor(box)
+        seqs = {}
+        for task in tasks:
+            if task == 'cap':
+                seqs[task] = tokenizer.build('cap', text=CAPTIONS[i % len(CAPTIONS)])
+            else:
+                seqs[task] = tokenizer.build(task, text=text, box=box, img_shape=(IMG, IMG))
+        ds.task_sequences = seqs
+        samples.append(ds)
+    return samples
+
+
+def make_batch(model, n: int = 4, tasks=('cap', 'aref', 'gcap'), seed: int = 0):
+    """A preprocessed batch (inputs, data_samples, text) for ``model``."""
+    g = torch.Generator().manual_seed(seed)
+    images = [torch.randint(0, 256, (3, IMG, IMG), generator=g, dtype=torch.uint8)
+              for _ in range(n)]
+    data = dict(inputs=images, data_samples=make_samples(model.tokenizer, n, tasks))
+    return model.data_preprocessor(data, True)
