@@ -143,7 +143,8 @@ class TextDecoder(BaseModule):
         self.text_cls = nn.Parameter(torch.zeros(1, 1, embed_dims)) if with_text_cls else None
         self.text_norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias) if with_text_cls else None
         self.has_multimodal = num_unimodal_layers < num_layers
-        self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias)
+        # A text-only tower (CLIP) predicts no tokens: no output norm, no logit layer.
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias) if self.has_multimodal else None
         self.head = nn.Linear(embed_dims, vocab_size, bias=bias) if self.has_multimodal else None
         self._init_params()
 
@@ -233,10 +234,13 @@ class TextDecoder(BaseModule):
         plus the CLS token, which attends to every real input.
         """
         b, t = valid.shape
-        # key j of the shifted inputs is real iff it is bos (j = 0) or tokens[j - 1] is real
+        # A causal row's input j is real iff it is bos (j = 0) or tokens[j - 1] is;
+        # a parallel row's input j (a mask token) is real iff it predicts a real token.
         key_valid = torch.cat([valid.new_ones(b, 1), valid], dim=1)  # [B, T + 1]
         if not with_cls:
             key_valid = key_valid[:, :t]
+            if parallel is not None:
+                key_valid = torch.where(parallel[:, None], valid, key_valid)
         else:
             key_valid = torch.cat([key_valid, valid.new_ones(b, 1)], dim=1)  # + CLS
         length = key_valid.shape[1]

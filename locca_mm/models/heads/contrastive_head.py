@@ -70,7 +70,7 @@ class ContrastiveHead(BaseModule):
         if text_encoder is not None:
             if tokenizer is None:
                 raise ValueError('a ContrastiveHead with its own text_encoder needs the tokenizer')
-                text = build_tokenizer(tokenizer).text
+            text = build_tokenizer(tokenizer).text
             cfg = dict(text_encoder)
             cfg.setdefault('num_unimodal_layers', cfg.get('num_layers', 6))
             cfg.setdefault('with_text_cls', True)

@@ -27,8 +27,9 @@ class LocCaHead(BaseModule):
     batch maximum) run through the decoder against the same visual memory,
     whose cross-attention keys/values were projected once per image. The loss
     of a task is the token-mean cross-entropy over the positions after its
-    prompt. A fraction ``parallel_ratio`` of the Cap rows is trained in
-    parallel-prediction mode (CapPa).
+    prompt. While training, a random fraction ``parallel_ratio`` of the Cap
+    rows runs in parallel-prediction mode (CapPa); in eval mode every row is
+    autoregressive, so validation losses are deterministic.
 
     Baselines are configurations: Cap is ``tasks=('cap',)`` with
     ``parallel_ratio=0``; CapPa raises ``parallel_ratio``; CoCa adds unimodal
@@ -119,7 +120,7 @@ class LocCaHead(BaseModule):
                 continue
             rows_memory = memory.index_select(batch.rows)
             parallel = None
-            if task == 'cap' and self.parallel_ratio > 0:
+            if task == 'cap' and self.parallel_ratio > 0 and self.training:
                 parallel = torch.rand(batch.num_rows, device=batch.tokens.device) \
                     < self.parallel_ratio
             if task == 'cap' and return_text_embedding:

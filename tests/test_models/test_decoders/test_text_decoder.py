@@ -1,0 +1,103 @@
+"""TextDecoder: shifting, causal vs. parallel rows, CoCa's unimodal layers, zero-init logits."""
+import pytest
+import torch
+
+from locca_mm.models import TextDecoder
+
+PAD, BOS, EOS, MASK = 0, 1, 2, 3
+
+
+def _decoder(**kwargs):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=50, pad_id=PAD, bos_id=BOS, mask_id=MASK, embed_dims=32,
+               num_layers=2, num_heads=2, max_len=16)
+    cfg.update(kwargs)
+    return TextDecoder(**cfg)
+
+
+def _capture_block_inputs(decoder):
+    """Record the token ids the decoder embeds and the masks its first block gets."""
+    seen = {}
+    decoder.token_embed.register_forward_hook(lambda m, a, o: seen.__setitem__('ids', a[0]))
+
+    def pre(module, args, kwargs):
+        seen['attn_mask'] = kwargs.get('attn_mask')
+        seen['is_causal'] = kwargs.get('is_causal')
+    decoder.blocks[0].self_attn.register_forward_pre_hook(pre, with_kwargs=True)
+    return seen
+
+
+def test_logits_start_at_zero_and_inputs_are_shifted():
+    decoder = _decoder()
+    memory = decoder.project_memory(torch.randn(2, 5, 32))
+    seen = _capture_block_inputs(decoder)
+    tokens = torch.tensor([[5, 6, 7, EOS], [8, EOS, PAD, PAD]])
+    logits = decoder(tokens, memory)
+    assert logits.shape == (2, 4, 50) and torch.count_nonzero(logits) == 0
+    assert seen['ids'].tolist() == [[BOS, 5, 6, 7], [BOS, 8, EOS, PAD]]
+    assert seen['attn_mask'] is None and seen['is_causal'] is True
+
+
+def test_parallel_rows_see_mask_tokens_and_full_attention():
+    decoder = _decoder()
+    memory = decoder.project_memory(torch.randn(2, 5, 32))
+    seen = _capture_block_inputs(decoder)
+    tokens = torch.tensor([[5, 6, 7, EOS], [8, 9, EOS, PAD]])
+    decoder(tokens, memory, parallel=torch.tensor([True, False]))
+    assert seen['ids'][0].tolist() == [MASK] * 4  # parallel row: every input is the mask
+    assert seen['ids'][1].tolist() == [BOS, 8, 9, EOS]  # causal row unchanged
+    mask = seen['attn_mask'][:, 0]
+    assert mask[0].all()  # full attention over the row's 4 real positions
+    assert torch.equal(mask[1], torch.ones(4, 4, dtype=torch.bool).tril())
+
+
+def test_parallel_row_ignores_padding_keys():
+    decoder = _decoder()
+    valid = torch.tensor([[True, True, False, False]])
+    mask = decoder.attention_mask(valid, torch.tensor([True]))[0, 0]
+    assert mask[:, :2].all() and not mask[:, 2:].any()
+
+
+def test_causal_rows_do_not_see_the_future():
+    decoder = _decoder()
+    for p in decoder.head.parameters():
+        torch.nn.init.normal_(p)
+    memory = decoder.project_memory(torch.randn(1, 5, 32))
+    a = decoder(torch.tensor([[5, 6, 7, 8]]), memory)
+    b = decoder(torch.tensor([[5, 6, 9, 9]]), memory)
+    # Positions 0..2 read inputs bos,5,6 in both: identical; position 3 reads 7 vs 9.
+    assert torch.allclose(a[0, :3], b[0, :3], atol=1e-6)
+    assert not torch.allclose(a[0, 3], b[0, 3])
+
+
+def test_coca_unimodal_layers_have_no_cross_attention_and_see_no_image():
+    decoder = _decoder(num_layers=3, num_unimodal_layers=2, with_text_cls=True)
+    assert [b.cross_attn is None for b in decoder.blocks] == [True, True, False]
+    tokens = torch.tensor([[5, 6, EOS, PAD], [7, 8, 9, EOS]])
+    m1 = decoder.project_memory(torch.randn(2, 5, 32))
+    m2 = decoder.project_memory(torch.randn(2, 5, 32) * 3)
+    logits1, emb1 = decoder(tokens, m1, return_text_embedding=True)
+    logits2, emb2 = decoder(tokens, m2, return_text_embedding=True)
+    assert torch.equal(emb1, emb2)  # the text embedding never saw the image
+    assert len(m1.kv) == 1  # memory is projected for the multimodal layer only
+    assert emb1.shape == (2, 32)
+
+
+def test_text_embedding_does_not_depend_on_padding():
+    decoder = _decoder(num_layers=2, num_unimodal_layers=2, with_text_cls=True)
+    short = torch.tensor([[5, 6, EOS]])
+    padded = torch.tensor([[5, 6, EOS, PAD, PAD, PAD]])
+    _, a = decoder(short, None, return_text_embedding=True)
+    _, b = decoder(padded, None, return_text_embedding=True)
+    assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_bad_arguments():
+    decoder = _decoder()
+    memory = decoder.project_memory(torch.randn(1, 5, 32))
+    with pytest.raises(ValueError, match='max_len'):
+        decoder(torch.ones(1, 17, dtype=torch.long), memory)
+    with pytest.raises(ValueError, match='text-CLS'):
+        decoder(torch.ones(1, 3, dtype=torch.long), memory, return_text_embedding=True)
+    with pytest.raises(ValueError, match='num_unimodal_layers'):
+        _decoder(num_unimodal_layers=5)
