@@ -133,3 +133,16 @@ def test_shell_scripts_print_usage():
     for script in ('dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh'):
         proc = run_tool([script])
         assert proc.returncode == 2 and 'usage:' in proc.stderr, script
+
+
+@pytest.mark.slow
+def test_dist_test_two_cpu_processes_match_single_process(full_run, tmp_path):
+    ckpt = str(full_run / 'iter_40.pth')
+    single = run_tool(['test.py', TOY_CONFIG, ckpt, '--work-dir', str(tmp_path / 'one')])
+    dist = run_tool(['dist_test.sh', TOY_CONFIG, ckpt, '2', '--work-dir', str(tmp_path / 'two')],
+                    PORT=str(free_port()))
+    assert single.returncode == 0 and dist.returncode == 0, dist.stderr[-3000:]
+    one = json.loads(single.stdout.strip().splitlines()[-1])
+    two = json.loads(dist.stdout.strip().splitlines()[-1])
+    # Every sample is evaluated once whether on one rank or split over two.
+    assert two['toy/mse'] == pytest.approx(one['toy/mse'], rel=1e-5)
