@@ -1,1 +1,16 @@
-"""locca_mm.datasets."""
+"""Datasets in their native formats, the synthetic default, and the pipeline transforms."""
+from .base import InvalidRecordError, LocCaBaseDataset
+from .coco import CocoCaptionDataset
+from .jsonl import JsonlDataset
+from .mixing import WeightedConcatDataset
+from .refcoco import RefCOCODataset
+from .shards import ShardedTarDataset
+from .synthetic_shapes import SyntheticShapes
+from .transforms import *  # noqa: F401,F403
+from .visual_genome import VisualGenomeDataset
+
+__all__ = [
+    'InvalidRecordError', 'LocCaBaseDataset', 'CocoCaptionDataset', 'JsonlDataset',
+    'RefCOCODataset', 'ShardedTarDataset', 'SyntheticShapes', 'VisualGenomeDataset',
+    'WeightedConcatDataset'
+]

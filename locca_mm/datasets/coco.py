@@ -1,0 +1,93 @@
+"""CocoCaptionDataset: COCO captions joined with COCO instances."""
+import json
+import os.path as osp
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+from mmengine import fileio
+
+from locca_mm.registry import DATASETS
+
+from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
+
+
+def load_json(path: str, backend_args: Optional[dict] = None) -> dict:
+    """A JSON file through mmengine's file backends, with errors that name it."""
+    try:
+        return json.loads(fileio.get(path, backend_args=backend_args))
+    except FileNotFoundError:
+        raise FileNotFoundError(f'annotation file not found: {path}') from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise invalid(path, f'not a valid JSON file: {e}') from None
+
+
+@DATASETS.register_module()
+class CocoCaptionDataset(LocCaBaseDataset):
+    """COCO images with their captions and, optionally, their objects as regions.
+
+    One sample per image. Captions come from ``captions_*.json``; with
+    ``instances_file``, every non-crowd object of ``instances_*.json`` becomes
+    a region (text: its category name, score 1.0), so the same images train
+    ARef and GCap too. In test mode each sample is a ``'cap'`` prediction with
+    all of the image's captions as references.
+
+    Args:
+        ann_file (str): ``captions_*.json``.
+        instances_file (str, optional): ``instances_*.json`` of the same split
+            (relative to ``data_root``).
+        data_prefix (dict): ``img_path``: the image directory.
+        **kwargs: :class:`LocCaBaseDataset` arguments.
+    """
+
+    def __init__(self, *args, instances_file: Optional[str] = None, **kwargs):
+        self.instances_file = instances_file
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        name = osp.basename(self.ann_file)
+        data = load_json(self.ann_file)
+        for key in ('images', 'annotations'):
+            if key not in data:
+                raise invalid(name, f'missing key "{key}": is it a COCO captions file?')
+        images: Dict[int, dict] = {img['id']: img for img in data['images']}
+        captions = defaultdict(list)
+        for ann in data['annotations']:
+            captions[ann.get('image_id')].append(ann)
+        regions = defaultdict(list)
+        categories: Dict[int, str] = {}
+        if self.instances_file:
+            path = self.instances_file if osp.isabs(self.instances_file) or not self.data_root \
+                else osp.join(self.data_root, self.instances_file)
+            inst = load_json(path)
+            categories = {c['id']: c['name'] for c in inst.get('categories', [])}
+            for ann in inst.get('annotations', []):
+                if not ann.get('iscrowd', 0):
+                    regions[ann.get('image_id')].append(ann)
+        prefix = self.data_prefix.get('img_path', '')
+
+        def parse(image_id):
+            img = images[image_id]
+            source = f'{name}#image_id={image_id}'
+            if 'file_name' not in img:
+                raise invalid(source, 'image entry without "file_name"')
+            caps = [check_text(a.get('caption'), f'{source} ann {a.get("id")}', 'caption')
+                    for a in captions.get(image_id, [])]
+            boxes, texts = [], []
+            for ann in regions.get(image_id, []):
+                where = f'{source} instance {ann.get("id")}'
+                if ann.get('category_id') not in categories:
+                    raise invalid(where, f'unknown category_id {ann.get("category_id")}')
+                x, y, w, h = ann['bbox']
+                boxes.append(check_box([x, y, x + w, y + h], where, 'bbox', img.get('width'),
+                                       img.get('height')))
+                texts.append(categories[ann['category_id']])
+            if not caps and not texts:
+                return None  # an image nobody described: not part of this dataset
+            info = dict(img_path=osp.join(prefix, img['file_name']), source=source,
+                        captions=caps, regions=make_regions(boxes, texts),
+                        width=img.get('width'), height=img.get('height'))
+            if self.test_mode:
+                info['task'] = 'cap'
+            return info
+
+        return self.parse_records(sorted(images), parse)

@@ -1,0 +1,82 @@
+"""BuildTaskSequences: tokenise the Cap / ARef / GCap sequences in the data workers."""
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+from locca_mm.models.tokenizers.builder import build_tokenizer
+from locca_mm.registry import TRANSFORMS
+from locca_mm.structures import box_frame
+
+from ..base import add_stats, invalid
+
+
+@TRANSFORMS.register_module()
+class BuildTaskSequences(BaseTransform):
+    """Turn the sample's caption and sampled regions into token sequences.
+
+    Uses the model's ``LocCaTokenizer`` (the same config entry; datasets pass
+    it in through their ``tokenizer=`` argument). Boxes are quantised in the
+    frame the encoder sees (the padded input if padded, else the image).
+
+    - ``cap``: one caption, drawn at random when the sample has several
+      (``caption='random'``) or the first (``'first'``).
+    - ``aref`` / ``gcap``: the regions chosen by :class:`SampleRegions`.
+
+    A task without its text is left out of the sample; a sample with no task
+    at all is an invalid record. Sequences cut to the tokenizer's max length
+    are counted in ``data_stats`` (``truncated``).
+
+    Required keys: ``captions``, ``sampled_regions`` (for region tasks),
+    ``img_shape``/``pad_shape``. Added: ``task_sequences``, ``gt_caption``.
+
+    Args:
+        tokenizer (dict): the ``LocCaTokenizer`` config (or object).
+        tasks (Sequence[str]): tasks to build. Defaults to all three.
+        caption (str): ``'random'`` or ``'first'``. Defaults to ``'random'``.
+    """
+
+    def __init__(self, tokenizer=None, tasks: Sequence[str] = ('cap', 'aref', 'gcap'),
+                 caption: str = 'random'):
+        if tokenizer is None:
+            raise ValueError('BuildTaskSequences needs the model tokenizer: set '
+                             'tokenizer=... on it or on the dataset')
+        if caption not in ('random', 'first'):
+            raise ValueError(f"caption must be 'random' or 'first', got {caption!r}")
+        self.tokenizer = build_tokenizer(tokenizer)
+        unknown = set(tasks) - {'cap', 'aref', 'gcap'}
+        if unknown:
+            raise ValueError(f'unknown tasks {sorted(unknown)}: choose from cap, aref, gcap')
+        self.tasks, self.caption = tuple(tasks), caption
+
+    def transform(self, results: dict) -> Optional[dict]:
+        source = results.get('source', '?')
+        seqs = {}
+        try:
+            captions = results.get('captions') or []
+            if 'cap' in self.tasks and captions:
+                cap = captions[np.random.randint(len(captions))] \
+                    if self.caption == 'random' else captions[0]
+                results['gt_caption'] = cap
+                seqs['cap'] = self.tokenizer.build('cap', text=cap)
+            frame = box_frame(results)
+            for task in ('aref', 'gcap'):
+                region = (results.get('sampled_regions') or {}).get(task)
+                if task in self.tasks and region is not None:
+                    box = torch.as_tensor(region['box'], dtype=torch.float32)
+                    seqs[task] = self.tokenizer.build(task, text=region['text'], box=box,
+                                                      img_shape=frame)
+        except ValueError as e:
+            raise invalid(source, str(e)) from None
+        if not seqs:
+            raise invalid(source, f'nothing to train on for tasks {self.tasks}: no caption and '
+                          'no eligible region')
+        truncated = sum(s.truncated for s in seqs.values())
+        if truncated:
+            add_stats(results, truncated=truncated)
+        results['task_sequences'] = seqs
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(tasks={self.tasks}, tokenizer={self.tokenizer!r})'
