@@ -16,6 +16,8 @@ train_dataloader = dict(**_dataloader, sampler=dict(type='InfiniteSampler', shuf
 val_dataloader = dict(**_dataloader, sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = val_dataloader
 val_evaluator = dict(type='ToyMSEMetric')
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
 test_evaluator = val_evaluator
 
 warmup_iters = 5

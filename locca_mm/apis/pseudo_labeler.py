@@ -19,6 +19,7 @@ score ≥ 0.3 becomes a region ``{"bbox": [x1, y1, x2, y2], "text": query,
 """
 import abc
 import json
+import os.path as osp
 import re
 import warnings
 from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -154,6 +155,15 @@ class OpenVocabDetector(abc.ABC):
         """
 
 
+def _start_results(images: List[np.ndarray],
+                   queries: List[List[str]]) -> Tuple[List[Detections], List[int]]:
+    """Empty detections for every image, and the indices of images with queries to run."""
+    if len(images) != len(queries):
+        raise ValueError(f'{len(images)} images but {len(queries)} query lists')
+    # An image without queries finds nothing; the model does not see it.
+    return [Detections.empty() for _ in images], [i for i, q in enumerate(queries) if q]
+
+
 def _import_transformers():
     """The ``transformers`` module, or an ImportError that says what to install."""
     try:
@@ -189,6 +199,8 @@ class OwlViTDetector(OpenVocabDetector):
 
     def __init__(self, model: str, device: str = 'cpu', processor: Optional[Any] = None):
         transformers = _import_transformers()
+        if osp.isdir(model) and not osp.isfile(osp.join(model, 'config.json')):
+            raise ValueError(f'{model} has no config.json: not a save_pretrained checkpoint')
         model_type = transformers.AutoConfig.from_pretrained(model).model_type
         if model_type not in self._CLASSES:
             raise ValueError(f'{model}: model_type {model_type!r} is not OWL-ViT; expected one '
@@ -210,10 +222,7 @@ class OwlViTDetector(OpenVocabDetector):
     @torch.inference_mode()
     def detect(self, images: List[np.ndarray], queries: List[List[str]]) -> List[Detections]:
         """See :meth:`OpenVocabDetector.detect`."""
-        if len(images) != len(queries):
-            raise ValueError(f'{len(images)} images but {len(queries)} query lists')
-        results = [Detections.empty() for _ in images]
-        todo = [i for i, q in enumerate(queries) if q]  # an image without queries finds nothing
+        results, todo = _start_results(images, queries)
         if not todo:
             return results
         num_queries = max(len(queries[i]) for i in todo)
@@ -263,10 +272,14 @@ class MMDetGroundingDetector(OpenVocabDetector):
     """
 
     def __init__(self, config: str, checkpoint: str, device: str = 'cpu'):
-        from mmdet.apis import DetInferencer
+        from mmdet.apis import DetInferencer  # mmdet's models load only for this detector
 
         self.inferencer = DetInferencer(
             model=config, weights=checkpoint, device=device, show_progress=False)
+        # A closed-set detector would ignore the prompt and return its own class ids.
+        if not hasattr(self.inferencer.model, 'language_model'):
+            raise ValueError(f'{config} is not a grounding detector (GroundingDINO, GLIP): '
+                             'it takes no text prompts')
 
     @staticmethod
     def _prompt(queries: Sequence[str]) -> str:
@@ -279,13 +292,9 @@ class MMDetGroundingDetector(OpenVocabDetector):
             entities.append(entity)
         return ' . '.join(entities)
 
-    @torch.inference_mode()
     def detect(self, images: List[np.ndarray], queries: List[List[str]]) -> List[Detections]:
         """See :meth:`OpenVocabDetector.detect`."""
-        if len(images) != len(queries):
-            raise ValueError(f'{len(images)} images but {len(queries)} query lists')
-        results = [Detections.empty() for _ in images]
-        todo = [i for i, q in enumerate(queries) if q]
+        results, todo = _start_results(images, queries)
         if not todo:
             return results
         # mmdet reads an array as BGR, the OpenCV order.

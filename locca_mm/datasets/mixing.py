@@ -22,15 +22,19 @@ class WeightedConcatDataset:
         length (int, optional): length of the mix. Defaults to the sum of the
             datasets' lengths.
         seed (int): seed of the assignment. Defaults to 0.
+        tokenizer (dict, optional): given to every dataset config without one.
     """
 
     def __init__(self, datasets: Sequence[Union[dict, BaseDataset]], ratios: Sequence[float],
-                 length: Optional[int] = None, seed: int = 0, lazy_init: bool = False):
+                 length: Optional[int] = None, seed: int = 0, tokenizer: Optional[dict] = None):
         if len(datasets) != len(ratios) or not datasets:
             raise ValueError(f'need one ratio per dataset, got {len(datasets)} datasets and '
                              f'{len(ratios)} ratios')
         if any(r < 0 for r in ratios) or sum(ratios) <= 0:
             raise ValueError(f'ratios must be non-negative and not all zero, got {ratios}')
+        if tokenizer is not None:
+            datasets = [dict(d, tokenizer=d.get('tokenizer') or tokenizer)
+                        if isinstance(d, dict) else d for d in datasets]
         self.datasets: List = [DATASETS.build(d) if isinstance(d, dict) else d
                                for d in datasets]
         self.ratios = np.asarray(ratios, dtype=np.float64) / float(sum(ratios))

@@ -8,6 +8,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 
+from .heads import LocCaHead
 from .tokenizers.builder import build_tokenizer
 
 
@@ -54,6 +55,10 @@ class LocCa(BaseModel):
         preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
         preprocessor.update(data_preprocessor or {})
         preprocessor.setdefault('pad_id', self.tokenizer.text.pad_id)
+        tasks = set(head.get('tasks', LocCaHead.TASKS)) if head is not None else set()
+        if contrastive_head is not None:
+            tasks.add('cap')
+        preprocessor.setdefault('tasks', sorted(tasks))
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         if head is None and contrastive_head is None:
             raise ValueError('LocCa needs a head, a contrastive_head, or both')

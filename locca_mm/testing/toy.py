@@ -89,14 +89,16 @@ class ToyMSEMetric(BaseMetric):
 class RecordSamplesHook(Hook):
     """Write the dataset indices each rank trained on to ``samples_rank{r}.json``.
 
-    The file holds one list of indices per training iteration, in order.
+    The file holds one list of indices per training iteration, in order. An
+    index is the sample's ``index`` field, else its ``sample_idx`` metainfo.
     """
 
     def __init__(self):
         self.seen: List[List[int]] = []
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self.seen.append([int(d.index) for d in data_batch['data_samples']])
+        self.seen.append([int(d.index) if 'index' in d else int(d.metainfo['sample_idx'])
+                          for d in data_batch['data_samples']])
 
     def after_train(self, runner) -> None:
         path = osp.join(runner.work_dir, f'samples_rank{get_rank()}.json')

@@ -207,6 +207,13 @@ def test_owlvit_batch_matches_single_images(owlvit):
     assert [len(d.scores) for d in owlvit.detect(images, [[], []])] == [0, 0]
 
 
+def test_owlvit_directory_without_config(tmp_path):
+    pytest.importorskip('transformers')
+    from locca_mm.apis import OwlViTDetector
+    with pytest.raises(ValueError, match='has no config.json'):
+        OwlViTDetector(str(tmp_path))
+
+
 @pytest.mark.parametrize('version', [1, 2])
 def test_owl_boxes_match_transformers_postprocess(tmp_path, version):
     """Boxes in original pixels; OWLv2's are fractions of the padded square."""
@@ -254,6 +261,9 @@ def test_mmdet_grounding_detector():
     results = detector.detect(images, queries)
     for image, image_queries, det in zip(images, queries, results):
         assert det.boxes.shape == (len(det.scores), 4)
+        height, width = image.shape[:2]
+        assert (det.boxes >= -1).all() and (det.boxes[:, 0::2] <= width + 1).all() \
+            and (det.boxes[:, 1::2] <= height + 1).all()
         assert (det.labels < len(image_queries)).all()
         assert ((det.scores >= 0) & (det.scores <= 1)).all()
     regions = PseudoLabeler(detector, score_thr=0.0).label(images, ['dog on grass', 'car'])
@@ -319,17 +329,31 @@ def _cli_args(tmp_path, pairs, owlvit_dir, *extra):
             '--score-thr', '0', '--batch-size', '2', '--max-regions', '4', *extra]
 
 
-def test_cli_writes_jsonl(tmp_path, owlvit_dir):
-    pairs = _write_pairs(tmp_path)
-    proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir, '--categories', 'Car,person'))
+def test_cli_missing_image_is_an_error(tmp_path, owlvit_dir):
+    """Found before the detector loads; no output is written."""
+    pairs = _write_pairs(tmp_path, missing=True)
+    proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir))
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1, proc.stderr[-2000:]
+    assert 'two.png' in errors[0] and 'pairs.jsonl:2' in errors[0]
+    assert not (tmp_path / 'out').exists()
+
+
+def test_cli_skip_invalid_writes_jsonl(tmp_path, owlvit_dir):
+    pairs = _write_pairs(tmp_path, missing=True)
+    proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir, '--skip-invalid',
+                              '--categories', 'Car,person'))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert '3 images, 12 regions (4.00 per image), 0 skipped' in proc.stdout
+    assert '2 images, 8 regions (4.00 per image), 1 skipped' in proc.stdout
     out = tmp_path / 'out' / 'labels.jsonl'
     assert not osp.exists(str(out) + '.tmp')
     lines = out.read_text().splitlines()
-    assert len(lines) == 3
-    names = ['sub/one.png', 'two.png', 'three.png']
-    for line, name, caption, image in zip(lines, names, CAPTIONS, _images()):
+    assert len(lines) == 2
+    images = _images()
+    for line, name, caption, image in zip(lines, ['sub/one.png', 'three.png'],
+                                          CAPTIONS[::2], images[::2]):
         record = json.loads(line)
         assert list(record) == ['image', 'caption', 'regions']
         assert (record['image'], record['caption']) == (name, caption)
@@ -341,27 +365,9 @@ def test_cli_writes_jsonl(tmp_path, owlvit_dir):
             assert all(isinstance(v, float) and round(v, 2) == v for v in region['bbox'])
             x1, y1, x2, y2 = region['bbox']
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
-            assert isinstance(region['score'], float) and round(region['score'], 4) == \
-                region['score'] and 0 <= region['score'] <= 1
+            score = region['score']
+            assert isinstance(score, float) and round(score, 4) == score and 0 <= score <= 1
             assert region['text'] in queries
-
-
-def test_cli_missing_image(tmp_path, owlvit_dir):
-    pairs = _write_pairs(tmp_path, missing=True)
-    out = tmp_path / 'out' / 'labels.jsonl'
-    proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir))
-    assert proc.returncode == 1
-    assert 'Traceback' not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if 'error:' in line]
-    assert len(errors) == 1, proc.stderr[-2000:]
-    assert 'two.png' in errors[0] and 'pairs.jsonl:2' in errors[0]
-    assert not out.exists()
-
-    proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir, '--skip-invalid'))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert '2 images' in proc.stdout and '1 skipped' in proc.stdout
-    assert [json.loads(line)['image'] for line in out.read_text().splitlines()] == \
-        ['sub/one.png', 'three.png']
 
 
 def _load_tool():
@@ -373,7 +379,7 @@ def _load_tool():
 
 
 def test_cli_unreadable_image(tmp_path, owlvit_dir):
-    """A file that is there but does not decode: found while labelling."""
+    """A file that is there but does not decode is found while labelling (in-process run)."""
     tool = _load_tool()
     pairs = _write_pairs(tmp_path)
     (tmp_path / 'images' / 'three.png').write_bytes(b'not a png')

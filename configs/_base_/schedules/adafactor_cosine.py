@@ -16,7 +16,5 @@ param_scheduler = [
 ]
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=1_100_000, val_interval=50_000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 
 auto_scale_lr = dict(base_batch_size=8192, enable=False)

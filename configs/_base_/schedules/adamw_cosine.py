@@ -15,8 +15,6 @@ param_scheduler = [
 ]
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=100_000, val_interval=10_000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 
 # `tools/train.py --auto-scale-lr` scales lr by (total batch size / base_batch_size).
 auto_scale_lr = dict(base_batch_size=256, enable=False)

@@ -65,6 +65,8 @@ class LoadImage(BaseTransform):
         try:
             image = Image.open(io.BytesIO(buf))
             w, h = image.size
+        except Image.DecompressionBombError as e:
+            raise invalid(source, f'image {name} refused before decoding: {e}') from None
         except errors as e:
             raise invalid(source, f'cannot decode image {name}: {e}') from None
         if w * h > self.max_pixels:

@@ -23,6 +23,8 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         mean, std (Sequence[float]): per-channel normalisation. LocCa scales
             pixels to [-1, 1]: mean = std = 127.5.
         pad_id (int): token padding id (set from the tokenizer by the model).
+        tasks (Sequence[str], optional): tasks the model trains (set by the
+            model); rows of other tasks in the samples are ignored.
         bgr_to_rgb (bool): images are loaded BGR (mmcv): convert. Defaults to True.
         **kwargs: other :class:`mmengine.model.ImgDataPreprocessor` arguments.
     """
@@ -31,10 +33,12 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                  mean: Optional[Sequence[float]] = (127.5, 127.5, 127.5),
                  std: Optional[Sequence[float]] = (127.5, 127.5, 127.5),
                  pad_id: int = 0,
+                 tasks: Optional[Sequence[str]] = None,
                  bgr_to_rgb: bool = True,
                  **kwargs):
         super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, **kwargs)
         self.pad_id = pad_id
+        self.tasks = None if tasks is None else set(tasks)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = super().forward(data, training)
@@ -52,6 +56,8 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         per_task: Dict[str, tuple] = {}
         for i, ds in enumerate(samples):
             for task, seq in (ds.get('task_sequences') or {}).items():
+                if self.tasks is not None and task not in self.tasks:
+                    continue
                 per_task.setdefault(task, ([], []))
                 per_task[task][0].append(seq)
                 per_task[task][1].append(i)

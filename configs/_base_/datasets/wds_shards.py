@@ -1,0 +1,26 @@
+# Pretraining data in WebDataset-layout tar shards ({key}.jpg + {key}.json, the JSONL
+# record format), e.g. image-text pairs pseudo-labelled by tools/pseudo_label.py.
+# Shards may be local paths or fsspec URLs; brace ranges expand.
+# The model config's tokenizer is given to the dataset by the top-level config.
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='LoadRegions'),
+    dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='SampleRegions', score_thr=0.3),
+    dict(type='BuildTaskSequences', tasks=('cap', 'aref', 'gcap')),
+    dict(type='PackLocCaInputs'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='ShardedTarDataset',
+        shards='data/pretrain/shards/train-{000000..000999}.tar',
+        pipeline=train_pipeline,
+        skip_invalid=True,
+    ),
+)

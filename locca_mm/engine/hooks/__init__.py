@@ -1,0 +1,4 @@
+"""Hooks."""
+from .data_stats_hook import DataStatsHook
+
+__all__ = ['DataStatsHook']

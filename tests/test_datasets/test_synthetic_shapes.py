@@ -1,0 +1,78 @@
+"""SyntheticShapes: deterministic, varied, and ambiguous often enough."""
+import numpy as np
+import pytest
+
+from locca_mm.datasets import SyntheticShapes
+from locca_mm.utils import register_all_modules
+from tests.test_datasets.utils import TOKENIZER, eval_pipeline, train_pipeline
+
+register_all_modules()
+
+
+def test_deterministic_per_seed_and_index_and_varied():
+    a = SyntheticShapes(num_samples=50, seed=3)
+    b = SyntheticShapes(num_samples=50, seed=3)
+    for i in (0, 7, 49):
+        x, y = a.get_data_info(i), b.get_data_info(i)
+        assert np.array_equal(x['img'], y['img']) and x['captions'] == y['captions']
+        np.testing.assert_array_equal(x['regions']['bboxes'], y['regions']['bboxes'])
+    imgs = [a.get_data_info(i)['img'] for i in range(20)]
+    assert len({im.tobytes() for im in imgs}) == 20
+    other = SyntheticShapes(num_samples=50, seed=4)
+    assert not np.array_equal(a.get_data_info(0)['img'], other.get_data_info(0)['img'])
+
+
+def test_boxes_match_drawn_pixels():
+    ds = SyntheticShapes(num_samples=20, img_size=64)
+    for i in range(20):
+        info = ds.get_data_info(i)
+        background = np.abs(info['img'].astype(int) - 70).max(-1) > 30
+        for (x1, y1, x2, y2) in info['regions']['bboxes']:
+            inside = background[int(y1) + 1:int(y2) - 1, int(x1) + 1:int(x2) - 1]
+            assert inside.mean() > 0.3  # the shape covers its box
+        assert background.sum() > 0
+
+
+def test_regions_and_captions_name_the_objects():
+    ds = SyntheticShapes(num_samples=100)
+    duplicated = 0
+    for i in range(100):
+        info = ds.get_data_info(i)
+        texts = info['regions']['texts']
+        assert len(texts) == len(set(texts))  # every region text names one object
+        duplicated += any(t.split()[0] in ('left', 'right', 'top', 'bottom') for t in texts)
+        assert info['captions'][0].endswith('.')
+    assert 30 <= duplicated <= 70  # duplicate_prob = 0.5
+
+
+def test_referring_split_needs_location_often_enough():
+    ds = SyntheticShapes(split='ref_val', num_samples=400)
+    fraction = ds.ambiguous_fraction()
+    assert fraction >= 0.3, fraction
+    info = ds.get_data_info(0)
+    assert info['ref_text'].startswith('the ') and len(info['regions']['texts']) == 1
+
+
+def test_splits_are_disjoint_streams():
+    train = SyntheticShapes(split='ref_train', num_samples=30)
+    test = SyntheticShapes(split='ref_test', num_samples=30)
+    assert all(not np.array_equal(train.get_data_info(i)['img'], test.get_data_info(i)['img'])
+               for i in range(30))
+
+
+def test_pipelines_for_pretraining_and_referring():
+    pre = SyntheticShapes(num_samples=4, pipeline=train_pipeline(flip=0.5), tokenizer=TOKENIZER)
+    sample = pre[0]['data_samples']
+    assert set(sample.task_sequences) == {'cap', 'aref', 'gcap'}
+    ref = SyntheticShapes(split='ref_test', num_samples=4, pipeline=eval_pipeline(),
+                          test_mode=True)
+    sample = ref[1]['data_samples']
+    assert sample.task == 'ref' and sample.prompt_text.startswith('the ')
+    assert sample.gt_ref_bbox.shape == (4, )
+
+
+def test_unknown_split_or_colour():
+    with pytest.raises(ValueError, match='split'):
+        SyntheticShapes(split='val')
+    with pytest.raises(ValueError, match='colours'):
+        SyntheticShapes(colours=('red', 'magenta'))
