@@ -17,7 +17,7 @@ install:
 	@bash tools/install.sh
 
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n auto
 
 demo: install
 	$(PY) tools/train.py configs/toy/toy_regression.py --work-dir work_dirs/demo

@@ -7,4 +7,5 @@ _base_ = [
 ]
 
 # 8192 images a step, as in the paper: e.g. 256 GPUs x 32 (tools/dist_train.sh / slurm_train.sh).
-train_dataloader = dict(batch_size=32, dataset=dict(tokenizer=_base_.tokenizer))
+# The tools hand model.tokenizer to the dataset (locca_mm.utils.cli.link_tokenizer).
+train_dataloader = dict(batch_size=32)

@@ -10,7 +10,9 @@
   its ``data_stats`` so that :class:`DataStatsHook` can add it up over workers
   and ranks.
 - The tokenizer of the model config is handed to the pipeline's
-  ``BuildTaskSequences`` through ``tokenizer=`` (one config entry for both).
+  ``BuildTaskSequences`` through ``tokenizer=`` (one config entry for both;
+  the tools fill it from ``model.tokenizer``, see
+  :func:`locca_mm.utils.cli.link_tokenizer`).
 """
 import copy
 import logging

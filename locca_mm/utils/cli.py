@@ -11,6 +11,7 @@
   training keep their traceback.
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import shutil
@@ -22,7 +23,7 @@ from mmengine.hooks import Hook
 
 __all__ = [
     'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
-    'add_runner_args', 'apply_runner_args', 'build_runner'
+    'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer'
 ]
 
 
@@ -31,7 +32,7 @@ class SetupError(Exception):
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file and merge ``cfg_options`` into it.
+    """Read a config file, merge ``cfg_options`` and link the tokenizer (:func:`link_tokenizer`).
 
     Raises:
         SetupError: the file does not exist or cannot be parsed.
@@ -44,7 +45,51 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
         raise SetupError(f'cannot read config {path}: {_one_line(e)}') from e
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    link_tokenizer(cfg)
     return cfg
+
+
+def link_tokenizer(cfg: Config) -> Config:
+    """Give the model's tokenizer to every dataset config that has none.
+
+    The pipeline's ``BuildTaskSequences`` must tokenise exactly as the model
+    decodes, so the one ``model.tokenizer`` entry is copied into the train,
+    val and test datasets (and the datasets they mix) that do not set
+    ``tokenizer`` themselves. The tools call this after ``--cfg-options`` are
+    merged, so an override of the model's tokenizer reaches the data too.
+    """
+    tokenizer = (cfg.get('model') or {}).get('tokenizer')
+    if tokenizer is None:
+        return cfg
+
+    def visit(dataset):
+        if not isinstance(dataset, dict):
+            return
+        if 'datasets' in dataset:  # mixing / concatenation wrappers
+            for d in dataset['datasets']:
+                visit(d)
+        elif 'dataset' in dataset:  # repeat-style wrappers
+            visit(dataset['dataset'])
+        elif dataset.get('tokenizer') is None and _is_locca_dataset(dataset.get('type')):
+            dataset['tokenizer'] = copy.deepcopy(tokenizer)
+
+    for phase in ('train', 'val', 'test'):
+        loader = cfg.get(f'{phase}_dataloader')
+        if isinstance(loader, dict):
+            visit(loader.get('dataset'))
+    return cfg
+
+
+def _is_locca_dataset(type_name) -> bool:
+    if not isinstance(type_name, str):
+        return False
+    from locca_mm.registry import DATASETS
+    scope, _, name = type_name.rpartition('.')
+    if scope not in ('', 'locca_mm'):
+        return False
+    cls = DATASETS.get(name)
+    from locca_mm.datasets import LocCaBaseDataset
+    return isinstance(cls, type) and issubclass(cls, LocCaBaseDataset)
 
 
 def default_work_dir(config_path: str) -> str:

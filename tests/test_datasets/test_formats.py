@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from locca_mm.datasets import (CocoCaptionDataset, JsonlDataset, RefCOCODataset,
-                               ShardedTarDataset, VisualGenomeDataset)
+from locca_mm.datasets import (
+    CocoCaptionDataset,
+    JsonlDataset,
+    RefCOCODataset,
+    ShardedTarDataset,
+    VisualGenomeDataset,
+)
 from locca_mm.utils import register_all_modules
 from tests.test_datasets.utils import DATA, TOKENIZER, eval_pipeline, train_pipeline
 
@@ -126,7 +131,8 @@ def test_sharded_tar_dataset_reads_every_member(tmp_path):
         np.testing.assert_allclose(info['regions']['bboxes'], same['regions']['bboxes'])
         assert info['captions'] == same['captions']
     sample = ds[5]['data_samples']
-    assert sample.task_sequences and sample.metainfo['img_path'].endswith('shard-000000.tar:0005_sample0001')
+    assert sample.task_sequences
+    assert sample.metainfo['img_path'].endswith('shard-000000.tar:0005_sample0001')
     # The cached index gives the same dataset.
     again = ShardedTarDataset(shards=str(tmp_path / 'shards' / '*.tar'))
     assert [again.sample_key(i) for i in range(12)] == [ds.sample_key(i) for i in range(12)]

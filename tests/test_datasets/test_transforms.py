@@ -5,9 +5,15 @@ import torch
 from mmdet.structures.bbox import HorizontalBoxes
 
 from locca_mm.datasets.base import InvalidRecordError, make_regions
-from locca_mm.datasets.transforms import (BuildTaskSequences, LoadImage, LoadRegions,
-                                          PackLocCaInputs, SampleRegions, SwapLeftRight,
-                                          swap_left_right)
+from locca_mm.datasets.transforms import (
+    BuildTaskSequences,
+    LoadImage,
+    LoadRegions,
+    PackLocCaInputs,
+    SampleRegions,
+    SwapLeftRight,
+    swap_left_right,
+)
 from locca_mm.models.tokenizers import build_tokenizer
 from locca_mm.registry import TRANSFORMS
 from locca_mm.utils import register_all_modules

@@ -30,9 +30,12 @@ class DataStatsHook(Hook):
     - ``truncated``: task sequences cut to the tokenizer's max length;
     - ``dropped_regions``: regions removed or made degenerate by geometry.
 
-    Totals are logged every ``interval`` iterations (and at the end), kept in
-    the message hub (``runtime_info['data_stats']``), written to every
-    checkpoint's ``meta['data_stats']`` and restored on resume.
+    The counts are summed over ranks after every iteration (a 3-number
+    all-reduce) so that a checkpoint, which only the main process writes,
+    always holds the current totals. They are logged every ``interval``
+    iterations (and at the end), kept in the message hub
+    (``runtime_info['data_stats']``), written to every checkpoint's
+    ``meta['data_stats']`` and restored on resume.
 
     Args:
         interval (int): iterations between reductions and log lines. Defaults to 50.
@@ -58,8 +61,8 @@ class DataStatsHook(Hook):
             if stats:
                 for i, k in enumerate(STAT_KEYS):
                     self._pending[i] += stats.get(k, 0)
-        if self.every_n_train_iters(runner, self.interval) or self.is_last_train_iter(runner):
-            self._flush(runner, log=True)
+        self._flush(runner, log=self.every_n_train_iters(runner, self.interval)
+                    or self.is_last_train_iter(runner))
 
     def _flush(self, runner, log: bool = False) -> None:
         pending = self._pending.clone()
@@ -74,7 +77,7 @@ class DataStatsHook(Hook):
                       logger='current', level=logging.INFO)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._flush(runner)
+        # Main process only (Runner.save_checkpoint is master_only): no collective here.
         checkpoint.setdefault('meta', {})['data_stats'] = dict(self.totals)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
