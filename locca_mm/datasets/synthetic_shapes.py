@@ -234,7 +234,7 @@ class SyntheticShapes(LocCaBaseDataset):
             target = pair[int(rng.integers(2))]
         expression = f'the {texts[target]}'
         info.update(captions=[], regions=make_regions([boxes[target]], [expression]),
-                    ref_text=expression, ref_bbox=list(boxes[target]),
+                    ref_text=expression, ref_bbox=list(boxes[target]), split=self.split,
                     ambiguous=pair is not None and target in pair)
         if self.test_mode:
             info['task'] = 'ref'

@@ -136,3 +136,18 @@ def test_sharded_tar_dataset_reads_every_member(tmp_path):
     # The cached index gives the same dataset.
     again = ShardedTarDataset(shards=str(tmp_path / 'shards' / '*.tar'))
     assert [again.sample_key(i) for i in range(12)] == [ds.sample_key(i) for i in range(12)]
+
+
+@pytest.mark.parametrize('config,splits', [('refcoco', ['val', 'testA', 'testB']),
+                                           ('refcocog', ['val', 'test'])])
+def test_refcoco_data_configs_carry_the_split_to_each_sample(config, splits):
+    from mmengine.config import Config
+
+    from locca_mm.registry import DATASETS
+    from tests.conftest import ROOT
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets', f'{config}.py'))
+    for d in cfg.test_dataloader.dataset.datasets:
+        d.data_root = osp.join(DATA, 'refcoco')
+    ds = DATASETS.build(cfg.test_dataloader.dataset)
+    seen = {ds[i]['data_samples'].metainfo['split'] for i in range(len(ds))}
+    assert seen == set(splits)

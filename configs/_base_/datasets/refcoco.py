@@ -1,0 +1,51 @@
+# RefCOCO (UNC splits): train as ARef rows; evaluate each referring expression
+# as a 'ref' prediction on val, testA and testB (the split name travels with each
+# sample, so the metric reports every split).
+data_root = 'data/refcoco/'
+refs_file = 'refs(unc).p'
+test_splits = ['val', 'testA', 'testB']
+img_size = 224
+
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='LoadRegions'),
+    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='SampleRegions', score_thr=0.0, tasks=('aref', )),
+    dict(type='BuildTaskSequences', tasks=('aref', )),
+    dict(type='PackLocCaInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='LoadRegions'),
+    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='PackLocCaInputs'),
+]
+_dataset = dict(type='RefCOCODataset', data_root=data_root, ann_file='instances.json',
+                split_file=refs_file, data_prefix=dict(img_path='train2014/'))
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**_dataset, split='train', pipeline=train_pipeline),
+)
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(**_dataset, split='val', pipeline=test_pipeline, test_mode=True),
+)
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='ConcatDataset', datasets=[
+        dict(**_dataset, split=s, pipeline=test_pipeline, test_mode=True) for s in test_splits
+    ]),
+)
