@@ -1,8 +1,10 @@
 """locca_mm.apis: using models on images outside a runner.
 
-:mod:`.pseudo_labeler` labels image–text pairs with region boxes from an
+:class:`LocCaInferencer` captions, locates, describes and detects on images
+(``tools/infer.py``); :mod:`.pseudo_labeler` labels image–text pairs with region boxes from an
 open-vocabulary detector (the paper's data recipe; ``tools/pseudo_label.py``).
 """
+from .inferencer import LocCaInferencer, parse_box
 from .pseudo_labeler import (
     STOPWORDS,
     Detections,
@@ -15,6 +17,6 @@ from .pseudo_labeler import (
 )
 
 __all__ = [
-    'STOPWORDS', 'extract_queries', 'Detections', 'OpenVocabDetector', 'OwlViTDetector',
+    'LocCaInferencer', 'parse_box', 'STOPWORDS', 'extract_queries', 'Detections', 'OpenVocabDetector', 'OwlViTDetector',
     'MMDetGroundingDetector', 'PseudoLabeler', 'read_pairs'
 ]

@@ -36,11 +36,19 @@ class CocoCaptionDataset(LocCaBaseDataset):
         instances_file (str, optional): ``instances_*.json`` of the same split
             (relative to ``data_root``).
         data_prefix (dict): ``img_path``: the image directory.
+        eval_task (str): the prediction of a test-mode sample: ``'cap'``
+            (captions, scored by ``CaptionMetric``) or ``'detect'`` (grounded
+            captioning scored as detection by ``GroundedCaptionDetMetric``;
+            needs ``instances_file``). Defaults to ``'cap'``.
         **kwargs: :class:`LocCaBaseDataset` arguments.
     """
 
-    def __init__(self, *args, instances_file: Optional[str] = None, **kwargs):
+    def __init__(self, *args, instances_file: Optional[str] = None, eval_task: str = 'cap',
+                 **kwargs):
+        if eval_task not in ('cap', 'detect'):
+            raise ValueError(f"eval_task must be 'cap' or 'detect', got {eval_task!r}")
         self.instances_file = instances_file
+        self.eval_task = eval_task
         super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
@@ -60,6 +68,8 @@ class CocoCaptionDataset(LocCaBaseDataset):
                 else osp.join(self.data_root, self.instances_file)
             inst = load_json(path)
             categories = {c['id']: c['name'] for c in inst.get('categories', [])}
+            # mmdet's CocoMetric reads the class names (in category-id order) from here.
+            self._metainfo['classes'] = tuple(categories[k] for k in sorted(categories))
             for ann in inst.get('annotations', []):
                 if not ann.get('iscrowd', 0):
                     regions[ann.get('image_id')].append(ann)
@@ -84,10 +94,10 @@ class CocoCaptionDataset(LocCaBaseDataset):
             if not caps and not texts:
                 return None  # an image nobody described: not part of this dataset
             info = dict(img_path=osp.join(prefix, img['file_name']), source=source,
-                        captions=caps, regions=make_regions(boxes, texts),
+                        captions=caps, regions=make_regions(boxes, texts), img_id=image_id,
                         width=img.get('width'), height=img.get('height'))
             if self.test_mode:
-                info['task'] = 'cap'
+                info['task'] = self.eval_task
             return info
 
         return self.parse_records(sorted(images), parse)

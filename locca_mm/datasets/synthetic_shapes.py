@@ -58,7 +58,7 @@ class SyntheticShapes(LocCaBaseDataset):
     - ``split='pretrain'`` yields captions and all regions (LocCa / Cap
       pretraining). ``'ref_train'``, ``'ref_val'``, ``'ref_test'`` (disjoint
       seeds) are a RefCOCO-like referring split: one sample per image with one
-      target object, its expression (``"the left red circle"``), and its box
+      target object, its expression (``"left red circle"``), and its box
       as the only region; in test mode a ``'ref'`` prediction. Targets are
       drawn from the duplicated pair with probability ``ambiguous_target_prob``
       when there is one, so a measured share of the expressions needs location
@@ -106,6 +106,15 @@ class SyntheticShapes(LocCaBaseDataset):
         self.seed = seed
         kwargs.setdefault('serialize_data', False)
         super().__init__(**kwargs)
+
+    @staticmethod
+    def vocabulary(kinds: Sequence[str] = KINDS, colours: Sequence[str] = tuple(COLOURS)
+                   ) -> List[str]:
+        """Every word and mark the captions, regions and prompts use (for ``WordTokenizer``)."""
+        words = ['a', 'the', 'two', 'and', 'is', 'of', 'left', 'right', 'top', 'bottom',
+                 'above', 'below', ',', '.', ':', 'cap', 'aref', 'gcap']
+        words += list(colours) + list(kinds) + [plural(k) for k in kinds]
+        return list(dict.fromkeys(words))
 
     def load_data_list(self) -> List[dict]:
         return [dict(sample_idx=i) for i in range(self.num_samples)]
@@ -228,11 +237,15 @@ class SyntheticShapes(LocCaBaseDataset):
                     width=self.img_size, height=self.img_size)
         if self.split == 'pretrain':
             info.update(captions=[self.caption(shapes, rng)], regions=make_regions(boxes, texts))
+            if self.test_mode:
+                info['task'] = 'cap'
             return info
         target = int(rng.integers(len(shapes)))
         if pair is not None and rng.random() < self.ambiguous_target_prob:
             target = pair[int(rng.integers(2))]
-        expression = f'the {texts[target]}'
+        # The expression is the object's region text: the phrasing pretraining
+        # regions use, so a pretrained decoder can also be asked directly.
+        expression = texts[target]
         info.update(captions=[], regions=make_regions([boxes[target]], [expression]),
                     ref_text=expression, ref_bbox=list(boxes[target]), split=self.split,
                     ambiguous=pair is not None and target in pair)

@@ -16,7 +16,8 @@ from torch import Tensor
 from .decoders import TextDecoder, VisualMemory
 
 __all__ = [
-    'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'Generation', 'generate',
+    'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'GroundedCaptionConstraint',
+    'Generation', 'generate',
     'left_pad', 'constraint_for'
 ]
 
@@ -80,13 +81,37 @@ class BoxConstraint(DecodeConstraint):
         return (ids[None] >= lower) & (ids[None] < self.loc_offset + self.num_bins)
 
 
+class GroundedCaptionConstraint(DecodeConstraint):
+    """A box, then the separator, then text: GCap without a given box (detection).
+
+    Steps 0-3 follow ``box``; the next ``len(separator)`` steps are forced to
+    the separator's tokens; the rest follows ``text`` (text tokens, then eos).
+    """
+
+    def __init__(self, box: BoxConstraint, separator: Sequence[int], text: TextConstraint):
+        self.box, self.separator, self.text = box, list(separator), text
+
+    def allowed(self, generated: Tensor, step: int) -> Tensor:
+        if step < 4:
+            return self.box.allowed(generated, step)
+        k = step - 4
+        if k < len(self.separator):
+            mask = torch.zeros(generated.shape[0], self.box.vocab_size, dtype=torch.bool,
+                               device=generated.device)
+            mask[:, self.separator[k]] = True
+            return mask
+        start = 4 + len(self.separator)
+        return self.text.allowed(generated[:, start:], k - len(self.separator))
+
+
 class Generation(NamedTuple):
     """Output of :func:`generate`.
 
     Attributes:
-        tokens: [B, L] generated tokens (``pad_id`` after ``eos``).
-        scores: [B] sum of the log-probabilities of the generated tokens.
-        lengths: [B] number of generated tokens, ``eos`` included.
+        tokens: [B, L] generated tokens (``pad_id`` after ``eos``); [B, K, L]
+            with ``return_all_beams``.
+        scores: [B] (or [B, K]) sum of the log-probabilities of the tokens.
+        lengths: [B] (or [B, K]) number of generated tokens, ``eos`` included.
     """
     tokens: Tensor
     scores: Tensor
@@ -119,7 +144,8 @@ def generate(decoder: TextDecoder,
              max_new_tokens: int,
              num_beams: int = 1,
              length_penalty: float = 0.0,
-             use_cache: bool = True) -> Generation:
+             use_cache: bool = True,
+             return_all_beams: bool = False) -> Generation:
     """Decode a continuation of every prompt, greedily or with beam search.
 
     Args:
@@ -134,6 +160,8 @@ def generate(decoder: TextDecoder,
         use_cache: reuse self-attention keys/values across steps. ``False``
             re-runs the whole prefix at every step (the reference the cache is
             checked and benchmarked against).
+        return_all_beams: return every beam of every row, best first
+            (several hypotheses per prompt, e.g. detections).
 
     Returns:
         :class:`Generation` with one row per prompt.
@@ -186,9 +214,15 @@ def generate(decoder: TextDecoder,
         logits = stepper.next(token)
 
     if k > 1:
-        norm = scores / lengths.clamp(min=1).float()**length_penalty
-        best = norm.view(b, k).argmax(-1) + torch.arange(b, device=device) * k
+        norm = (scores / lengths.clamp(min=1).float()**length_penalty).view(b, k)
+        if return_all_beams:
+            order = norm.argsort(dim=-1, descending=True) + \
+                torch.arange(b, device=device)[:, None] * k
+            return Generation(generated[order], scores[order], lengths[order])
+        best = norm.argmax(-1) + torch.arange(b, device=device) * k
         generated, scores, lengths = generated[best], scores[best], lengths[best]
+    if return_all_beams:
+        return Generation(generated[:, None], scores[:, None], lengths[:, None])
     return Generation(generated, scores, lengths)
 
 
@@ -229,10 +263,14 @@ class _Stepper:
 
 
 def constraint_for(task: str, tokenizer) -> DecodeConstraint:
-    """The decoding constraint of a prediction task (``'cap'``, ``'ref'``, ``'gcap'``)."""
+    """The constraint of a prediction task (``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``)."""
     text = tokenizer.text
+    box = BoxConstraint(text.loc_offset, text.num_loc_tokens, text.vocab_size, text.eos_id)
     if task in ('ref', 'aref'):
-        return BoxConstraint(text.loc_offset, text.num_loc_tokens, text.vocab_size, text.eos_id)
+        return box
     if task in ('cap', 'gcap'):
         return TextConstraint(text.text_token_mask(), text.eos_id)
-    raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap')
+    if task == 'detect':
+        return GroundedCaptionConstraint(box, text.encode(tokenizer.separator),
+                                         TextConstraint(text.text_token_mask(), text.eos_id))
+    raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap, detect')

@@ -86,7 +86,13 @@ class LocCa(BaseModel):
         self.test_cfg.update(test_cfg or {})
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
-        """inputs: [B, 3, H, W] -> visual tokens [B, N, D] (the encoder's last output)."""
+        """inputs: [B, 3, H, W] -> visual tokens [B, N, D] (the encoder's last output).
+
+        A fully frozen encoder (the REC protocol) runs without autograd.
+        """
+        if not any(p.requires_grad for p in self.backbone.parameters()):
+            with torch.no_grad():
+                return self.backbone(inputs)[-1]
         return self.backbone(inputs)[-1]
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,

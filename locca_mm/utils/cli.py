@@ -23,7 +23,8 @@ from mmengine.hooks import Hook
 
 __all__ = [
     'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
-    'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer'
+    'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer',
+    'apply_encoder_from'
 ]
 
 
@@ -46,6 +47,23 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     link_tokenizer(cfg)
+    apply_encoder_from(cfg)
+    return cfg
+
+
+def apply_encoder_from(cfg: Config) -> Config:
+    """``encoder_from = CKPT``: initialise ``model.backbone`` from a checkpoint's encoder.
+
+    Like ``load_from``, but only the encoder: its ``init_cfg`` becomes
+    ``Pretrained`` with ``prefix=encoder_prefix`` (default ``'backbone.'``), so
+    a LocCa / Cap / CoCa / CLIP checkpoint (or one from
+    ``tools/extract_encoder.py``) seeds a fresh model — the REC protocol and
+    the transfer configs. Missing or mismatched encoder keys are an error.
+    """
+    path = cfg.get('encoder_from')
+    if path:
+        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path,
+                                           prefix=cfg.get('encoder_prefix', 'backbone.'))
     return cfg
 
 

@@ -51,11 +51,12 @@ def build_tiny(config: str = 'locca_vit_b', seed: int = 0, **head_overrides):
     return MODELS.build(tiny_model_cfg(config, **head_overrides))
 
 
-def make_samples(tokenizer, n: int = 4, tasks=('cap', 'aref', 'gcap')):
+def make_samples(tokenizer, n: int = 4, tasks=('cap', 'aref', 'gcap'), size: int = IMG):
     """n data samples with captions and one region each, their task sequences built."""
     samples = []
     for i in range(n):
-        ds = LocCaDataSample(metainfo=dict(img_shape=(IMG, IMG), ori_shape=(2 * IMG, 2 * IMG),
+        ds = LocCaDataSample(metainfo=dict(img_shape=(size, size),
+                                           ori_shape=(2 * size, 2 * size),
                                            scale_factor=(0.5, 0.5)))
         text, box = REGIONS[i % len(REGIONS)]
         box = torch.tensor(box)
@@ -64,16 +65,16 @@ def make_samples(tokenizer, n: int = 4, tasks=('cap', 'aref', 'gcap')):
             if task == 'cap':
                 seqs[task] = tokenizer.build('cap', text=CAPTIONS[i % len(CAPTIONS)])
             else:
-                seqs[task] = tokenizer.build(task, text=text, box=box, img_shape=(IMG, IMG))
+                seqs[task] = tokenizer.build(task, text=text, box=box, img_shape=(size, size))
         ds.task_sequences = seqs
         samples.append(ds)
     return samples
 
 
-def make_batch(model, n: int = 4, tasks=('cap', 'aref', 'gcap'), seed: int = 0):
+def make_batch(model, n: int = 4, tasks=('cap', 'aref', 'gcap'), seed: int = 0, size: int = IMG):
     """A preprocessed batch (inputs, data_samples, text) for ``model``."""
     g = torch.Generator().manual_seed(seed)
-    images = [torch.randint(0, 256, (3, IMG, IMG), generator=g, dtype=torch.uint8)
+    images = [torch.randint(0, 256, (3, size, size), generator=g, dtype=torch.uint8)
               for _ in range(n)]
-    data = dict(inputs=images, data_samples=make_samples(model.tokenizer, n, tasks))
+    data = dict(inputs=images, data_samples=make_samples(model.tokenizer, n, tasks, size))
     return model.data_preprocessor(data, True)

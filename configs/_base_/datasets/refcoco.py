@@ -49,3 +49,5 @@ test_dataloader = dict(
         dict(**_dataset, split=s, pipeline=test_pipeline, test_mode=True) for s in test_splits
     ]),
 )
+val_evaluator = dict(type='RefCOCOMetric')
+test_evaluator = val_evaluator

@@ -37,3 +37,5 @@ test_dataloader = dict(
     dataset=dict(**_shapes, split='ref_test', num_samples=1000, pipeline=test_pipeline,
                  test_mode=True),
 )
+val_evaluator = dict(type='RefCOCOMetric')
+test_evaluator = val_evaluator

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import Attention, CrossAttention, KVCache, Mlp
+from ..layers import Attention, CrossAttention, KVCache, Mlp, sincos_1d
 
 
 class VisualMemory:
@@ -101,6 +101,12 @@ class TextDecoder(BaseModule):
         bias (bool): Biases in linear layers and LayerNorms. Defaults to False.
         dropout (float): Dropout in blocks. Defaults to 0.
         fused_attn (bool): ``F.scaled_dot_product_attention`` (else plain math).
+        loc_offset (int, optional), num_loc_tokens (int): where the location
+            tokens sit in the vocabulary (given by the model from the tokenizer).
+        loc_embed_init (str, optional): ``'sincos'`` starts the location
+            tokens' input embeddings from the 1-D sin-cos code of their bin,
+            so neighbouring bins begin close together rather than as unrelated
+            random vectors; None (default) initialises them like every token.
     """
 
     def __init__(self,
@@ -119,8 +125,13 @@ class TextDecoder(BaseModule):
                  bias: bool = False,
                  dropout: float = 0.0,
                  fused_attn: bool = True,
+                 loc_offset: Optional[int] = None,
+                 num_loc_tokens: int = 0,
+                 loc_embed_init: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if loc_embed_init not in (None, 'sincos'):
+            raise ValueError(f"loc_embed_init must be None or 'sincos', got {loc_embed_init!r}")
         if not 0 <= num_unimodal_layers <= num_layers:
             raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
                              f'[0, num_layers={num_layers}]')
@@ -146,6 +157,8 @@ class TextDecoder(BaseModule):
         # A text-only tower (CLIP) predicts no tokens: no output norm, no logit layer.
         self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias) if self.has_multimodal else None
         self.head = nn.Linear(embed_dims, vocab_size, bias=bias) if self.has_multimodal else None
+        self.loc_offset, self.num_loc_tokens = loc_offset, num_loc_tokens
+        self.loc_embed_init = loc_embed_init
         self._init_params()
 
     def _init_params(self) -> None:
@@ -156,6 +169,12 @@ class TextDecoder(BaseModule):
                 nn.init.xavier_uniform_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.loc_embed_init == 'sincos' and self.num_loc_tokens:
+            # Unit-norm rows, as the random rows have on average.
+            codes = sincos_1d(self.num_loc_tokens, self.embed_dims) * (2 / self.embed_dims)**0.5
+            with torch.no_grad():
+                self.token_embed.weight[self.loc_offset:self.loc_offset + self.num_loc_tokens] = \
+                    codes
         if self.text_cls is not None:
             nn.init.normal_(self.text_cls, std=self.embed_dims**-0.5)
         if self.head is not None:

@@ -76,7 +76,9 @@ class ContrastiveHead(BaseModule):
             cfg.setdefault('with_text_cls', True)
             self.text_encoder = MODELS.build(
                 cfg, default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
-                                       bos_id=text.bos_id, mask_id=text.mask_id))
+                                       bos_id=text.bos_id, mask_id=text.mask_id,
+                                       loc_offset=text.loc_offset,
+                                       num_loc_tokens=text.num_loc_tokens))
             text_dims = text_dims or self.text_encoder.embed_dims
         text_dims = text_dims or embed_dims
         proj_dims = proj_dims or embed_dims

@@ -16,7 +16,7 @@ from ..layers import AttentionPool
 from ..tokenizers.builder import build_tokenizer
 
 #: Prediction task -> the training task whose prompt it continues.
-PREDICT_TASKS = {'cap': 'cap', 'ref': 'aref', 'aref': 'aref', 'gcap': 'gcap'}
+PREDICT_TASKS = {'cap': 'cap', 'ref': 'aref', 'aref': 'aref', 'gcap': 'gcap', 'detect': 'gcap'}
 
 
 @MODELS.register_module()
@@ -43,6 +43,10 @@ class LocCaHead(BaseModule):
         loss_weights (dict, optional): per-task loss weight (default 1 each).
         parallel_ratio (float): share of Cap rows in parallel prediction. Defaults to 0.5.
         label_smoothing (float): label smoothing of the cross-entropy. Defaults to 0.
+        loc_sigma (float): if > 0, location tokens are trained towards a
+            Gaussian of this width (in bins) around the true bin, so a near
+            miss costs less than a far one; 0 (default, the paper's loss) is
+            plain cross-entropy on the true bin.
         memory_pool (dict, optional): ``dict(num_queries=256, num_heads=...)``
             pools the visual tokens with an attentional pooler before the
             decoder attends to them (CoCa); None attends to the tokens directly.
@@ -58,6 +62,7 @@ class LocCaHead(BaseModule):
                  loss_weights: Optional[Dict[str, float]] = None,
                  parallel_ratio: float = 0.5,
                  label_smoothing: float = 0.0,
+                 loc_sigma: float = 0.0,
                  memory_pool: Optional[dict] = None,
                  memory_dims: Optional[int] = None,
                  init_cfg: Optional[dict] = None):
@@ -73,6 +78,7 @@ class LocCaHead(BaseModule):
             raise ValueError(f'parallel_ratio must be within [0, 1], got {parallel_ratio}')
         self.parallel_ratio = parallel_ratio
         self.label_smoothing = label_smoothing
+        self.loc_sigma = loc_sigma
         text = self.tokenizer.text
         self.pad_id = text.pad_id
         decoder = dict(decoder)
@@ -86,7 +92,8 @@ class LocCaHead(BaseModule):
         self.decoder = MODELS.build(
             decoder,
             default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
-                              bos_id=text.bos_id, mask_id=text.mask_id))
+                              bos_id=text.bos_id, mask_id=text.mask_id,
+                              loc_offset=text.loc_offset, num_loc_tokens=text.num_loc_tokens))
         longest = max(self.tokenizer.max_length[t] for t in self.tasks)
         if longest > self.decoder.max_len:
             raise ValueError(f'the tokenizer allows {longest}-token sequences but the decoder '
@@ -134,10 +141,28 @@ class LocCaHead(BaseModule):
         return losses
 
     def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
-        """Token-mean cross-entropy over the target positions. logits: [R, T, V]."""
-        targets = batch.tokens.masked_fill(~batch.loss_mask(self.pad_id), -100)
-        return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(),
-                               ignore_index=-100, label_smoothing=self.label_smoothing)
+        """Token-mean cross-entropy over the target positions. logits: [R, T, V].
+
+        With ``loc_sigma``, a location token's target is a Gaussian over the
+        bins around the true one instead of the bin alone.
+        """
+        mask = batch.loss_mask(self.pad_id)
+        targets = batch.tokens.masked_fill(~mask, -100)
+        logits = logits.float()
+        if not self.loc_sigma:
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                   label_smoothing=self.label_smoothing)
+        text = self.tokenizer.text
+        is_loc = mask & text.is_loc(batch.tokens)
+        plain = F.cross_entropy(logits.flatten(0, 1), targets.masked_fill(is_loc, -100).flatten(),
+                                ignore_index=-100, label_smoothing=self.label_smoothing,
+                                reduction='sum')
+        loc_logp = logits[is_loc].log_softmax(-1)[:, text.loc_offset:text.vocab_size]  # [M, K]
+        bins = (batch.tokens[is_loc] - text.loc_offset).float()
+        k = torch.arange(text.num_loc_tokens, device=logits.device, dtype=torch.float32)
+        soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
+        loc = -(soft * loc_logp).sum()
+        return (plain + loc) / mask.sum().clamp(min=1)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
@@ -150,11 +175,18 @@ class LocCaHead(BaseModule):
         - ``'ref'``: ``pred_instances.bboxes`` [1, 4] (xyxy, original image) and
           ``scores`` [1] from the sample's ``prompt_text``.
         - ``'gcap'``: ``pred_caption`` (the region's text) from ``prompt_box``.
+        - ``'detect'``: GCap with no box given — beam search over the box
+          tokens after ``GCap:`` proposes ``num_beams`` distinct boxes, and each
+          box's region text is then decoded as a GCap prompt: one detection per
+          beam, ``pred_instances.bboxes`` [K, 4], ``scores`` [K], ``texts`` [K].
         """
         if task not in PREDICT_TASKS:
-            raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap')
+            raise ValueError(f'unknown task {task!r}: expected one of {sorted(PREDICT_TASKS)}')
         seq_task = PREDICT_TASKS[task]
         tok = self.tokenizer
+        device = self.decoder.pos_embed.device
+        if task == 'detect':
+            return self._detect(memory, data_samples, num_beams, max_new_tokens)
         prompts = [self._prompt(seq_task, ds) for ds in data_samples]
         if max_new_tokens is None:
             max_new_tokens = 5 if seq_task == 'aref' else \
@@ -173,6 +205,41 @@ class LocCaHead(BaseModule):
             else:
                 ds.pred_caption = tok.parse_text(ids)
             ds.task = task
+        return data_samples
+
+    def _detect(self, memory: VisualMemory, data_samples: List, num_beams: int,
+                max_new_tokens: Optional[int]) -> List:
+        """Boxes by beam search after ``GCap:``, then each box's text by a GCap prompt."""
+        tok = self.tokenizer
+        device = self.decoder.pos_embed.device
+        prefix = torch.tensor(tok.text.encode(tok.prefixes['gcap']), dtype=torch.long,
+                              device=device)
+        b = len(data_samples)
+        boxes = generate(self.decoder, memory, [prefix] * b, constraint_for('detect', tok),
+                         tok.text.eos_id, 4, num_beams=num_beams, return_all_beams=True)
+        k = boxes.tokens.shape[1]
+        loc = boxes.tokens[:, :, :4]  # [B, K, 4] location token ids
+        sep = torch.tensor(tok.text.encode(tok.separator), dtype=torch.long, device=device)
+        prompts = [torch.cat([prefix, loc[i, j], sep]) for i in range(b) for j in range(k)]
+        rows = torch.arange(b, device=device).repeat_interleave(k)
+        if max_new_tokens is None:
+            max_new_tokens = tok.max_length['gcap'] - len(prompts[0])
+        texts = generate(self.decoder, memory.index_select(rows), prompts,
+                         constraint_for('gcap', tok), tok.text.eos_id, max_new_tokens)
+        for i, ds in enumerate(data_samples):
+            frame = box_frame(ds.metainfo)
+            live = torch.isfinite(boxes.scores[i])
+            idx = [j for j in range(k) if live[j]]
+            rows_i = [i * k + j for j in idx]
+            logp = boxes.scores[i, idx] + texts.scores[rows_i]
+            length = 4 + texts.lengths[rows_i]
+            pred = InstanceData()
+            pred.bboxes = to_original(tok.parse_box(loc[i, idx], frame), ds.metainfo) \
+                if idx else torch.zeros(0, 4, device=device)
+            pred.scores = (logp / length).exp()
+            pred.texts = [tok.parse_text(texts.tokens[r, :texts.lengths[r]]) for r in rows_i]
+            ds.pred_instances = pred
+            ds.task = 'detect'
         return data_samples
 
     def _prompt(self, seq_task: str, ds) -> Tensor:

@@ -9,9 +9,9 @@ from .attention import (
                         merge_heads,
                         split_heads,
 )
-from .pos_embed import grid_size_of, resize_pos_embed, sincos_2d
+from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
     'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'merge_heads',
-    'split_heads', 'grid_size_of', 'resize_pos_embed', 'sincos_2d'
+    'split_heads', 'grid_size_of', 'resize_pos_embed', 'sincos_1d', 'sincos_2d'
 ]

@@ -5,7 +5,17 @@ import torch
 from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
-__all__ = ['sincos_2d', 'resize_pos_embed', 'grid_size_of']
+__all__ = ['sincos_1d', 'sincos_2d', 'resize_pos_embed', 'grid_size_of']
+
+
+def sincos_1d(n: int, dim: int, temperature: float = 10_000.0) -> Tensor:
+    """Fixed 1-D sin-cos codes of positions 0..n-1, [n, dim] (sin half, then cos half)."""
+    if dim % 2:
+        raise ValueError(f'sin-cos codes need an even width, got {dim}')
+    half = dim // 2
+    omega = 1.0 / temperature**(torch.arange(half, dtype=torch.float32) / max(half - 1, 1))
+    angles = torch.arange(n, dtype=torch.float32)[:, None] * omega[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
 
 
 def sincos_2d(h: int, w: int, dim: int, temperature: float = 10_000.0) -> Tensor:

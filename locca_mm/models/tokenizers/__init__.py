@@ -6,8 +6,9 @@ from .byte import ByteTokenizer
 from .hf import HFTokenizer
 from .locca import LocCaTokenizer, TaskSequence
 from .sentencepiece import SentencePieceTokenizer
+from .word import WordTokenizer
 
 __all__ = [
     'TextTokenizer', 'ByteTokenizer', 'SentencePieceTokenizer', 'HFTokenizer', 'BoxTokenizer',
-    'LocCaTokenizer', 'TaskSequence', 'build_tokenizer'
+    'LocCaTokenizer', 'TaskSequence', 'build_tokenizer', 'WordTokenizer'
 ]

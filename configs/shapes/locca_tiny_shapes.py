@@ -1,0 +1,27 @@
+# LocCa, tiny, pretrained on the embedded SyntheticShapes data (what `make demo` trains).
+_base_ = [
+    '../_base_/models/locca_tiny_shapes.py',
+    '../_base_/datasets/shapes_pretrain.py',
+    '../_base_/schedules/shapes_adamw.py',
+    '../_base_/default_runtime.py',
+]
+
+# Captions of held-out images, scored with CIDEr / BLEU (tools/test.py).
+test_dataloader = dict(
+    batch_size=100,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(type='SyntheticShapes', split='pretrain', num_samples=200, seed=12345,
+                 img_size=64, test_mode=True,
+                 pipeline=[dict(type='LoadImage'), dict(type='PackLocCaInputs')]))
+test_evaluator = dict(type='CaptionMetric')
+test_cfg = dict(type='TestLoop')
+
+train_dataloader = dict(batch_size=48)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
+custom_hooks = [dict(type='DataStatsHook', interval=100)]
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
+randomness = dict(seed=0)

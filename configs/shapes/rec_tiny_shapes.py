@@ -1,0 +1,24 @@
+# The RefCOCO protocol on the synthetic referring split: a pretrained encoder
+# (`encoder_from`, e.g. --cfg-options encoder_from=work_dirs/locca_tiny_shapes/iter_600.pth)
+# is frozen and a freshly initialised decoder learns ARef; Acc@0.5 on ref_test.
+_base_ = [
+    '../_base_/models/locca_tiny_shapes.py',
+    '../_base_/datasets/shapes_ref.py',
+    '../_base_/schedules/shapes_adamw.py',
+    '../_base_/default_runtime.py',
+]
+
+encoder_from = None
+model = dict(
+    backbone=dict(frozen_stages=4),  # all 4 blocks, the embeddings and the final norm
+    head=dict(tasks=('aref', ), parallel_ratio=0.0),
+    test_cfg=dict(task='ref'),
+)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_iters=700)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
+randomness = dict(seed=0)

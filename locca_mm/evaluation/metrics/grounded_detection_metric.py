@@ -1,0 +1,73 @@
+"""GroundedCaptionDetMetric: GCap detections scored as COCO detection with mmdet's CocoMetric."""
+import re
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from mmdet.evaluation import CocoMetric
+
+from locca_mm.registry import METRICS
+
+_ARTICLE = re.compile(r'^(?:a|an|the|one|two|some)\s+')
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r'[^a-z0-9 ]+', ' ', text.lower()).strip()
+    text = _ARTICLE.sub('', text)
+    return re.sub(r'\s+', ' ', text)
+
+
+def text_to_label(text: str, classes: Sequence[str]) -> Optional[int]:
+    """The class a region text names: an exact match (articles and case ignored),
+    else the longest class name contained in the text as whole words, else None."""
+    t = _norm(text)
+    names = [_norm(c) for c in classes]
+    if t in names:
+        return names.index(t)
+    best, best_len = None, 0
+    for i, name in enumerate(names):
+        if name and re.search(rf'\b{re.escape(name)}\b', t) and len(name) > best_len:
+            best, best_len = i, len(name)
+    return best
+
+
+@METRICS.register_module()
+class GroundedCaptionDetMetric(CocoMetric):
+    """COCO box mAP of grounded captions (the ``'detect'`` prediction task).
+
+    Each predicted region text is mapped to a category of the dataset
+    (:func:`text_to_label`); detections whose text names no category are
+    dropped and counted (``<prefix>/unmatched``). The rest are scored by
+    mmdet's ``CocoMetric`` (pycocotools), unchanged: pass its arguments,
+    e.g. ``ann_file`` (the ``instances_*.json``) and ``metric='bbox'``.
+    Samples need ``img_id`` and ``ori_shape`` in their metainfo.
+    """
+
+    default_prefix = 'gcap_det'
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault('metric', 'bbox')
+        super().__init__(**kwargs)
+        self.unmatched = 0
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        classes = self.dataset_meta['classes']
+        converted = []
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            labels = [text_to_label(t, classes) for t in pred['texts']]
+            keep = [i for i, label in enumerate(labels) if label is not None]
+            self.unmatched += len(labels) - len(keep)
+            idx = torch.as_tensor(keep, dtype=torch.long)
+            bboxes = torch.as_tensor(pred['bboxes']).reshape(-1, 4)[idx]
+            scores = torch.as_tensor(pred['scores']).reshape(-1)[idx]
+            converted.append(dict(sample, pred_instances=dict(
+                bboxes=bboxes, scores=scores,
+                labels=torch.as_tensor(np.asarray([labels[i] for i in keep], dtype=np.int64)))))
+        super().process(data_batch, converted)
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        metrics = super().compute_metrics(results)
+        metrics['unmatched'] = self.unmatched
+        self.unmatched = 0
+        return metrics

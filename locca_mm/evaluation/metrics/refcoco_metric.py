@@ -1,0 +1,58 @@
+"""RefCOCOMetric: referring-expression comprehension accuracy (Acc@0.5) and mean IoU."""
+from collections import defaultdict
+from typing import Dict, List, Sequence
+
+import torch
+from mmengine.evaluator import BaseMetric
+from mmpretrain.evaluation.metrics.visual_grounding_eval import aligned_box_iou
+
+from locca_mm.registry import METRICS
+
+
+@METRICS.register_module()
+class RefCOCOMetric(BaseMetric):
+    """Acc@``iou_thr`` and mean IoU of one predicted box per referring expression.
+
+    Compares ``pred_instances.bboxes[0]`` with ``gt_ref_bbox`` (both xyxy in
+    original-image pixels; IoU as mmpretrain's ``VisualGroundingMetric``
+    computes it) overall and per ``split`` (val / testA / testB / test, from
+    each sample's metainfo), so one evaluation over several splits reports
+    each of them: ``refcoco/val/Acc@0.5``, ``refcoco/val/mIoU``, ... and the
+    pooled ``refcoco/Acc@0.5``, ``refcoco/mIoU``.
+
+    Args:
+        iou_thr (float): IoU counted as a hit. Defaults to 0.5.
+        collect_device (str): 'cpu' or 'gpu'. prefix (str): metric name prefix.
+    """
+
+    default_prefix = 'refcoco'
+
+    def __init__(self, iou_thr: float = 0.5, collect_device: str = 'cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.iou_thr = iou_thr
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            pred = sample['pred_instances']['bboxes']
+            if len(pred) == 0:
+                raise ValueError(f'no predicted box for {sample.get("source", "a sample")}')
+            self.results.append(dict(
+                pred=torch.as_tensor(pred[0], dtype=torch.float32).cpu(),
+                gt=torch.as_tensor(sample['gt_ref_bbox'], dtype=torch.float32).view(4).cpu(),
+                split=sample.get('split', 'all')))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        ious = aligned_box_iou(torch.stack([r['pred'] for r in results]),
+                               torch.stack([r['gt'] for r in results]))
+        out = {f'Acc@{self.iou_thr}': float((ious >= self.iou_thr).float().mean()) * 100,
+               'mIoU': float(ious.mean()) * 100}
+        by_split = defaultdict(list)
+        for r, iou in zip(results, ious):
+            by_split[r['split']].append(iou)
+        if len(by_split) > 1 or 'all' not in by_split:
+            for split, values in sorted(by_split.items()):
+                values = torch.stack(values)
+                out[f'{split}/Acc@{self.iou_thr}'] = \
+                    float((values >= self.iou_thr).float().mean()) * 100
+                out[f'{split}/mIoU'] = float(values.mean()) * 100
+        return out
