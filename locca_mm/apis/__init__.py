@@ -17,6 +17,7 @@ from .pseudo_labeler import (
 )
 
 __all__ = [
-    'LocCaInferencer', 'parse_box', 'STOPWORDS', 'extract_queries', 'Detections', 'OpenVocabDetector', 'OwlViTDetector',
-    'MMDetGroundingDetector', 'PseudoLabeler', 'read_pairs'
+    'LocCaInferencer', 'parse_box', 'STOPWORDS', 'extract_queries', 'Detections',
+    'OpenVocabDetector', 'OwlViTDetector', 'MMDetGroundingDetector', 'PseudoLabeler',
+    'read_pairs'
 ]

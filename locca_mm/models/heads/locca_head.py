@@ -184,7 +184,6 @@ class LocCaHead(BaseModule):
             raise ValueError(f'unknown task {task!r}: expected one of {sorted(PREDICT_TASKS)}')
         seq_task = PREDICT_TASKS[task]
         tok = self.tokenizer
-        device = self.decoder.pos_embed.device
         if task == 'detect':
             return self._detect(memory, data_samples, num_beams, max_new_tokens)
         prompts = [self._prompt(seq_task, ds) for ds in data_samples]
