@@ -9,7 +9,7 @@ export VENV PYTHON
 help:
 	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
 	@echo "make test     install + run the whole test suite"
-	@echo "make demo     install + train and evaluate the embedded default on CPU"
+	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, minutes)"
 	@echo "make lint     ruff"
 	@echo "make bench    install + tools/benchmark.py"
 
@@ -20,7 +20,7 @@ test: install
 	$(PY) -m pytest tests -n auto
 
 demo: install
-	$(PY) tools/train.py configs/toy/toy_regression.py --work-dir work_dirs/demo
+	$(PY) tools/demo.py --work-dir work_dirs/demo
 
 lint: install
 	$(PY) -m ruff check locca_mm tools tests configs
