@@ -168,7 +168,7 @@ def test_predict_bad_input_is_explained():
     model = build_tiny().eval()
     x = torch.randn(3, 3, IMG, IMG)
     with pytest.raises(ValueError, match='unknown task'):
-        model.predict(x, _predict_samples('detect'))
+        model.predict(x, _predict_samples('segment'))
     with pytest.raises(ValueError, match='prompt_text'):
         model.predict(x, _predict_samples('ref'))
     with pytest.raises(ValueError, match='prompt_box'):
@@ -189,3 +189,26 @@ def test_tokenizer_bad_input_is_explained():
         tok.build('detect', text='a')
     with pytest.raises(ValueError, match='x2 < x1'):
         tok.build('aref', text='a', box=torch.tensor([10., 0., 5., 5.]), img_shape=(IMG, IMG))
+
+
+def test_gaussian_location_targets():
+    """loc_sigma -> 0 gives plain cross-entropy; a near miss costs less than a far one."""
+    import torch.nn.functional as F
+
+    from locca_mm.structures import TaskBatch
+    model = build_tiny(loc_sigma=1e-3)
+    head, text = model.head, model.tokenizer.text
+    k = text.num_loc_tokens
+    tokens = torch.tensor([[text.loc_offset + 3, text.eos_id]])
+    batch = TaskBatch(tokens, torch.tensor([0]), None)
+    logits = torch.randn(1, 2, text.vocab_size)
+    plain = F.cross_entropy(logits[0], tokens[0])
+    assert torch.allclose(head.token_loss(logits, batch), plain, atol=1e-5)
+    head.loc_sigma = 1.0
+    near = torch.full((1, 2, text.vocab_size), -10.0)
+    near[0, 0, text.loc_offset + 4] = 10.0  # one bin off
+    near[0, 1, text.eos_id] = 10.0
+    far = near.clone()
+    far[0, 0, text.loc_offset + 4] = -10.0
+    far[0, 0, text.loc_offset + k - 1] = 10.0  # many bins off
+    assert head.token_loss(near, batch) < head.token_loss(far, batch)

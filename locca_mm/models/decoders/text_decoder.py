@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import Attention, CrossAttention, KVCache, Mlp, sincos_1d
+from ..layers import Attention, CrossAttention, KVCache, Mlp, grid_size_of, sincos_1d, sincos_2d
 
 
 class VisualMemory:
@@ -103,6 +103,10 @@ class TextDecoder(BaseModule):
         fused_attn (bool): ``F.scaled_dot_product_attention`` (else plain math).
         loc_offset (int, optional), num_loc_tokens (int): where the location
             tokens sit in the vocabulary (given by the model from the tokenizer).
+        memory_pos_embed (bool): add a 2-D sin-cos code of each visual token's
+            grid position to the cross-attention keys of every layer (as DETR
+            does), so positions stay explicit whatever the encoder kept of
+            them. Defaults to False (the paper's decoder).
         loc_embed_init (str, optional): ``'sincos'`` starts the location
             tokens' input embeddings from the 1-D sin-cos code of their bin,
             so neighbouring bins begin close together rather than as unrelated
@@ -128,6 +132,7 @@ class TextDecoder(BaseModule):
                  loc_offset: Optional[int] = None,
                  num_loc_tokens: int = 0,
                  loc_embed_init: Optional[str] = None,
+                 memory_pos_embed: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if loc_embed_init not in (None, 'sincos'):
@@ -159,6 +164,7 @@ class TextDecoder(BaseModule):
         self.head = nn.Linear(embed_dims, vocab_size, bias=bias) if self.has_multimodal else None
         self.loc_offset, self.num_loc_tokens = loc_offset, num_loc_tokens
         self.loc_embed_init = loc_embed_init
+        self.memory_pos_embed = memory_pos_embed
         self._init_params()
 
     def _init_params(self) -> None:
@@ -189,7 +195,11 @@ class TextDecoder(BaseModule):
 
     def project_memory(self, visual: Tensor) -> VisualMemory:
         """visual: [B, N, Dm] -> per-layer cross-attention k/v, computed once per image."""
-        return VisualMemory([blk.cross_attn.project_memory(visual)
+        key_pos = None
+        if self.memory_pos_embed:
+            h, w = grid_size_of(visual.shape[1])
+            key_pos = sincos_2d(h, w, visual.shape[-1]).to(visual.device)
+        return VisualMemory([blk.cross_attn.project_memory(visual, key_pos)
                              for blk in self.multimodal_blocks])
 
     # ------------------------------------------------------------------ training

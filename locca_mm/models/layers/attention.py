@@ -161,9 +161,16 @@ class CrossAttention(nn.Module):
         self.attn_drop = attn_drop
         self.fused = fused
 
-    def project_memory(self, memory: Tensor) -> Tuple[Tensor, Tensor]:
-        """memory: [B, M, Dm] -> (k, v), each [B, H, M, d]."""
+    def project_memory(self, memory: Tensor, key_pos: Optional[Tensor] = None
+                       ) -> Tuple[Tensor, Tensor]:
+        """memory: [B, M, Dm] -> (k, v), each [B, H, M, d].
+
+        ``key_pos`` ([1 or B, M, Dm]) is added to the memory on the key side
+        only, as DETR adds spatial positions to its cross-attention keys.
+        """
         k, v = self.kv(memory).chunk(2, dim=-1)
+        if key_pos is not None:
+            k = k + F.linear(key_pos.to(k.dtype), self.kv.weight[:k.shape[-1]])
         return split_heads(k, self.num_heads), split_heads(v, self.num_heads)
 
     def forward(self, x: Tensor, memory_kv: Tuple[Tensor, Tensor],

@@ -101,3 +101,29 @@ def test_bad_arguments():
         decoder(torch.ones(1, 3, dtype=torch.long), memory, return_text_embedding=True)
     with pytest.raises(ValueError, match='num_unimodal_layers'):
         _decoder(num_unimodal_layers=5)
+
+
+def test_memory_positions_reach_the_keys_only():
+    plain = _decoder()
+    with_pos = _decoder(memory_pos_embed=True)
+    with_pos.load_state_dict(plain.state_dict())
+    visual = torch.randn(2, 16, 32)  # a 4 x 4 grid
+    (k0, v0), = plain.project_memory(visual).kv[:1]
+    (k1, v1), = with_pos.project_memory(visual).kv[:1]
+    assert torch.equal(v0, v1) and not torch.allclose(k0, k1)
+    # Keys differ by the projected 2-D sin-cos code, the same for every image.
+    from locca_mm.models.layers import sincos_2d, split_heads
+    blk = plain.blocks[0].cross_attn
+    pos = torch.nn.functional.linear(sincos_2d(4, 4, 32), blk.kv.weight[:32])
+    assert torch.allclose(k1 - k0, split_heads(pos.expand(2, -1, -1), 2), atol=1e-5)
+
+
+def test_location_embeddings_start_from_sincos_codes():
+    from locca_mm.models.layers import sincos_1d
+    decoder = _decoder(loc_offset=40, num_loc_tokens=10, loc_embed_init='sincos')
+    rows = decoder.token_embed.weight[40:50].detach()
+    assert torch.allclose(rows, sincos_1d(10, 32) * (2 / 32)**0.5)
+    # Neighbouring bins start closer than distant ones.
+    assert torch.dist(rows[0], rows[1]) < torch.dist(rows[0], rows[9])
+    with pytest.raises(ValueError, match='loc_embed_init'):
+        _decoder(loc_embed_init='random')
