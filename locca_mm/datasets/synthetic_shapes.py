@@ -68,8 +68,10 @@ class SyntheticShapes(LocCaBaseDataset):
         split (str): one of ``pretrain``, ``ref_train``, ``ref_val``, ``ref_test``.
         num_samples (int): dataset length.
         img_size (int): square image side in pixels. Defaults to 64.
-        num_objects (tuple): (min, max) objects per image. Defaults to (2, 4).
+        num_objects (tuple): (min, max) objects per image. Defaults to (2, 3).
         size_range (tuple): object side as a fraction of ``img_size``.
+            Defaults to (0.3, 0.45): large enough that a box is ~10 bins of a
+            32-bin tokenizer, so IoU 0.5 asks for what a tiny model can learn.
         kinds, colours (Sequence[str]): the vocabulary of objects.
         duplicate_prob (float): chance that an image holds a duplicated pair.
         ambiguous_target_prob (float): chance to refer to one of the pair.
@@ -83,8 +85,8 @@ class SyntheticShapes(LocCaBaseDataset):
                  split: str = 'pretrain',
                  num_samples: int = 10_000,
                  img_size: int = 64,
-                 num_objects: Tuple[int, int] = (2, 4),
-                 size_range: Tuple[float, float] = (0.2, 0.35),
+                 num_objects: Tuple[int, int] = (2, 3),
+                 size_range: Tuple[float, float] = (0.3, 0.45),
                  kinds: Sequence[str] = KINDS,
                  colours: Sequence[str] = ('red', 'green', 'blue', 'yellow'),
                  duplicate_prob: float = 0.5,

@@ -4,6 +4,8 @@ img_size = 64
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='LoadRegions'),
+    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='SwapLeftRight'),
     dict(type='SampleRegions', score_thr=0.0, tasks=('aref', )),
     dict(type='BuildTaskSequences', tasks=('aref', )),
     dict(type='PackLocCaInputs'),
