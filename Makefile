@@ -11,7 +11,7 @@ help:
 	@echo "make test     install + run the whole test suite"
 	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, minutes)"
 	@echo "make lint     ruff"
-	@echo "make bench    install + tools/benchmark.py"
+	@echo "make bench    install + tools/benchmark.py (speed and memory, JSON)"
 
 install:
 	@bash tools/install.sh
@@ -26,8 +26,7 @@ lint: install
 	$(PY) -m ruff check locca_mm tools tests configs
 
 bench: install
-	@if [ -f tools/benchmark.py ]; then $(PY) tools/benchmark.py; \
-	else echo "tools/benchmark.py is not there yet: nothing to measure"; fi
+	$(PY) tools/benchmark.py --compare-open-clip
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,97 +1,450 @@
-"""Measure locca_mm and print one JSON object: ``python tools/benchmark.py [--data] [--quick]``.
+"""Measure locca_mm side by side and print one JSON object.
 
-Every figure is measured in this run, side by side, on this machine.
+    python tools/benchmark.py [--quick] [--batch 8] [--compare-open-clip] [--sections ...]
 
-- ``--data``: samples per second of one data worker (the pipeline run in a
-  single process, as a DataLoader worker runs it) for SyntheticShapes and for
-  JPEG records (640x480 JPEGs read from disk, resized to 224 px, regions
-  sampled, task sequences tokenised, packed).
+Every figure comes from this run, on this machine (CUDA when present, else
+CPU). Models are built from the project's configs with a synthetic 32k-word
+vocabulary (``--quick``: the tiny encoder and a small vocabulary):
+
+- ``train_step_s``: one optimisation step (forward, backward, AdamW) of Cap and
+  LocCa at the same encoder, batch and text lengths (64 caption tokens, region
+  rows as long as their content, ~16), and ``locca_over_cap``;
+  ``forward_gflops_per_image`` (counted with ``torch.utils.flop_counter``) for
+  Cap, LocCa, and LocCa as it would be with region rows padded to the caption
+  length or the visual K/V re-projected for every task;
+- ``decode_tokens_per_s`` with and without the KV cache, ``kv_cache_speedup``
+  (64 new tokens);
+- ``rec_eval_images_per_s`` for REC evaluation with each image encoded once
+  vs. once per expression (3 expressions an image);
+- ``peak_mem_mb`` (CUDA: max allocated during the LocCa step; CPU: peak RSS);
+- ``samples_per_s_per_worker`` of the data pipeline;
+- ``--compare-open-clip``: open_clip's CoCa built at our CoCa's size (ViT-B/16,
+  6 unimodal + 6 multimodal decoder layers of width 768, 256-query attentional
+  pooler, same vocabulary, batch and text length): ``vs_open_clip_coca_train``
+  and ``vs_open_clip_coca_generate`` (their time / ours; 64 new tokens, greedy);
+- on CUDA, ``mfu`` of the ViT-B LocCa step in bfloat16.
 """
 import argparse
+import contextlib
 import json
+import os
 import os.path as osp
+import random
+import resource
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-TOKENIZER = dict(type='LocCaTokenizer', box_tokenizer=dict(type='BoxTokenizer', num_bins=500),
-                 max_length=dict(cap=64, aref=24, gcap=24))
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu')
+EXTRA_WORDS = ['Cap', 'ARef', 'GCap', ':', '[UNK]', '[PAD]', '[BOS]', '[EOS]', '[MASK]']
+# Dense bf16 peak of the accelerators this project is measured on (TFLOP/s).
+PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0}
 
 
-def _pipeline(size: int, flip: float = 0.0):
-    return [
-        dict(type='LoadImage'),
-        dict(type='LoadRegions'),
-        dict(type='mmdet.Resize', scale=(size, size), keep_ratio=False),
-        dict(type='mmdet.RandomFlip', prob=flip),
-        dict(type='SwapLeftRight'),
-        dict(type='SampleRegions', score_thr=0.3),
-        dict(type='BuildTaskSequences'),
-        dict(type='PackLocCaInputs'),
-    ]
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Measure locca_mm; prints one JSON object')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny models and few repetitions (seconds; for tests)')
+    parser.add_argument('--batch', type=int, default=None,
+                        help='images per step (default: 8 on CPU, 64 on CUDA, 2 quick)')
+    parser.add_argument('--reps', type=int, default=None, help='timed repetitions')
+    parser.add_argument('--compare-open-clip', action='store_true',
+                        help='also time open_clip CoCa at our CoCa size')
+    parser.add_argument('--data', action='store_true',
+                        help='only the data pipeline (the same as --sections data)')
+    parser.add_argument('--sections', nargs='+', choices=SECTIONS, default=None,
+                        help='what to measure (default: all that apply)')
+    return parser.parse_args(argv)
 
 
-def _rate(dataset, n: int) -> float:
-    dataset[0]  # warm-up (lazy init, first imports)
-    start = time.perf_counter()
-    for i in range(n):
-        dataset[i % len(dataset)]
-    return n / (time.perf_counter() - start)
-
-
-def _jpeg_records(root: str, count: int) -> str:
-    """``count`` 640x480 JPEGs of shapes with a JSONL of captions and regions."""
-    import cv2
-
-    from locca_mm.datasets import SyntheticShapes
-    shapes = SyntheticShapes(num_samples=count, img_size=480, seed=7)
-    lines = []
-    for i in range(count):
-        info = shapes.get_data_info(i)
-        img = cv2.resize(info['img'], (640, 480))
-        cv2.imwrite(osp.join(root, f'{i}.jpg'), img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        regions = [dict(bbox=[float(b[0]) * 640 / 480, float(b[1]), float(b[2]) * 640 / 480,
-                              float(b[3])], text=t, score=0.9)
-                   for b, t in zip(info['regions']['bboxes'], info['regions']['texts'])]
-        lines.append(json.dumps(dict(image=f'{i}.jpg', caption=info['captions'][0],
-                                     regions=regions)))
-    path = osp.join(root, 'records.jsonl')
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write('\n'.join(lines) + '\n')
+# ----------------------------------------------------------------------------- models
+def word_tokenizer_file(root: str, vocab: int) -> str:
+    """A ``tokenizer.json`` with ``vocab`` whole-word tokens (w0, w1, ...) and specials."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    words = {f'w{i}': i for i in range(vocab - len(EXTRA_WORDS))}
+    words.update({w: len(words) + j for j, w in enumerate(EXTRA_WORDS)})
+    tok = Tokenizer(models.WordLevel(words, unk_token='[UNK]'))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    path = osp.join(root, 'words.json')
+    tok.save(path)
     return path
 
 
-def bench_data(quick: bool) -> dict:
-    from locca_mm.datasets import JsonlDataset, SyntheticShapes
-    from locca_mm.utils import register_all_modules
-    register_all_modules()
-    n = 100 if quick else 1000
-    shapes = SyntheticShapes(num_samples=10_000, img_size=64, pipeline=_pipeline(64, 0.5),
-                             tokenizer=TOKENIZER)
-    out = dict(shapes_64px=round(_rate(shapes, n), 1))
-    with tempfile.TemporaryDirectory() as root:
-        ann = _jpeg_records(root, 16 if quick else 64)
-        records = JsonlDataset(ann_file=ann, data_prefix=dict(img_path=root),
-                               pipeline=_pipeline(224), tokenizer=TOKENIZER)
-        out['jpeg_640x480_to_224px'] = round(_rate(records, n // 2), 1)
-    return dict(samples_per_s_per_worker=out)
+def build(config: str, tokenizer_file: str, quick: bool):
+    """The model of ``configs/<config>.py`` with the synthetic vocabulary (tiny if quick)."""
+    import torch
+    from mmengine.config import Config
+
+    from locca_mm.registry import MODELS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py')).model
+    cfg.tokenizer.text_tokenizer = dict(type='HFTokenizer', tokenizer_file=tokenizer_file)
+    # Room for a prompt and 64 generated tokens (the position table only grows).
+    for part in ('head', 'contrastive_head'):
+        if cfg.get(part) and cfg[part].get('decoder'):
+            cfg[part].decoder.max_len = 80
+    if quick:
+        cfg.backbone.update(arch=dict(embed_dims=64, num_layers=2, num_heads=2,
+                                      feedforward_channels=128), img_size=64)
+        if cfg.get('head') and cfg.head.get('memory_pool'):
+            cfg.head.memory_pool = dict(num_queries=16, num_heads=2)
+        if cfg.get('head') and cfg.head.decoder.get('num_unimodal_layers'):
+            cfg.head.decoder.update(num_layers=2, num_unimodal_layers=1)
+        if cfg.get('contrastive_head'):
+            cfg.contrastive_head.num_heads = 2
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def batch_for(model, n: int, img: int, region_words: int = 8, cap_words: int = 62,
+              pad_regions_to: int = 0):
+    """A preprocessed batch: ``cap_words``-word captions, ``region_words``-word region rows."""
+    import torch
+
+    from locca_mm.structures import LocCaDataSample, TaskBatch
+    tok = model.tokenizer
+    vocab = tok.text.loc_offset - len(EXTRA_WORDS)
+    rng = random.Random(0)
+    samples = []
+    for _ in range(n):
+        ds = LocCaDataSample(metainfo=dict(img_shape=(img, img)))
+        words = ' '.join(f'w{rng.randrange(vocab)}' for _ in range(cap_words))
+        seqs = dict(cap=tok.build('cap', text=words))
+        region = ' '.join(f'w{rng.randrange(vocab)}' for _ in range(region_words))
+        box = torch.tensor([10., 20., img * 0.6, img * 0.8])
+        seqs['aref'] = tok.build('aref', text=region, box=box, img_shape=(img, img))
+        seqs['gcap'] = tok.build('gcap', text=region, box=box, img_shape=(img, img))
+        ds.task_sequences = seqs
+        samples.append(ds)
+    g = torch.Generator().manual_seed(0)
+    images = [torch.randint(0, 256, (3, img, img), generator=g, dtype=torch.uint8)
+              for _ in range(n)]
+    data = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
+    if pad_regions_to:
+        for task in ('aref', 'gcap'):
+            if task in data['text']:
+                b = data['text'][task]
+                tokens = torch.full((b.num_rows, pad_regions_to), tok.text.pad_id,
+                                    dtype=torch.long)
+                tokens[:, :b.tokens.shape[1]] = b.tokens
+                data['text'][task] = TaskBatch(tokens, b.prefix_len, b.rows)
+    return data
+
+
+def _sync():
+    import torch
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def time_it(fn, reps: int) -> float:
+    """Median seconds of ``reps`` calls after one warm-up call."""
+    fn()
+    _sync()
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        _sync()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def to_device(data, device):
+    data['inputs'] = data['inputs'].to(device)
+    if data.get('text'):
+        import locca_mm.structures as S
+        data['text'] = {k: S.TaskBatch(v.tokens.to(device), v.prefix_len.to(device),
+                                       None if v.rows is None else v.rows.to(device))
+                        for k, v in data['text'].items()}
+    return data
+
+
+def train_step(model, data, amp=False):
+    import torch
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    device = data['inputs'].device
+
+    def step():
+        ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else \
+            contextlib.nullcontext()
+        with ctx:
+            losses = model(**data, mode='loss')
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    return step
+
+
+def forward_flops(model, data, per_task_kv: bool = False) -> float:
+    """Forward FLOPs of a loss computation (``per_task_kv``: project K/V for each task)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    head = model.head
+    original = head.project_memory
+    if per_task_kv:
+        tasks = len([t for t in head.tasks if t in data['text']])
+        # Counterfactual: every task row projects the visual K/V itself.
+        def project(visual):
+            for _ in range(tasks - 1):
+                original(visual)
+            return original(visual)
+        head.project_memory = project
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(**data, mode='loss')
+    finally:
+        head.project_memory = original
+    return counter.get_total_flops()
+
+
+# ----------------------------------------------------------------------------- sections
+def bench_train(args, tokfile, device, out):
+    import torch
+    cap = build('cap_vit_b', tokfile, args.quick).to(device)
+    locca = build('locca_vit_b', tokfile, args.quick).to(device)
+    img = locca.backbone.img_size[0]
+    n = args.batch
+    cap_data = to_device(batch_for(cap, n, img), device)
+    locca_data = to_device(batch_for(locca, n, img), device)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    t_cap = time_it(train_step(cap, cap_data), args.reps)
+    t_locca = time_it(train_step(locca, locca_data), args.reps)
+    out['train_step_s'] = dict(cap=round(t_cap, 4), locca=round(t_locca, 4))
+    out['locca_over_cap'] = round(t_locca / t_cap, 3)
+    out['peak_mem_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1) \
+        if torch.cuda.is_available() else \
+        round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    padded = to_device(batch_for(locca, n, img, pad_regions_to=cap_data['text']['cap']
+                                 .tokens.shape[1]), device)
+    flops = dict(cap=forward_flops(cap, cap_data), locca=forward_flops(locca, locca_data),
+                 locca_regions_padded_to_caption=forward_flops(locca, padded),
+                 locca_kv_per_task=forward_flops(locca, locca_data, per_task_kv=True))
+    flops['encoder'] = _encoder_flops(locca, locca_data)
+    out['forward_gflops_per_image'] = {k: round(v / n / 1e9, 2) for k, v in flops.items()}
+    out['forward_flops_over_cap'] = {k: round(v / flops['cap'], 3) for k, v in flops.items()
+                                     if k.startswith('locca')}
+    out['text_lengths'] = {k: int(v.tokens.shape[1]) for k, v in locca_data['text'].items()}
+    return locca, locca_data
+
+
+def _encoder_flops(model, data) -> float:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.extract_feat(data['inputs'])
+    return counter.get_total_flops()
+
+
+def bench_decode(args, tokfile, device, out, model=None):
+    import torch
+
+    from locca_mm.models.decoding import TextConstraint, generate
+    model = (model or build('locca_vit_b', tokfile, args.quick).to(device)).eval()
+    text = model.tokenizer.text
+    with torch.no_grad():
+        for p in model.head.decoder.head.parameters():  # non-trivial logits
+            torch.nn.init.normal_(p, std=0.02)
+    n, new = min(args.batch, 8), 64
+    img = model.backbone.img_size[0]
+    images = torch.randn(n, 3, img, img, device=device)
+    constraint = TextConstraint(text.text_token_mask(), text.eos_id, min_tokens=new)
+    prompt = [model.tokenizer.prompt('cap').to(device)] * n
+
+    def run(use_cache):
+        with torch.no_grad():
+            memory = model.head.project_memory(model.extract_feat(images))
+            generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
+                     use_cache=use_cache)
+
+    t_cached = time_it(lambda: run(True), max(1, args.reps // 2))
+    t_uncached = time_it(lambda: run(False), max(1, args.reps // 2))
+    out['decode_tokens_per_s'] = dict(cached=round(n * new / t_cached, 1),
+                                      uncached=round(n * new / t_uncached, 1))
+    out['kv_cache_speedup'] = round(t_uncached / t_cached, 2)
+    out['decode_new_tokens'] = new
+
+
+def bench_rec(args, tokfile, device, out, model=None):
+    import torch
+
+    from locca_mm.structures import LocCaDataSample
+    model = (model or build('locca_vit_b', tokfile, args.quick).to(device)).eval()
+    img = model.backbone.img_size[0]
+    images, per = max(2, args.batch // 2), 3
+
+    def samples(shared: bool):
+        out_ = []
+        for i in range(images * per):
+            ds = LocCaDataSample(metainfo=dict(
+                img_shape=(img, img), img_path=f'{i // per if shared else i}.jpg'))
+            ds.task, ds.prompt_text = 'ref', f'w{i} w{i + 1} w{i + 2}'
+            out_.append(ds)
+        return out_
+
+    x = torch.randn(images, 3, img, img, device=device).repeat_interleave(per, 0)
+    t_once = time_it(lambda: model.predict(x, samples(True)), args.reps)
+    t_each = time_it(lambda: model.predict(x, samples(False)), args.reps)
+    out['rec_eval_images_per_s'] = dict(encode_once=round(images / t_once, 2),
+                                        per_expression=round(images / t_each, 2))
+    out['rec_expressions_per_image'] = per
+
+
+def bench_open_clip(args, tokfile, device, out):
+    """open_clip CoCa at our CoCa's size: training step and 64-token greedy generation."""
+    import torch
+    try:
+        import open_clip  # noqa: F401
+        from open_clip.coca_model import CoCa, MultimodalCfg
+        from open_clip.loss import CoCaLoss
+        from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+    except ImportError as e:
+        out['open_clip'] = f'not installed ({e})'
+        return
+    ours = build('coca_vit_b', tokfile, args.quick).to(device)
+    dec = ours.head.decoder
+    vit = ours.backbone.arch_settings
+    vocab, length = dec.vocab_size, 64
+    pool = ours.head.memory_pool.query.shape[1]
+    theirs = CoCa(
+        embed_dim=dec.embed_dims,
+        vision_cfg=CLIPVisionCfg(layers=vit['num_layers'], width=vit['embed_dims'],
+                                 head_width=vit['embed_dims'] // vit['num_heads'],
+                                 mlp_ratio=vit['feedforward_channels'] / vit['embed_dims'],
+                                 patch_size=ours.backbone.patch_size,
+                                 image_size=ours.backbone.img_size[0], attentional_pool=True,
+                                 attn_pooler_queries=pool, attn_pooler_heads=dec.blocks[0]
+                                 .self_attn.num_heads, output_tokens=True),
+        text_cfg=CLIPTextCfg(context_length=length + 1, vocab_size=vocab, width=dec.embed_dims,
+                             heads=dec.blocks[0].self_attn.num_heads,
+                             layers=dec.num_unimodal_layers, embed_cls=True,
+                             output_tokens=True),
+        multimodal_cfg=MultimodalCfg(context_length=length + 1, vocab_size=vocab,
+                                     width=dec.embed_dims,
+                                     heads=dec.blocks[0].self_attn.num_heads,
+                                     layers=len(dec.blocks) - dec.num_unimodal_layers),
+    ).to(device)
+    n = args.batch
+    img = ours.backbone.img_size[0]
+    images = torch.randn(n, 3, img, img, device=device)
+    text = torch.randint(1, vocab - 10, (n, length + 1), device=device)
+    loss_fn = CoCaLoss(caption_loss_weight=2.0, clip_loss_weight=1.0)
+    optim = torch.optim.AdamW(theirs.parameters(), lr=1e-5)
+
+    def their_step():
+        out_ = theirs(images, text)
+        loss = loss_fn(**out_)
+        loss = sum(loss) if isinstance(loss, tuple) else loss
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    data = to_device(batch_for(ours, n, img, cap_words=length - 1), device)
+    t_theirs = time_it(their_step, args.reps)
+    t_ours = time_it(train_step(ours, data), args.reps)
+    out['open_clip_coca_train_step_s'] = round(t_theirs, 4)
+    out['ours_coca_train_step_s'] = round(t_ours, 4)
+    out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
+
+    from locca_mm.models.decoding import TextConstraint, generate
+    theirs.eval()
+    ours.eval()
+    g = min(n, 2)
+    gen_images = images[:g]
+    new = 64
+    eos = vocab - 2
+
+    def their_generate():
+        with torch.no_grad():
+            theirs.generate(gen_images, seq_len=new + 1, generation_type='top_k', top_k=1,
+                            sot_token_id=vocab - 3, eos_token_id=eos, pad_token_id=0,
+                            min_seq_len=new, fixed_output_length=True)
+
+    text_tok = ours.tokenizer.text
+    constraint = TextConstraint(text_tok.text_token_mask(), text_tok.eos_id, min_tokens=new)
+
+    def our_generate():
+        with torch.no_grad():
+            memory = ours.head.project_memory(ours.extract_feat(gen_images))
+            generate(ours.head.decoder, memory, [ours.tokenizer.prompt('cap').to(device)] * g,
+                     constraint, text_tok.eos_id, new)
+
+    t_theirs = time_it(their_generate, max(1, args.reps // 2))
+    t_ours = time_it(our_generate, max(1, args.reps // 2))
+    out['open_clip_coca_generate_s'] = round(t_theirs, 4)
+    out['ours_coca_generate_s'] = round(t_ours, 4)
+    out['vs_open_clip_coca_generate'] = round(t_theirs / t_ours, 2)
+    out['open_clip_matched_size'] = dict(
+        encoder=f"ViT ({vit['embed_dims']}x{vit['num_layers']}, patch "
+                f"{ours.backbone.patch_size}, {img} px)",
+        decoder=f'{dec.num_unimodal_layers} unimodal + '
+                f'{len(dec.blocks) - dec.num_unimodal_layers} multimodal layers of width '
+                f'{dec.embed_dims}', vocab=vocab, text_len=length, batch=n,
+        pooler_queries=pool)
+
+
+def bench_mfu(args, tokfile, out):
+    """Model FLOPs utilisation of the LocCa step in bfloat16 (CUDA only)."""
+    import torch
+    if not torch.cuda.is_available():
+        return
+    model = build('locca_vit_b', tokfile, args.quick).cuda()
+    img = model.backbone.img_size[0]
+    data = to_device(batch_for(model, args.batch, img), torch.device('cuda'))
+    flops = 3 * forward_flops(model, data)  # forward + backward ~ 3x forward
+    t = time_it(train_step(model, data, amp=True), args.reps)
+    name = torch.cuda.get_device_name()
+    peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
+    out['bf16_train_step_s'] = round(t, 4)
+    out['achieved_tflops'] = round(flops / t / 1e12, 1)
+    if peak:
+        out['mfu'] = round(flops / t / (peak * 1e12), 3)
+    out['gpu'] = name
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='Measure locca_mm; prints one JSON object')
-    parser.add_argument('--data', action='store_true', help='data pipeline throughput')
-    parser.add_argument('--quick', action='store_true', help='fewer repetitions')
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     import torch
-    result = dict(device='cuda' if torch.cuda.is_available() else 'cpu',
-                  torch_threads=torch.get_num_threads())
-    # The data section is the only one so far, so it runs whether or not --data is given.
-    result.update(bench_data(args.quick))
-    print(json.dumps(result, indent=1, sort_keys=True))
-    return result
+
+    from locca_mm.utils import register_all_modules
+    register_all_modules()
+    cuda = torch.cuda.is_available()
+    device = torch.device('cuda' if cuda else 'cpu')
+    args.batch = args.batch or (2 if args.quick else 64 if cuda else 8)
+    args.reps = args.reps or (1 if args.quick else 3)
+    sections = set(args.sections or (['data'] if args.data else SECTIONS))
+    if not args.compare_open_clip:
+        sections.discard('open_clip')
+    out = dict(device=torch.cuda.get_device_name() if cuda else 'cpu',
+               torch_threads=torch.get_num_threads(), batch=args.batch, quick=args.quick)
+    with tempfile.TemporaryDirectory() as root:
+        tokfile = word_tokenizer_file(root, 1000 if args.quick else 32000)
+        model = None
+        if 'train' in sections:
+            model, _ = bench_train(args, tokfile, device, out)
+        if 'decode' in sections:
+            bench_decode(args, tokfile, device, out, model)
+        if 'rec' in sections:
+            bench_rec(args, tokfile, device, out, model)
+        if 'open_clip' in sections:
+            bench_open_clip(args, tokfile, device, out)
+        if 'mfu' in sections:
+            bench_mfu(args, tokfile, out)
+        if 'data' in sections:
+            from locca_mm.utils.data_benchmark import data_rates
+            out['samples_per_s_per_worker'] = data_rates(args.quick)
+    print(json.dumps(out, indent=1, sort_keys=True))
+    return out
 
 
 if __name__ == '__main__':
+    os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     main()

@@ -127,19 +127,28 @@ class LocCa(BaseModel):
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: List) -> List:
-        """Decode each sample's task; the image is encoded once for all its tasks."""
+        """Decode each sample's task, encoding each distinct image of the batch once.
+
+        Samples of the same image (same ``img_path`` and input shape, e.g. the
+        several referring expressions of one RefCOCO image) share one encoder
+        pass and one projection of the visual memory.
+        """
         if self.head is None:
             raise NotImplementedError('a contrastive-only model has no decoder to predict with')
         if not data_samples:
             raise ValueError('predict needs data samples (with metainfo)')
+        unique, rows = _same_images(data_samples)
+        if len(unique) < len(data_samples):
+            inputs = inputs[torch.tensor(unique, device=inputs.device)]
         memory = self.head.project_memory(self.extract_feat(inputs))
         cfg = self.test_cfg
         groups: Dict[str, List[int]] = {}
         for i, ds in enumerate(data_samples):
             groups.setdefault(ds.get('task') or cfg['task'], []).append(i)
         for task, index in groups.items():
-            idx = None if len(index) == len(data_samples) else \
-                torch.tensor(index, device=inputs.device)
+            mapped = [rows[i] for i in index]
+            idx = None if mapped == list(range(len(unique))) else \
+                torch.tensor(mapped, device=inputs.device)
             max_new = cfg['max_new_tokens']
             if isinstance(max_new, dict):
                 max_new = max_new.get(task)
@@ -147,3 +156,23 @@ class LocCa(BaseModel):
                               num_beams=cfg['num_beams'], max_new_tokens=max_new,
                               length_penalty=cfg['length_penalty'])
         return data_samples
+
+
+def _same_images(data_samples: List):
+    """Distinct images of a batch: (index of each image's first sample, image row of each sample).
+
+    Samples count as the same image when they name the same file with the same
+    input shape and flip; samples without ``img_path`` are all distinct.
+    """
+    first: Dict[tuple, int] = {}
+    unique: List[int] = []
+    rows: List[int] = []
+    for i, ds in enumerate(data_samples):
+        meta = ds.metainfo
+        key = (meta['img_path'], tuple(meta.get('img_shape', ())), meta.get('flip')) \
+            if meta.get('img_path') else ('#', i)
+        if key not in first:
+            first[key] = len(unique)
+            unique.append(i)
+        rows.append(first[key])
+    return unique, rows

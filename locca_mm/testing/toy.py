@@ -87,20 +87,24 @@ class ToyMSEMetric(BaseMetric):
 
 @HOOKS.register_module()
 class RecordSamplesHook(Hook):
-    """Write the dataset indices each rank trained on to ``samples_rank{r}.json``.
+    """Write what each rank trained on: ``samples_rank{r}.json`` and ``losses_rank{r}.json``.
 
-    The file holds one list of indices per training iteration, in order. An
-    index is the sample's ``index`` field, else its ``sample_idx`` metainfo.
+    The samples file holds one list of dataset indices per training iteration
+    (the sample's ``index`` field, else its ``sample_idx`` metainfo); the
+    losses file one dict of this rank's own (not reduced) losses per iteration.
     """
 
     def __init__(self):
         self.seen: List[List[int]] = []
+        self.losses: List[dict] = []
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self.seen.append([int(d.index) if 'index' in d else int(d.metainfo['sample_idx'])
                           for d in data_batch['data_samples']])
+        self.losses.append({k: float(v) for k, v in (outputs or {}).items() if 'loss' in k})
 
     def after_train(self, runner) -> None:
-        path = osp.join(runner.work_dir, f'samples_rank{get_rank()}.json')
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(self.seen, f)
+        for name, value in (('samples', self.seen), ('losses', self.losses)):
+            path = osp.join(runner.work_dir, f'{name}_rank{get_rank()}.json')
+            with open(path, 'w', encoding='utf-8') as f:
+                json.dump(value, f)

@@ -212,3 +212,22 @@ def test_gaussian_location_targets():
     far[0, 0, text.loc_offset + 4] = -10.0
     far[0, 0, text.loc_offset + k - 1] = 10.0  # many bins off
     assert head.token_loss(near, batch) < head.token_loss(far, batch)
+
+
+def test_several_expressions_of_one_image_are_encoded_once():
+    model = build_tiny().eval()
+    calls = []
+    model.backbone.register_forward_hook(lambda m, a, o: calls.append(a[0].shape[0]))
+    x = torch.randn(2, 3, IMG, IMG)
+    inputs = torch.cat([x[:1], x[:1], x[1:], x[:1]])  # image A three times, B once
+    samples = _predict_samples('ref', prompt_text='red circle') + \
+        _predict_samples('ref', prompt_text='blue square')[:1]
+    for ds, path in zip(samples, ['a.jpg', 'a.jpg', 'b.jpg', 'a.jpg']):
+        ds.set_metainfo(dict(img_path=path))
+    samples[1].prompt_text = 'the other one'
+    model.predict(inputs, samples)
+    assert calls == [2]  # one encoder pass over the 2 distinct images
+    # Same boxes as predicting every sample with its own encoder pass.
+    separate = [model.predict(inputs[i:i + 1], [s.clone()])[0] for i, s in enumerate(samples)]
+    for a, b in zip(samples, separate):
+        assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
