@@ -146,3 +146,18 @@ def test_dist_test_two_cpu_processes_match_single_process(full_run, tmp_path):
     two = json.loads(dist.stdout.strip().splitlines()[-1])
     # Every sample is evaluated once whether on one rank or split over two.
     assert two['toy/mse'] == pytest.approx(one['toy/mse'], rel=1e-5)
+
+
+def test_amp_trains_locca_in_bfloat16_autocast(tmp_path):
+    from tests.conftest import ROOT
+    cfg = osp.join(ROOT, 'configs', 'shapes', 'locca_tiny_shapes.py')
+    work = tmp_path / 'amp_locca'
+    proc = run_tool(['train.py', cfg, '--amp', '--work-dir', str(work), '--cfg-options',
+                     'train_cfg.max_iters=3', 'train_dataloader.batch_size=4',
+                     'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
+                     'default_hooks.checkpoint.interval=3'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = safe_torch_load(work / 'iter_3.pth')
+    assert "type='AutocastOptimWrapper'" in ckpt['meta']['cfg']
+    assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
+               if v.is_floating_point())
