@@ -232,7 +232,6 @@ def bench_train(args, tokfile, device, out):
     out['forward_flops_over_cap'] = {k: round(v / flops['cap'], 3) for k, v in flops.items()
                                      if k.startswith('locca')}
     out['text_lengths'] = {k: int(v.tokens.shape[1]) for k, v in locca_data['text'].items()}
-    return locca, locca_data
 
 
 def _encoder_flops(model, data) -> float:
@@ -244,11 +243,11 @@ def _encoder_flops(model, data) -> float:
     return counter.get_total_flops()
 
 
-def bench_decode(args, tokfile, device, out, model=None):
+def bench_decode(args, tokfile, device, out):
     import torch
 
     from locca_mm.models.decoding import TextConstraint, generate
-    model = (model or build('locca_vit_b', tokfile, args.quick).to(device)).eval()
+    model = build('locca_vit_b', tokfile, args.quick).to(device).eval()
     text = model.tokenizer.text
     with torch.no_grad():
         for p in model.head.decoder.head.parameters():  # non-trivial logits
@@ -273,11 +272,11 @@ def bench_decode(args, tokfile, device, out, model=None):
     out['decode_new_tokens'] = new
 
 
-def bench_rec(args, tokfile, device, out, model=None):
+def bench_rec(args, tokfile, device, out):
     import torch
 
     from locca_mm.structures import LocCaDataSample
-    model = (model or build('locca_vit_b', tokfile, args.quick).to(device)).eval()
+    model = build('locca_vit_b', tokfile, args.quick).to(device).eval()
     img = model.backbone.img_size[0]
     images, per = max(2, args.batch // 2), 3
 
@@ -314,24 +313,27 @@ def bench_open_clip(args, tokfile, device, out):
     vit = ours.backbone.arch_settings
     vocab, length = dec.vocab_size, 64
     pool = ours.head.memory_pool.query.shape[1]
-    theirs = CoCa(
-        embed_dim=dec.embed_dims,
-        vision_cfg=CLIPVisionCfg(layers=vit['num_layers'], width=vit['embed_dims'],
-                                 head_width=vit['embed_dims'] // vit['num_heads'],
-                                 mlp_ratio=vit['feedforward_channels'] / vit['embed_dims'],
-                                 patch_size=ours.backbone.patch_size,
-                                 image_size=ours.backbone.img_size[0], attentional_pool=True,
-                                 attn_pooler_queries=pool, attn_pooler_heads=dec.blocks[0]
-                                 .self_attn.num_heads, output_tokens=True),
-        text_cfg=CLIPTextCfg(context_length=length + 1, vocab_size=vocab, width=dec.embed_dims,
-                             heads=dec.blocks[0].self_attn.num_heads,
-                             layers=dec.num_unimodal_layers, embed_cls=True,
-                             output_tokens=True),
-        multimodal_cfg=MultimodalCfg(context_length=length + 1, vocab_size=vocab,
-                                     width=dec.embed_dims,
-                                     heads=dec.blocks[0].self_attn.num_heads,
-                                     layers=len(dec.blocks) - dec.num_unimodal_layers),
-    ).to(device)
+    heads = dec.blocks[0].self_attn.num_heads
+
+    def their_model():
+        torch.manual_seed(0)
+        vision = CLIPVisionCfg(
+            layers=vit['num_layers'], width=vit['embed_dims'],
+            head_width=vit['embed_dims'] // vit['num_heads'],
+            mlp_ratio=vit['feedforward_channels'] / vit['embed_dims'],
+            patch_size=ours.backbone.patch_size, image_size=ours.backbone.img_size[0],
+            attentional_pool=True, attn_pooler_queries=pool, attn_pooler_heads=heads,
+            output_tokens=True)
+        text = CLIPTextCfg(context_length=length + 1, vocab_size=vocab, width=dec.embed_dims,
+                           heads=heads, layers=dec.num_unimodal_layers, embed_cls=True,
+                           output_tokens=True)
+        multimodal = MultimodalCfg(context_length=length + 1, vocab_size=vocab,
+                                   width=dec.embed_dims, heads=heads,
+                                   layers=len(dec.blocks) - dec.num_unimodal_layers)
+        return CoCa(embed_dim=dec.embed_dims, vision_cfg=vision, text_cfg=text,
+                    multimodal_cfg=multimodal).to(device)
+
+    theirs = their_model()
     n = args.batch
     img = ours.backbone.img_size[0]
     images = torch.randn(n, 3, img, img, device=device)
@@ -355,8 +357,10 @@ def bench_open_clip(args, tokfile, device, out):
     out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
 
     from locca_mm.models.decoding import TextConstraint, generate
-    theirs.eval()
-    ours.eval()
+    # Generation speed does not depend on the weights: time fresh models, so
+    # neither side decodes with weights a few random training steps left.
+    theirs = their_model().eval()
+    ours = build('coca_vit_b', tokfile, args.quick).to(device).eval()
     g = min(n, 2)
     gen_images = images[:g]
     new = 64
@@ -427,20 +431,24 @@ def main(argv=None):
                torch_threads=torch.get_num_threads(), batch=args.batch, quick=args.quick)
     with tempfile.TemporaryDirectory() as root:
         tokfile = word_tokenizer_file(root, 1000 if args.quick else 32000)
-        model = None
-        if 'train' in sections:
-            model, _ = bench_train(args, tokfile, device, out)
-        if 'decode' in sections:
-            bench_decode(args, tokfile, device, out, model)
-        if 'rec' in sections:
-            bench_rec(args, tokfile, device, out, model)
-        if 'open_clip' in sections:
-            bench_open_clip(args, tokfile, device, out)
-        if 'mfu' in sections:
-            bench_mfu(args, tokfile, out)
-        if 'data' in sections:
-            from locca_mm.utils.data_benchmark import data_rates
-            out['samples_per_s_per_worker'] = data_rates(args.quick)
+        from locca_mm.utils.data_benchmark import data_rates
+        steps = dict(
+            train=lambda: bench_train(args, tokfile, device, out),
+            decode=lambda: bench_decode(args, tokfile, device, out),
+            rec=lambda: bench_rec(args, tokfile, device, out),
+            open_clip=lambda: bench_open_clip(args, tokfile, device, out),
+            mfu=lambda: bench_mfu(args, tokfile, out),
+            data=lambda: out.__setitem__('samples_per_s_per_worker', data_rates(args.quick)))
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            start = time.time()
+            try:
+                steps[name]()
+            except Exception as e:  # noqa: BLE001 - one failed section keeps the others
+                out.setdefault('errors', {})[name] = f'{type(e).__name__}: {e}'
+            print(f'[benchmark] {name}: {time.time() - start:.0f} s', file=sys.stderr,
+                  flush=True)
     print(json.dumps(out, indent=1, sort_keys=True))
     return out
 
