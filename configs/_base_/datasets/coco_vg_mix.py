@@ -2,14 +2,6 @@
 _base_ = ['./coco_caption.py']
 
 _coco = {{_base_.train_dataloader.dataset}}
-_vg_pipeline = [
-    dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='SampleRegions', score_thr=0.3),
-    dict(type='BuildTaskSequences', tasks=('aref', 'gcap')),
-    dict(type='PackLocCaInputs'),
-]
 train_dataloader = dict(
     dataset=dict(
         _delete_=True,
@@ -19,6 +11,6 @@ train_dataloader = dict(
             _coco,
             dict(type='VisualGenomeDataset', data_root='data/vg/',
                  ann_file='region_descriptions.json', image_data_file='image_data.json',
-                 data_prefix=dict(img_path=''), pipeline=_vg_pipeline),
+                 data_prefix=dict(img_path=''), pipeline={{_base_.region_pipeline}}),
         ],
     ))

@@ -10,6 +10,15 @@ train_pipeline = [
     dict(type='BuildTaskSequences', tasks=('cap', 'aref', 'gcap')),
     dict(type='PackLocCaInputs'),
 ]
+# For sources with regions but no captions (Visual Genome).
+region_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='LoadRegions'),
+    dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='SampleRegions', score_thr=0.3),
+    dict(type='BuildTaskSequences', tasks=('aref', 'gcap')),
+    dict(type='PackLocCaInputs'),
+]
 train_dataloader = dict(
     batch_size=32,
     num_workers=8,
