@@ -12,6 +12,16 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 
+# Counts of skipped/cut data, per-step seeds (exact resume), a checkpoint on SIGTERM,
+# and a stop naming the iteration, task and samples when a loss goes NaN/inf
+# (action='skip' skips such steps and counts them instead).
+custom_hooks = [
+    dict(type='DataStatsHook', interval=50),
+    dict(type='StepSeedHook'),
+    dict(type='PreemptionHook'),
+    dict(type='NonFiniteLossHook', action='raise'),
+]
+
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -21,7 +21,6 @@ test_cfg = dict(type='TestLoop')
 train_dataloader = dict(batch_size=48)
 default_hooks = dict(logger=dict(interval=20),
                      checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
-custom_hooks = [dict(type='DataStatsHook', interval=100)]
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
 randomness = dict(seed=0)

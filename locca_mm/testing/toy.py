@@ -108,3 +108,79 @@ class RecordSamplesHook(Hook):
             path = osp.join(runner.work_dir, f'{name}_rank{get_rank()}.json')
             with open(path, 'w', encoding='utf-8') as f:
                 json.dump(value, f)
+
+
+@HOOKS.register_module()
+class SignalAtIterHook(Hook):
+    """Send ``signal_name`` to this process after training iteration ``at_iter`` (1-based).
+
+    Simulates a scheduler preempting the job at a known point.
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter: int, signal_name: str = 'SIGTERM'):
+        self.at_iter, self.signal_name = at_iter, signal_name
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 == self.at_iter:
+            import os
+            import signal
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
+@HOOKS.register_module()
+class BreakSaveHook(Hook):
+    """Make the checkpoint save at iteration ``at_iter`` fail half-way (a simulated crash).
+
+    ``torch.save`` writes half of its output and then raises ``OSError``, as a
+    full disk or a kill during the write would leave things.
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter: int):
+        self.at_iter = at_iter
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if checkpoint.get('meta', {}).get('iter') != self.at_iter:
+            return
+        import io
+        original = torch.save
+
+        def half_save(obj, f, *args, **kwargs):
+            buf = io.BytesIO()
+            original(obj, buf, *args, **kwargs)
+            data = buf.getvalue()
+            f.write(data[:len(data) // 2])
+            torch.save = original
+            raise OSError('simulated crash while writing the checkpoint')
+
+        torch.save = half_save
+
+
+@HOOKS.register_module()
+class InjectNaNHook(Hook):
+    """Put a NaN into the first image of the batch of iteration ``at_iter`` (1-based)."""
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter: int):
+        self.at_iter = at_iter
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        preprocessor = model.data_preprocessor
+        if getattr(preprocessor, '_original_forward', None) is None:
+            preprocessor._original_forward = preprocessor.forward
+        if runner.iter + 1 != self.at_iter:
+            preprocessor.forward = preprocessor._original_forward
+            return
+
+        def forward(data, training=False):
+            out = preprocessor._original_forward(data, training)
+            out['inputs'][0, 0, 0, 0] = float('nan')
+            return out
+
+        preprocessor.forward = forward

@@ -21,6 +21,10 @@ narrowly, by wrapping mmengine functions (nothing in site-packages is edited):
    instance one crafted to run code on load) is refused with an error naming
    the file and the offending globals; so is a truncated or corrupted file.
 
+   Local checkpoints are also written atomically (a temporary file renamed
+   into place), and ``--resume`` without a path continues from the newest
+   *complete* checkpoint when ``last_checkpoint`` names a missing or cut one.
+
 2. **Distributed training on CPU.** mmengine calls ``torch.cuda.set_device``
    while initialising the process group and wraps the model in DDP with
    ``device_ids=[LOCAL_RANK]``. Without CUDA, the set_device call is skipped,
@@ -44,7 +48,8 @@ from mmengine.logging import HistoryBuffer, print_log
 
 __all__ = [
     'apply_mmengine_patches', 'rebuild_history_buffer', 'to_weights_only_safe',
-    'safe_torch_load', 'CheckpointLoadError', 'cpu_model_wrapper_cfg'
+    'safe_torch_load', 'CheckpointLoadError', 'cpu_model_wrapper_cfg', 'atomic_torch_save',
+    'find_latest_complete_checkpoint', 'is_complete_checkpoint', 'atomic_write_text'
 ]
 
 _PATCHED = False
@@ -122,6 +127,92 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
             f'{str(e).splitlines()[0] if str(e) else type(e).__name__}') from None
 
 
+def _is_local(filename: str) -> bool:
+    return '://' not in str(filename)
+
+
+def atomic_torch_save(obj: Any, filename: str) -> None:
+    """``torch.save`` to a temporary file in the same directory, then rename.
+
+    A crash or kill during the write leaves the previous file (or none) under
+    ``filename``, never a truncated one; the temporary file is removed when
+    the write fails in-process.
+    """
+    import os
+    import tempfile
+    directory = osp.dirname(osp.abspath(filename))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filename)}.', suffix='.tmp',
+                               dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_write_text(filename: str, text: str) -> None:
+    """Write a small text file (e.g. ``last_checkpoint``) by rename: never half written."""
+    import os
+    tmp = f'{filename}.{os.getpid()}.tmp'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, filename)
+
+
+def is_complete_checkpoint(filename: str) -> bool:
+    """Whether ``filename`` is a whole torch checkpoint (its zip directory reads)."""
+    if not osp.isfile(filename):
+        return False
+    try:
+        with zipfile.ZipFile(filename) as zf:
+            return zf.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return False
+
+
+def find_latest_complete_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint ``--resume`` should continue from: the newest complete one.
+
+    ``last_checkpoint`` is trusted when the file it names is complete;
+    otherwise (the pointer or the file was cut by a crash) the newest complete
+    ``iter_*.pth`` / ``epoch_*.pth`` of ``work_dir`` is used, and the broken
+    one is named in a warning.
+    """
+    import glob
+    import re
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.exists(pointer):
+        with open(pointer, encoding='utf-8', errors='replace') as f:
+            named = f.read().strip() or None
+        if named and is_complete_checkpoint(named):
+            return named
+    candidates = []
+    for path in glob.glob(osp.join(work_dir, '*.pth')):
+        m = re.fullmatch(r'(iter|epoch)_(\d+)\.pth', osp.basename(path))
+        if m:
+            candidates.append((int(m.group(2)), path))
+    for _, path in sorted(candidates, reverse=True):
+        if is_complete_checkpoint(path):
+            if named:
+                print_log(f'last_checkpoint names {named}, which is missing or incomplete; '
+                          f'resuming from {path}', logger='current', level=logging.WARNING)
+            return path
+        print_log(f'skipping incomplete checkpoint {path}', logger='current',
+                  level=logging.WARNING)
+    if named is None:
+        print_log(f'no checkpoint to resume from in {work_dir}', logger='current')
+    return None
+
+
 def _patch_checkpoints() -> None:
     from mmengine.runner import checkpoint as ckpt_mod
     from mmengine.runner import runner as runner_mod
@@ -133,10 +224,24 @@ def _patch_checkpoints() -> None:
 
     @functools.wraps(original_save)
     def save_checkpoint(checkpoint, filename, *args, **kwargs):
-        return original_save(to_weights_only_safe(checkpoint), filename, *args, **kwargs)
+        checkpoint = to_weights_only_safe(checkpoint)
+        if _is_local(filename) and not args and not any(kwargs.values()):
+            return atomic_torch_save(checkpoint, filename)
+        return original_save(checkpoint, filename, *args, **kwargs)
 
     ckpt_mod.save_checkpoint = save_checkpoint
     runner_mod.save_checkpoint = save_checkpoint
+
+    original_find = ckpt_mod.find_latest_checkpoint
+
+    @functools.wraps(original_find)
+    def find_latest_checkpoint(path):
+        return find_latest_complete_checkpoint(path)
+
+    ckpt_mod.find_latest_checkpoint = find_latest_checkpoint
+    runner_mod.find_latest_checkpoint = find_latest_checkpoint
+    from mmengine.runner import _flexible_runner
+    _flexible_runner.find_latest_checkpoint = find_latest_checkpoint
 
     def load_from_local(filename, map_location):
         """Load a local checkpoint with ``weights_only=True`` (see module doc)."""

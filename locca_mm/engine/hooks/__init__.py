@@ -1,4 +1,7 @@
 """Hooks."""
 from .data_stats_hook import DataStatsHook
+from .reliability_hooks import NonFiniteLossError, NonFiniteLossHook, PreemptionHook, StepSeedHook
 
-__all__ = ['DataStatsHook']
+__all__ = [
+    'DataStatsHook', 'StepSeedHook', 'PreemptionHook', 'NonFiniteLossHook', 'NonFiniteLossError'
+]

@@ -1,0 +1,189 @@
+"""Hooks that make long runs safe to interrupt: per-step seeds, preemption, non-finite losses."""
+import logging
+import signal
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.dist import all_reduce, get_dist_info
+from mmengine.hooks import Hook
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+
+from locca_mm.registry import HOOKS
+
+
+def _any_rank(flag: bool) -> bool:
+    """True on every rank when ``flag`` is True on any rank."""
+    if get_dist_info()[1] == 1:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0])
+    all_reduce(value, op='max')
+    return bool(value.item() > 0)
+
+
+@HOOKS.register_module()
+class StepSeedHook(Hook):
+    """Seed torch's generators at every iteration from (seed, rank, iteration).
+
+    The model's random draws (dropout, drop path, which Cap rows run in
+    parallel prediction) then depend only on the step, so a run resumed at
+    iteration k draws exactly what the uninterrupted run drew, on every rank,
+    without saving per-rank generator states. Data randomness is left alone:
+    the resumed loader replays the batches it skips from the same seeds.
+
+    Args:
+        seed (int, optional): base seed; defaults to the runner's seed.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, seed: Optional[int] = None):
+        self.seed = seed
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        base = self.seed if self.seed is not None else (runner.seed or 0)
+        rank = get_dist_info()[0]
+        step_seed = (base * 1_000_003 + rank * 10_007 + runner.iter) % (2**63 - 1)
+        torch.manual_seed(step_seed)  # also seeds every CUDA device
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """On SIGTERM (slurm, Kubernetes), save a checkpoint after the current step and stop.
+
+    The signal only sets a flag; the iteration in progress finishes, then
+    every rank agrees to stop, a checkpoint ``iter_{n}.pth`` is written (and
+    ``last_checkpoint`` points to it) and training ends cleanly with exit code
+    0, so a requeued job resumes with ``--resume``.
+
+    Args:
+        signals (Sequence[str]): signal names to catch. Defaults to ('SIGTERM',).
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, signals: Sequence[str] = ('SIGTERM', )):
+        self.signals = tuple(signals)
+        self.requested = False
+        self._previous: Dict[int, object] = {}
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+
+    def before_train(self, runner) -> None:
+        for name in self.signals:
+            signum = getattr(signal, name)
+            try:
+                self._previous[signum] = signal.signal(signum, self._request)
+            except ValueError:  # not the main thread: leave signals to the caller
+                pass
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not _any_rank(self.requested):
+            return
+        step = runner.iter + 1
+        filename = f'iter_{step}.pth'
+        # by_epoch=False: meta records the finished iteration (as CheckpointHook does)
+        runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
+        if get_dist_info()[0] == 0:
+            import os.path as osp
+
+            from locca_mm.utils.mmengine_compat import atomic_write_text
+            atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
+                              osp.join(runner.work_dir, filename))
+        print_log(f'preempted: checkpoint {filename} saved at iteration {step}; resume with '
+                  '--resume', logger='current', level=logging.WARNING)
+        runner.train_loop.stop_training = True
+
+    def after_train(self, runner) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training loss became NaN or infinite; the message says where."""
+
+
+@HOOKS.register_module()
+class NonFiniteLossHook(Hook):
+    """Stop (or skip the step) when a loss is NaN or infinite, naming where it happened.
+
+    The check runs before the backward pass. Every rank learns whether any
+    rank's loss is non-finite, so with ``action='skip'`` all ranks skip the
+    same step (no update, gradients zeroed) and the count is kept in the
+    message hub (``runtime_info['nonfinite_skipped']``, saved in checkpoints).
+    With ``action='raise'`` (default) training stops with a
+    :class:`NonFiniteLossError` naming the iteration, the task losses that
+    went non-finite and the samples of the batch (dataset index and source).
+
+    Args:
+        action (str): ``'raise'`` or ``'skip'``.
+        max_skips (int, optional): with ``'skip'``, raise after this many
+            skipped steps (a run that keeps diverging should stop).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, action: str = 'raise', max_skips: Optional[int] = None):
+        if action not in ('raise', 'skip'):
+            raise ValueError(f"action must be 'raise' or 'skip', got {action!r}")
+        self.action, self.max_skips = action, max_skips
+        self.skipped = 0
+        self._losses: Dict[str, torch.Tensor] = {}
+        self._samples: List[str] = []
+
+    def before_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        original_parse = model.parse_losses
+        hook = self
+
+        def parse_losses(losses):
+            hook._losses = {k: v.detach() for k, v in losses.items()
+                            if 'loss' in k and isinstance(v, torch.Tensor)}
+            return original_parse(losses)
+
+        model.parse_losses = parse_losses
+        wrapper = runner.optim_wrapper
+        original_update = wrapper.update_params
+
+        def update_params(loss, *args, **kwargs):
+            if hook._check(runner, loss):
+                return original_update(loss, *args, **kwargs)
+            wrapper.zero_grad()
+            return None
+
+        wrapper.update_params = update_params
+        saved = runner.message_hub.get_info('nonfinite_skipped')
+        self.skipped = int(saved or 0)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._samples = []
+        for ds in (data_batch or {}).get('data_samples', []) or []:
+            meta = getattr(ds, 'metainfo', {})
+            self._samples.append(f"{meta.get('sample_idx', '?')}:{meta.get('source', '?')}")
+
+    def _check(self, runner, loss: torch.Tensor) -> bool:
+        """True to go on with the update; False to skip it (or raise)."""
+        local_bad = not bool(torch.isfinite(loss.detach()).all())
+        if not _any_rank(local_bad):
+            return True
+        step = runner.iter + 1
+        if local_bad:
+            tasks = {k: float(v) for k, v in self._losses.items()
+                     if not bool(torch.isfinite(v).all())}
+            where = (f'non-finite loss at iteration {step} (rank {get_dist_info()[0]}): '
+                     f'{tasks or {"loss": float(loss)}}; samples of the batch '
+                     f'(index:source): {self._samples}')
+        else:
+            where = f'non-finite loss on another rank at iteration {step}'
+        if self.action == 'raise':
+            raise NonFiniteLossError(where)
+        self.skipped += 1
+        runner.message_hub.update_info('nonfinite_skipped', self.skipped)
+        print_log(f'skipped step: {where} ({self.skipped} skipped so far)', logger='current',
+                  level=logging.WARNING)
+        if self.max_skips is not None and self.skipped > self.max_skips:
+            raise NonFiniteLossError(f'{where}; more than max_skips={self.max_skips} steps '
+                                     'skipped')
+        return False
