@@ -8,20 +8,27 @@ import torch.utils.checkpoint as cp
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from mmengine.runner.checkpoint import _load_checkpoint_with_prefix
 from torch import Tensor
 
 from locca_mm.registry import MODELS
+from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
 
 from ..layers import Attention, Mlp, resize_pos_embed, sincos_2d
+from ..layers.window import window_partition, window_unpartition
 
 
 class EncoderBlock(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)). [B, N, D] -> [B, N, D]."""
+    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)). [B, N, D] -> [B, N, D].
+
+    With ``window_size > 0`` the attention runs within non-overlapping
+    ``window_size`` x ``window_size`` windows of the token grid (ViTDet); the
+    parameters are the same as for global attention, so a globally pretrained
+    block loads unchanged.
+    """
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, qkv_bias: bool = True,
                  drop_rate: float = 0.0, drop_path: float = 0.0, norm_eps: float = 1e-6,
-                 fused_attn: bool = True):
+                 fused_attn: bool = True, window_size: int = 0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop_rate,
@@ -29,9 +36,19 @@ class EncoderBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, mlp_dim, drop=drop_rate)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.window_size = window_size
 
-    def forward(self, x: Tensor) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x)))
+    def forward(self, x: Tensor, grid: Optional[Tuple[int, int]] = None) -> Tensor:
+        """x: [B, h * w, D]; ``grid`` = (h, w) is needed by a windowed block only."""
+        y = self.norm1(x)
+        if self.window_size > 0:
+            if grid is None:
+                raise ValueError('a windowed EncoderBlock needs the token grid (h, w)')
+            windows, padded = window_partition(y, grid, self.window_size)
+            y = window_unpartition(self.attn(windows), grid, padded, self.window_size)
+        else:
+            y = self.attn(y)
+        x = x + self.drop_path(y)
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -74,8 +91,20 @@ class LocCaViT(BaseModule):
         with_cp (bool): Activation checkpointing of every block while training.
         fused_attn (bool): ``F.scaled_dot_product_attention`` (else plain math).
         norm_eps (float): LayerNorm epsilon. Defaults to 1e-6.
+        window_size (int): ViTDet window attention: blocks not in
+            ``global_attn_indexes`` attend within non-overlapping
+            ``window_size`` x ``window_size`` windows of the token grid (padded
+            with zero tokens to a multiple of the window, unmasked, as in
+            ViTDet). 0 (default) is global attention everywhere. The
+            parameters do not change, so a globally pretrained checkpoint
+            loads into a windowed encoder. ViTDet's relative position biases
+            are not used: LocCa checkpoints have none.
+        global_attn_indexes (Sequence[int]): Blocks that keep global attention
+            when ``window_size > 0`` (negative values count from the end);
+            ViTDet-B uses (2, 5, 8, 11).
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
-            prefix='backbone.')`` loads the encoder out of a full checkpoint;
+            prefix='backbone.')`` loads the encoder out of a full checkpoint
+            (``.pth``, or ``.safetensors`` from ``tools/extract_encoder.py``);
             missing, unexpected or mis-shaped keys raise an error (the position
             embedding is resampled to this model's grid).
 
@@ -109,6 +138,8 @@ class LocCaViT(BaseModule):
                  with_cp: bool = False,
                  fused_attn: bool = True,
                  norm_eps: float = 1e-6,
+                 window_size: int = 0,
+                 global_attn_indexes: Sequence[int] = (),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.arch_settings = self._parse_arch(arch)
@@ -143,12 +174,20 @@ class LocCaViT(BaseModule):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if with_cls_token else None
         self.drop_after_pos = nn.Dropout(drop_rate)
 
+        if window_size < 0:
+            raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
+        if window_size and with_cls_token:
+            raise ValueError('window attention needs a plain token grid: with_cls_token=False')
+        self.window_size = window_size
+        self.global_attn_indexes = sorted(i % self.num_layers for i in global_attn_indexes)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.blocks = nn.ModuleList([
             EncoderBlock(dim, self.arch_settings['num_heads'],
                          self.arch_settings['feedforward_channels'], qkv_bias=qkv_bias,
                          drop_rate=drop_rate, drop_path=dpr[i], norm_eps=norm_eps,
-                         fused_attn=fused_attn) for i in range(self.num_layers)
+                         fused_attn=fused_attn,
+                         window_size=0 if i in self.global_attn_indexes else window_size)
+            for i in range(self.num_layers)
         ])
         self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
 
@@ -208,17 +247,9 @@ class LocCaViT(BaseModule):
             ValueError: a tensor's shape differs from this model's (e.g. another
                 width); the position embedding is resampled instead.
         """
+        state = read_state_dict(checkpoint, map_location)
         if prefix:
-            try:
-                state = _load_checkpoint_with_prefix(prefix, checkpoint, map_location)
-            except AssertionError:
-                raise KeyError(f'{checkpoint} holds no parameters under the prefix '
-                               f'{prefix!r}: is it a locca_mm checkpoint?') from None
-        else:
-            from mmengine.runner.checkpoint import _load_checkpoint
-            state = _load_checkpoint(checkpoint, map_location)
-            state = state.get('state_dict', state)
-        state = dict(state)
+            state = encoder_state(state, prefix, source=checkpoint)
         self._resample_pos_embed_hook(state, '', None, None, None, None, None)
         own = self.state_dict()
         missing = sorted(set(own) - set(state))
@@ -292,11 +323,12 @@ class LocCaViT(BaseModule):
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         x = self.drop_after_pos(x)
         outs = []
+        grid = tuple(grid)
         for i, block in enumerate(self.blocks):
             if self.with_cp and self.training and x.requires_grad:
-                x = cp.checkpoint(block, x, use_reentrant=False)
+                x = cp.checkpoint(block, x, grid, use_reentrant=False)
             else:
-                x = block(x)
+                x = block(x, grid)
             if i in self.out_indices:
                 out = self.norm(x) if i == self.num_layers - 1 else x
                 outs.append(self._format(out, grid))

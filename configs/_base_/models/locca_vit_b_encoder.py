@@ -1,0 +1,17 @@
+# LocCaViT-B/16 as the backbone of mmdet, mmseg and mmpretrain models (configs/mmdet, mmseg,
+# mmpretrain). `init_cfg` is the one line that names the pretrained encoder: a full LocCa /
+# Cap / CapPa / CoCa / CLIP checkpoint, a file from tools/extract_encoder.py or tools/convert/
+# (.pth or .safetensors); `tools/train.py ... --cfg-options encoder_from=CKPT` sets it too.
+custom_imports = dict(imports=['locca_mm'], allow_failed_imports=False)
+
+locca_encoder = dict(
+    _delete_=True,  # replaces the host model's backbone, and its init_cfg, entirely
+    type='locca_mm.LocCaViT',
+    arch='b',
+    img_size=224,
+    patch_size=16,
+    out_type='featmap',
+    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/locca_vit_b/encoder.pth', prefix='backbone.'))
+
+# LocCa's pretraining input: RGB scaled to [-1, 1].
+locca_normalization = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])

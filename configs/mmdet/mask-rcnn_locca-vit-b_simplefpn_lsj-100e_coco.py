@@ -1,0 +1,13 @@
+# Mask R-CNN with a LocCaViT-B/16 encoder and a SimpleFPN, ViTDet's recipe (LSJ 1024, 100 epochs):
+#   python tools/train.py configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    './_base_/vitdet-lsj-100e_locca-vit-b_coco-instance.py',
+]
+
+model = dict(
+    _base_.vitdet_model,
+    roi_head=dict(
+        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256,
+                       norm_cfg=_base_.norm_cfg),
+        mask_head=dict(norm_cfg=_base_.norm_cfg)))
