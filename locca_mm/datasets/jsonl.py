@@ -1,5 +1,6 @@
 """JsonlDataset: image–text pairs with regions, one JSON object per line."""
 import json
+import math
 import os.path as osp
 from typing import Any, Dict, List
 
@@ -15,11 +16,22 @@ from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
 MAX_LINE_BYTES = 1 << 20
 
 
+def _check_size(value: Any, source: str, what: str):
+    """An optional image side: None, or a positive finite number."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value <= 0:
+        raise invalid(source, f'"{what}" must be a positive number, got {value!r}')
+    return float(value)
+
+
 def parse_record(obj: Any, source: str, img_prefix: str = '') -> Dict:
     """A data info from one JSONL/shard record (see :class:`JsonlDataset` for the format).
 
     Raises:
-        InvalidRecordError: missing ``image``, a caption or region text that is
+        InvalidRecordError: missing ``image``, a ``width``/``height`` that is
+            not a positive number, a caption or region text that is
             empty or not a string, a malformed region, a box with w/h <= 0 or
             outside the image (when ``width``/``height`` are given), or nothing
             to train on (no caption and no region).
@@ -29,7 +41,7 @@ def parse_record(obj: Any, source: str, img_prefix: str = '') -> Dict:
     if 'image' not in obj:
         raise invalid(source, 'missing key "image"')
     image = check_text(obj['image'], source, '"image"')
-    width, height = obj.get('width'), obj.get('height')
+    width, height = (_check_size(obj.get(k), source, k) for k in ('width', 'height'))
     captions: List[str] = []
     if 'caption' in obj:
         captions.append(check_text(obj['caption'], source, 'caption'))
