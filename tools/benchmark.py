@@ -22,7 +22,12 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   6 unimodal + 6 multimodal decoder layers of width 768, 256-query attentional
   pooler, same vocabulary, batch and text length): ``vs_open_clip_coca_train``
   and ``vs_open_clip_coca_generate`` (their time / ours; 64 new tokens, greedy);
-- on CUDA, ``mfu`` of the ViT-B LocCa step in bfloat16.
+- on CUDA, ``mfu`` of the ViT-B LocCa step in bfloat16;
+- ``--sections transfer`` (only when named): ``maskrcnn_vit_b_step_s``, one
+  training step (forward, backward, AdamW with layer decay) of
+  ``configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py`` on
+  1024 x 1024 inputs with 8 objects an image (``--transfer-batch`` images; 1 on
+  CPU, 4 on CUDA as in ViTDet).
 """
 import argparse
 import contextlib
@@ -38,7 +43,9 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu')
+SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer')
+OPT_IN = ('transfer', )  # measured only when named in --sections
+MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
 EXTRA_WORDS = ['Cap', 'ARef', 'GCap', ':', '[UNK]', '[PAD]', '[BOS]', '[EOS]', '[MASK]']
 # Dense bf16 peak of the accelerators this project is measured on (TFLOP/s).
 PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0}
@@ -56,7 +63,9 @@ def parse_args(argv=None):
     parser.add_argument('--data', action='store_true',
                         help='only the data pipeline (the same as --sections data)')
     parser.add_argument('--sections', nargs='+', choices=SECTIONS, default=None,
-                        help='what to measure (default: all that apply)')
+                        help='what to measure (default: all that apply, except transfer)')
+    parser.add_argument('--transfer-batch', type=int, default=None,
+                        help='images per Mask R-CNN step (default: 1 on CPU, 4 on CUDA)')
     return parser.parse_args(argv)
 
 
@@ -414,6 +423,67 @@ def bench_mfu(args, tokfile, out):
     out['gpu'] = name
 
 
+def bench_transfer(args, device, out):
+    """One Mask R-CNN (LocCaViT-B, SimpleFPN, ViTDet recipe) training step."""
+    import numpy as np
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmengine.structures import InstanceData
+
+    cfg = Config.fromfile(osp.join(ROOT, MASK_RCNN))
+    cfg.model.backbone.init_cfg = None
+    size = 1024
+    if args.quick:
+        size, d = 128, 32
+        cfg.model.backbone.update(arch=dict(embed_dims=d, num_layers=4, num_heads=2,
+                                            feedforward_channels=64),
+                                  img_size=size, window_size=4, global_attn_indexes=(1, 3))
+        cfg.model.neck.update(backbone_channel=d, in_channels=[d // 4, d // 2, d, d])
+        cfg.model.data_preprocessor.batch_augments[0].size = (size, size)
+        cfg.model.roi_head.bbox_head.update(conv_out_channels=32, fc_out_channels=64)
+        cfg.model.roi_head.mask_head.conv_out_channels = 32
+    batch = args.transfer_batch or (4 if device.type == 'cuda' else 1)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        from mmengine.registry import MODELS
+        model = MODELS.build(cfg.model).to(device)
+        from mmengine.logging import MMLogger
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel('WARNING')  # init_weights logs every parameter on stdout
+        try:
+            model.init_weights()
+        finally:
+            logger.setLevel(level)
+        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    rng = np.random.default_rng(0)
+    samples, images = [], []
+    for _ in range(batch):
+        xy = rng.uniform(0, size * 0.7, (8, 2))
+        wh = rng.uniform(size * 0.05, size * 0.3, (8, 2))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        masks = np.zeros((8, size, size), np.uint8)
+        for m, (x1, y1, x2, y2) in zip(masks, boxes.astype(int)):
+            m[y1:y2, x1:x2] = 1
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
+                                             pad_shape=(size, size), scale_factor=(1., 1.),
+                                             batch_input_shape=(size, size)))
+        sample.gt_instances = InstanceData(bboxes=torch.from_numpy(boxes),
+                                           labels=torch.from_numpy(rng.integers(0, 80, 8)),
+                                           masks=BitmapMasks(masks, size, size))
+        samples.append(sample)
+        images.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8))
+    data = dict(inputs=images, data_samples=samples)
+    model.train()
+    t = time_it(lambda: model.train_step(dict(data), wrapper), args.reps)
+    out['maskrcnn_vit_b_step_s'] = round(t, 3)
+    out['maskrcnn_images_per_step'] = batch
+    out['maskrcnn_input'] = f'{size}x{size}'
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -424,7 +494,8 @@ def main(argv=None):
     device = torch.device('cuda' if cuda else 'cpu')
     args.batch = args.batch or (2 if args.quick else 64 if cuda else 8)
     args.reps = args.reps or (1 if args.quick else 3)
-    sections = set(args.sections or (['data'] if args.data else SECTIONS))
+    sections = set(args.sections or (['data'] if args.data else
+                                     [s for s in SECTIONS if s not in OPT_IN]))
     if not args.compare_open_clip:
         sections.discard('open_clip')
     out = dict(device=torch.cuda.get_device_name() if cuda else 'cpu',
@@ -438,6 +509,7 @@ def main(argv=None):
             rec=lambda: bench_rec(args, tokfile, device, out),
             open_clip=lambda: bench_open_clip(args, tokfile, device, out),
             mfu=lambda: bench_mfu(args, tokfile, out),
+            transfer=lambda: bench_transfer(args, device, out),
             data=lambda: out.__setitem__('samples_per_s_per_worker', data_rates(args.quick)))
         for name in SECTIONS:
             if name not in sections:

@@ -34,3 +34,12 @@ def test_benchmark_data_section_only():
     out = json.loads(proc.stdout)
     assert set(out['samples_per_s_per_worker']) == {'shapes_64px', 'jpeg_640x480_to_224px'}
     assert 'train_step_s' not in out
+
+
+def test_benchmark_transfer_section_times_a_mask_rcnn_step():
+    proc = run_tool(['benchmark.py', '--quick', '--sections', 'transfer'], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)  # stdout holds the JSON only (init logs are silenced)
+    assert 'errors' not in out, out.get('errors')
+    assert out['maskrcnn_vit_b_step_s'] > 0 and out['maskrcnn_images_per_step'] == 1
+    assert 'train_step_s' not in out  # only the named section ran
