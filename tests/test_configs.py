@@ -14,7 +14,16 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, ROOT) for p in CONFIGS])
 def test_config_parses_and_is_complete(path):
     cfg = load_config(path)
-    assert cfg.default_scope == 'locca_mm'
+    # Transfer configs run in their host package's scope and import locca_mm for the encoder.
+    host = osp.relpath(path, osp.join(ROOT, 'configs')).split(osp.sep)[0]
+    if host in ('mmdet', 'mmseg', 'mmpretrain'):
+        assert cfg.default_scope == host
+        assert 'locca_mm' in cfg.custom_imports['imports']
+        assert cfg.model.backbone.type == 'locca_mm.LocCaViT'
+        assert cfg.model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint='work_dirs/locca_vit_b/encoder.pth', prefix='backbone.')
+    else:
+        assert cfg.default_scope == 'locca_mm'
     assert cfg.get('model') is not None
     for phase in ('train', 'val', 'test'):
         loader = cfg.get(f'{phase}_dataloader')

@@ -23,7 +23,7 @@ def _check_size(value: Any, source: str, what: str):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             not math.isfinite(value) or value <= 0:
         raise invalid(source, f'"{what}" must be a positive number, got {value!r}')
-    return float(value)
+    return value
 
 
 def parse_record(obj: Any, source: str, img_prefix: str = '') -> Dict:
