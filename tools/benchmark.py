@@ -3,7 +3,8 @@
     python tools/benchmark.py [--quick] [--batch 8] [--compare-open-clip] [--sections ...]
 
 Every figure comes from this run, on this machine (CUDA when present, else
-CPU). Models are built from the project's configs with a synthetic 32k-word
+CPU); the two sides of every ratio are timed in alternation (median of
+``--reps``). Models are built from the project's configs with a synthetic 32k-word
 vocabulary (``--quick``: the tiny encoder and a small vocabulary):
 
 - ``train_step_s``: one optimisation step (forward, backward, AdamW) of Cap and
@@ -164,6 +165,25 @@ def time_it(fn, reps: int) -> float:
     return times[len(times) // 2]
 
 
+def time_pair(fn_a, fn_b, reps: int):
+    """Median seconds of ``fn_a`` and of ``fn_b``, their calls interleaved (a, b, a, b, ...).
+
+    A ratio of the two is then measured under the same conditions: a change
+    of machine load during the run falls on both sides alike.
+    """
+    fn_a()
+    fn_b()
+    _sync()
+    times = ([], [])
+    for _ in range(reps):
+        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
+            start = time.perf_counter()
+            fn()
+            _sync()
+            out.append(time.perf_counter() - start)
+    return tuple(sorted(t)[len(t) // 2] for t in times)
+
+
 def to_device(data, device):
     data['inputs'] = data['inputs'].to(device)
     if data.get('text'):
@@ -226,8 +246,8 @@ def bench_train(args, tokfile, device, out):
     locca_data = to_device(batch_for(locca, n, img), device)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    t_cap = time_it(train_step(cap, cap_data), args.reps)
-    t_locca = time_it(train_step(locca, locca_data), args.reps)
+    t_cap, t_locca = time_pair(train_step(cap, cap_data), train_step(locca, locca_data),
+                               args.reps)
     out['train_step_s'] = dict(cap=round(t_cap, 4), locca=round(t_locca, 4))
     out['locca_over_cap'] = round(t_locca / t_cap, 3)
     out['peak_mem_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1) \
@@ -282,8 +302,8 @@ def bench_decode(args, tokfile, device, out):
             generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
                      use_cache=use_cache)
 
-    t_cached = time_it(lambda: run(True), max(1, args.reps // 2))
-    t_uncached = time_it(lambda: run(False), max(1, args.reps // 2))
+    t_cached, t_uncached = time_pair(lambda: run(True), lambda: run(False),
+                                     max(1, args.reps // 2))
     out['decode_tokens_per_s'] = dict(cached=round(n * new / t_cached, 1),
                                       uncached=round(n * new / t_uncached, 1))
     out['kv_cache_speedup'] = round(t_uncached / t_cached, 2)
@@ -308,8 +328,8 @@ def bench_rec(args, tokfile, device, out):
         return out_
 
     x = torch.randn(images, 3, img, img, device=device).repeat_interleave(per, 0)
-    t_once = time_it(lambda: model.predict(x, samples(True)), args.reps)
-    t_each = time_it(lambda: model.predict(x, samples(False)), args.reps)
+    t_once, t_each = time_pair(lambda: model.predict(x, samples(True)),
+                               lambda: model.predict(x, samples(False)), args.reps)
     out['rec_eval_images_per_s'] = dict(encode_once=round(images / t_once, 2),
                                         per_expression=round(images / t_each, 2))
     out['rec_expressions_per_image'] = per
@@ -368,8 +388,7 @@ def bench_open_clip(args, tokfile, device, out):
         optim.step()
 
     data = to_device(batch_for(ours, n, img, cap_words=length - 1), device)
-    t_theirs = time_it(their_step, args.reps)
-    t_ours = time_it(train_step(ours, data), args.reps)
+    t_theirs, t_ours = time_pair(their_step, train_step(ours, data), args.reps)
     out['open_clip_coca_train_step_s'] = round(t_theirs, 4)
     out['ours_coca_train_step_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
@@ -399,8 +418,7 @@ def bench_open_clip(args, tokfile, device, out):
             generate(ours.head.decoder, memory, [ours.tokenizer.prompt('cap').to(device)] * g,
                      constraint, text_tok.eos_id, new)
 
-    t_theirs = time_it(their_generate, max(1, args.reps // 2))
-    t_ours = time_it(our_generate, max(1, args.reps // 2))
+    t_theirs, t_ours = time_pair(their_generate, our_generate, max(1, args.reps // 2))
     out['open_clip_coca_generate_s'] = round(t_theirs, 4)
     out['ours_coca_generate_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_generate'] = round(t_theirs / t_ours, 2)
