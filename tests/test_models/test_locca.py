@@ -231,3 +231,38 @@ def test_several_expressions_of_one_image_are_encoded_once():
     separate = [model.predict(inputs[i:i + 1], [s.clone()])[0] for i, s in enumerate(samples)]
     for a, b in zip(samples, separate):
         assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
+
+
+@pytest.mark.parametrize('config,loc_sigma', [('locca_vit_b', 0.0), ('locca_vit_b', 1.0),
+                                               ('coca_vit_b', 0.0)])
+def test_logits_only_at_loss_positions_give_the_full_computation(config, loc_sigma):
+    """The decoder projects to the vocabulary only where a loss is taken; losses and gradients
+    equal those of logits on every position (prompt and padding included)."""
+    overrides = dict(loc_sigma=loc_sigma) if loc_sigma else {}
+    model = build_tiny(config, **overrides).train()
+    batch = make_batch(model)
+    for row in batch['text'].values():  # padding in every task, so positions are skipped
+        assert bool((row.tokens == model.head.pad_id).any())
+    decoder = model.head.decoder
+    selective = decoder.forward
+
+    def full(tokens, memory=None, parallel=None, return_text_embedding=False, logits_at=None):
+        return selective(tokens, memory, parallel, return_text_embedding)  # [R, T, V]
+
+    results = []
+    for forward in (selective, full):
+        decoder.forward = forward
+        model.zero_grad()
+        torch.manual_seed(0)  # the same parallel-prediction rows
+        losses = model(**batch, mode='loss')
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        results.append((losses, {n: p.grad.clone() for n, p in model.named_parameters()
+                                 if p.grad is not None}))
+    decoder.forward = selective
+    (a, ga), (b, gb) = results
+    assert set(a) == set(b)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert set(ga) == set(gb)
+    for n in ga:
+        assert torch.allclose(ga[n], gb[n], atol=1e-6), n

@@ -204,7 +204,8 @@ class TextDecoder(BaseModule):
 
     # ------------------------------------------------------------------ training
     def forward(self, tokens: Tensor, memory: Optional[VisualMemory] = None,
-                parallel: Optional[Tensor] = None, return_text_embedding: bool = False):
+                parallel: Optional[Tensor] = None, return_text_embedding: bool = False,
+                logits_at: Optional[Tensor] = None):
         """Teacher-forced logits.
 
         Args:
@@ -213,9 +214,14 @@ class TextDecoder(BaseModule):
                 :meth:`VisualMemory.index_select`); None for a text-only decoder.
             parallel: bool [B], rows in parallel-prediction mode (or None).
             return_text_embedding: also return the text-CLS embedding [B, D].
+            logits_at: bool [B, T]: compute the logits of these positions only
+                (the positions a loss is taken on). The vocabulary projection
+                is a large part of the decoder's cost; prompt and padding
+                positions then skip it.
 
         Returns:
-            logits [B, T, V] (None for a text-only decoder), and with
+            logits [B, T, V] (``[M, V]`` for the M positions of ``logits_at``,
+            row by row; None for a text-only decoder), and with
             ``return_text_embedding`` a tuple ``(logits, text_embedding)``.
         """
         b, t = tokens.shape
@@ -251,6 +257,8 @@ class TextDecoder(BaseModule):
             x = blk(x, attn_mask=attn_mask, is_causal=attn_mask is None, memory_kv=mem)
         if with_cls and text_emb is None:  # text-only decoder (CLIP)
             text_emb = self.text_norm(x[:, -1])
+        if logits_at is not None:
+            x = x[logits_at]
         logits = self.head(self.norm(x)) if self.has_multimodal else None
         return (logits, text_emb) if return_text_embedding else logits
 

@@ -130,39 +130,47 @@ class LocCaHead(BaseModule):
             if task == 'cap' and self.parallel_ratio > 0 and self.training:
                 parallel = torch.rand(batch.num_rows, device=batch.tokens.device) \
                     < self.parallel_ratio
+            # Logits only where the loss is taken (not on prompts or padding).
+            at = batch.loss_mask(self.pad_id)
             if task == 'cap' and return_text_embedding:
                 logits, text_emb = self.decoder(batch.tokens, rows_memory,
-                                                return_text_embedding=True)
+                                                return_text_embedding=True, logits_at=at)
             else:
-                logits = self.decoder(batch.tokens, rows_memory, parallel=parallel)
+                logits = self.decoder(batch.tokens, rows_memory, parallel=parallel,
+                                      logits_at=at)
             losses[f'loss_{task}'] = self.loss_weights[task] * self.token_loss(logits, batch)
         if return_text_embedding:
             return losses, text_emb
         return losses
 
     def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
-        """Token-mean cross-entropy over the target positions. logits: [R, T, V].
+        """Token-mean cross-entropy over the target positions.
 
-        With ``loc_sigma``, a location token's target is a Gaussian over the
-        bins around the true one instead of the bin alone.
+        ``logits``: ``[R, T, V]`` for every position, or ``[M, V]`` for the M
+        target positions only (``batch.loss_mask``, row by row), as the
+        decoder returns them with ``logits_at``. With ``loc_sigma``, a location
+        token's target is a Gaussian over the bins around the true one instead
+        of the bin alone.
         """
         mask = batch.loss_mask(self.pad_id)
-        targets = batch.tokens.masked_fill(~mask, -100)
+        if logits.dim() == 3:
+            logits = logits[mask]
+        targets = batch.tokens[mask]  # [M]
         logits = logits.float()
+        if targets.numel() == 0:
+            return logits.sum() * 0.0
         if not self.loc_sigma:
-            return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
-                                   label_smoothing=self.label_smoothing)
+            return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
         text = self.tokenizer.text
-        is_loc = mask & text.is_loc(batch.tokens)
-        plain = F.cross_entropy(logits.flatten(0, 1), targets.masked_fill(is_loc, -100).flatten(),
-                                ignore_index=-100, label_smoothing=self.label_smoothing,
-                                reduction='sum')
-        loc_logp = logits[is_loc].log_softmax(-1)[:, text.loc_offset:text.vocab_size]  # [M, K]
-        bins = (batch.tokens[is_loc] - text.loc_offset).float()
+        is_loc = text.is_loc(targets)
+        plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
+                                label_smoothing=self.label_smoothing, reduction='sum')
+        loc_logp = logits[is_loc].log_softmax(-1)[:, text.loc_offset:text.vocab_size]  # [L, K]
+        bins = (targets[is_loc] - text.loc_offset).float()
         k = torch.arange(text.num_loc_tokens, device=logits.device, dtype=torch.float32)
         soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
         loc = -(soft * loc_logp).sum()
-        return (plain + loc) / mask.sum().clamp(min=1)
+        return (plain + loc) / targets.numel()
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
