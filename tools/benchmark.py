@@ -368,14 +368,18 @@ def bench_open_clip(args, tokfile, device, out):
         multimodal = MultimodalCfg(context_length=length + 1, vocab_size=vocab,
                                    width=dec.embed_dims, heads=heads,
                                    layers=len(dec.blocks) - dec.num_unimodal_layers)
-        return CoCa(embed_dim=dec.embed_dims, vision_cfg=vision, text_cfg=text,
-                    multimodal_cfg=multimodal).to(device)
+        model = CoCa(embed_dim=dec.embed_dims, vision_cfg=vision, text_cfg=text,
+                     multimodal_cfg=multimodal)
+        # open_clip 3.3 never initialises the multimodal decoder's output projection
+        # (width x vocab, torch.empty; its init_parameters() is never called and would
+        # fail): left as it is, it holds garbage that can be NaN or denormal (slow on CPUs).
+        # Initialise it as that init_parameters() means to.
+        torch.nn.init.normal_(model.text_decoder.text_projection, std=dec.embed_dims**-0.5)
+        return model.to(device)
 
     theirs = their_model()
     n = args.batch
     img = ours.backbone.img_size[0]
-    # Fixed inputs: with some random images open_clip 3.3's top-k sampling of a randomly
-    # initialised CoCa meets non-finite probabilities; these are known to decode.
     images = torch.randn(n, 3, img, img, generator=torch.Generator().manual_seed(0)).to(device)
     text = torch.randint(1, vocab - 10, (n, length + 1), device=device)
     loss_fn = CoCaLoss(caption_loss_weight=2.0, clip_loss_weight=1.0)
