@@ -220,11 +220,24 @@ def _one_line(exc: BaseException) -> str:
     return msg
 
 
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def run_cli(main: Callable[[Optional[Sequence[str]]], object],
             argv: Optional[Sequence[str]] = None) -> None:
-    """Run a tool's ``main``; a :class:`SetupError` exits 1 with one line on stderr."""
+    """Run a tool's ``main``; a :class:`SetupError` exits 1 with one line on stderr.
+
+    A distributed run ends with every rank leaving the process group together
+    (a barrier, then ``destroy_process_group``): a rank that exits with the
+    group's communication threads still running can abort at interpreter exit.
+    """
     try:
         main(argv)
+        _leave_process_group()
     except SetupError as e:
         if os.environ.get('LOCCA_DEBUG'):
             raise
