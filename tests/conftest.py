@@ -53,3 +53,15 @@ def read_scalars(work_dir: str) -> List[dict]:
 @pytest.fixture
 def toy_config() -> str:
     return TOY_CONFIG
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    """Two checkpoints hold bit-identical weights, optimizer state and scheduler state."""
+    import torch
+    assert set(a['state_dict']) == set(b['state_dict'])
+    for k, v in a['state_dict'].items():
+        assert torch.equal(v, b['state_dict'][k]), k
+    for pid, state in a['optimizer']['state'].items():
+        for k, v in state.items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b['optimizer']['state'][pid][k]))
+    assert a['param_schedulers'] == b['param_schedulers']

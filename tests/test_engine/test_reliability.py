@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from locca_mm.utils.mmengine_compat import safe_torch_load
-from tests.conftest import ROOT, read_scalars, run_tool
+from tests.conftest import ROOT, assert_same_training_state, read_scalars, run_tool
 
 SHAPES = osp.join(ROOT, 'configs', 'shapes', 'locca_tiny_shapes.py')
 TOY = osp.join(ROOT, 'configs', 'toy', 'toy_regression.py')
@@ -54,12 +54,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
                      str(full / 'iter_4.pth')])
     assert proc.returncode == 0, proc.stderr[-3000:]
     a, b = _state(full / 'iter_8.pth'), _state(resumed / 'iter_8.pth')
-    for k, v in a['state_dict'].items():
-        assert torch.equal(v, b['state_dict'][k]), k
-    for pid, state in a['optimizer']['state'].items():
-        for k, v in state.items():
-            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b['optimizer']['state'][pid][k]))
-    assert a['param_schedulers'] == b['param_schedulers']
+    assert_same_training_state(a, b)
     assert a['meta']['data_stats'] == b['meta']['data_stats']
 
 

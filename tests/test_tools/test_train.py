@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from locca_mm.utils.mmengine_compat import safe_torch_load
-from tests.conftest import TOY_CONFIG, free_port, read_scalars, run_tool
+from tests.conftest import TOY_CONFIG, assert_same_training_state, free_port, read_scalars, run_tool
 
 # Raw per-iteration losses in scalars.json: no smoothing window, log every iteration.
 RAW_LOG = ['log_processor.window_size=1', 'default_hooks.logger.interval=1']
@@ -58,12 +58,7 @@ def test_resume_matches_uninterrupted_run(full_run, tmp_path):
     a = safe_torch_load(full_run / 'iter_40.pth')
     b = safe_torch_load(resumed / 'iter_40.pth')
     assert a['meta']['iter'] == b['meta']['iter'] == 40
-    for k, v in a['state_dict'].items():
-        assert torch.equal(v, b['state_dict'][k]), k
-    for pid, state in a['optimizer']['state'].items():
-        for k, v in state.items():
-            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b['optimizer']['state'][pid][k]))
-    assert a['param_schedulers'] == b['param_schedulers']
+    assert_same_training_state(a, b)
 
 
 def test_auto_resume_picks_latest_checkpoint(tmp_path):
