@@ -40,7 +40,7 @@ import os.path as osp
 import pickle
 import zipfile
 from collections import OrderedDict
-from typing import Any, List, Optional
+from typing import IO, Any, Callable, List, Optional
 
 import numpy as np
 import torch
@@ -131,8 +131,8 @@ def _is_local(filename: str) -> bool:
     return '://' not in str(filename)
 
 
-def atomic_torch_save(obj: Any, filename: str) -> None:
-    """``torch.save`` to a temporary file in the same directory, then rename.
+def _atomic_write(filename: str, mode: str, write: Callable[[IO], None]) -> None:
+    """``write`` into a temporary file beside ``filename``, flush it to disk, then rename.
 
     A crash or kill during the write leaves the previous file (or none) under
     ``filename``, never a truncated one; the temporary file is removed when
@@ -145,8 +145,8 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(filename)}.', suffix='.tmp',
                                dir=directory)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode, encoding=None if 'b' in mode else 'utf-8') as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, filename)
@@ -156,15 +156,14 @@ def atomic_torch_save(obj: Any, filename: str) -> None:
         raise
 
 
+def atomic_torch_save(obj: Any, filename: str) -> None:
+    """``torch.save`` by rename (see :func:`_atomic_write`): never a truncated checkpoint."""
+    _atomic_write(filename, 'wb', lambda f: torch.save(obj, f))
+
+
 def atomic_write_text(filename: str, text: str) -> None:
     """Write a small text file (e.g. ``last_checkpoint``) by rename: never half written."""
-    import os
-    tmp = f'{filename}.{os.getpid()}.tmp'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, filename)
+    _atomic_write(filename, 'w', lambda f: f.write(text))
 
 
 def is_complete_checkpoint(filename: str) -> bool:
