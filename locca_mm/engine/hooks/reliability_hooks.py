@@ -1,5 +1,6 @@
 """Hooks that make long runs safe to interrupt: per-step seeds, preemption, non-finite losses."""
 import logging
+import os.path as osp
 import signal
 from typing import Dict, List, Optional, Sequence
 
@@ -86,8 +87,6 @@ class PreemptionHook(Hook):
         # by_epoch=False: meta records the finished iteration (as CheckpointHook does)
         runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         if get_dist_info()[0] == 0:
-            import os.path as osp
-
             from locca_mm.utils.mmengine_compat import atomic_write_text
             atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
                               osp.join(runner.work_dir, filename))
@@ -131,7 +130,7 @@ class NonFiniteLossHook(Hook):
         self.action, self.max_skips = action, max_skips
         self.skipped = 0
         self._losses: Dict[str, torch.Tensor] = {}
-        self._samples: List[str] = []
+        self._batch = None  # the batch in progress, described only if its loss is non-finite
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -158,10 +157,18 @@ class NonFiniteLossHook(Hook):
         self.skipped = int(saved or 0)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        self._samples = []
-        for ds in (data_batch or {}).get('data_samples', []) or []:
+        self._batch = data_batch
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._batch = None
+
+    def _samples(self) -> List[str]:
+        """``index:source`` of every sample of the batch in progress."""
+        samples = []
+        for ds in (self._batch or {}).get('data_samples', []) or []:
             meta = getattr(ds, 'metainfo', {})
-            self._samples.append(f"{meta.get('sample_idx', '?')}:{meta.get('source', '?')}")
+            samples.append(f"{meta.get('sample_idx', '?')}:{meta.get('source', '?')}")
+        return samples
 
     def _check(self, runner, loss: torch.Tensor) -> bool:
         """True to go on with the update; False to skip it (or raise)."""
@@ -174,7 +181,7 @@ class NonFiniteLossHook(Hook):
                      if not bool(torch.isfinite(v).all())}
             where = (f'non-finite loss at iteration {step} (rank {get_dist_info()[0]}): '
                      f'{tasks or {"loss": float(loss)}}; samples of the batch '
-                     f'(index:source): {self._samples}')
+                     f'(index:source): {self._samples()}')
         else:
             where = f'non-finite loss on another rank at iteration {step}'
         if self.action == 'raise':
