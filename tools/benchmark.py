@@ -151,37 +151,29 @@ def _sync():
         torch.cuda.synchronize()
 
 
-def time_it(fn, reps: int) -> float:
-    """Median seconds of ``reps`` calls after one warm-up call."""
-    fn()
-    _sync()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        _sync()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+def time_each(fns, reps: int):
+    """Median seconds of each of ``fns``, their calls interleaved (a, b, a, b, ...).
 
-
-def time_pair(fn_a, fn_b, reps: int):
-    """Median seconds of ``fn_a`` and of ``fn_b``, their calls interleaved (a, b, a, b, ...).
-
-    A ratio of the two is then measured under the same conditions: a change
-    of machine load during the run falls on both sides alike.
+    A ratio of two is then measured under the same conditions: a change of
+    machine load during the run falls on both sides alike. One warm-up call
+    each comes first.
     """
-    fn_a()
-    fn_b()
+    for fn in fns:
+        fn()
     _sync()
-    times = ([], [])
+    times = [[] for _ in fns]
     for _ in range(reps):
-        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
+        for fn, out in zip(fns, times):
             start = time.perf_counter()
             fn()
             _sync()
             out.append(time.perf_counter() - start)
     return tuple(sorted(t)[len(t) // 2] for t in times)
+
+
+def time_it(fn, reps: int) -> float:
+    """Median seconds of ``reps`` calls after one warm-up call."""
+    return time_each([fn], reps)[0]
 
 
 def to_device(data, device):
@@ -246,7 +238,7 @@ def bench_train(args, tokfile, device, out):
     locca_data = to_device(batch_for(locca, n, img), device)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    t_cap, t_locca = time_pair(train_step(cap, cap_data), train_step(locca, locca_data),
+    t_cap, t_locca = time_each([train_step(cap, cap_data), train_step(locca, locca_data)],
                                args.reps)
     out['train_step_s'] = dict(cap=round(t_cap, 4), locca=round(t_locca, 4))
     out['locca_over_cap'] = round(t_locca / t_cap, 3)
@@ -302,7 +294,7 @@ def bench_decode(args, tokfile, device, out):
             generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
                      use_cache=use_cache)
 
-    t_cached, t_uncached = time_pair(lambda: run(True), lambda: run(False),
+    t_cached, t_uncached = time_each([lambda: run(True), lambda: run(False)],
                                      max(1, args.reps // 2))
     out['decode_tokens_per_s'] = dict(cached=round(n * new / t_cached, 1),
                                       uncached=round(n * new / t_uncached, 1))
@@ -328,10 +320,10 @@ def bench_rec(args, tokfile, device, out):
         return out_
 
     x = torch.randn(images, 3, img, img, device=device).repeat_interleave(per, 0)
-    t_once, t_each = time_pair(lambda: model.predict(x, samples(True)),
-                               lambda: model.predict(x, samples(False)), args.reps)
+    t_once, t_per_expr = time_each([lambda: model.predict(x, samples(True)),
+                                lambda: model.predict(x, samples(False))], args.reps)
     out['rec_eval_images_per_s'] = dict(encode_once=round(images / t_once, 2),
-                                        per_expression=round(images / t_each, 2))
+                                        per_expression=round(images / t_per_expr, 2))
     out['rec_expressions_per_image'] = per
 
 
@@ -394,7 +386,7 @@ def bench_open_clip(args, tokfile, device, out):
         optim.step()
 
     data = to_device(batch_for(ours, n, img, cap_words=length - 1), device)
-    t_theirs, t_ours = time_pair(their_step, train_step(ours, data), args.reps)
+    t_theirs, t_ours = time_each([their_step, train_step(ours, data)], args.reps)
     out['open_clip_coca_train_step_s'] = round(t_theirs, 4)
     out['ours_coca_train_step_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
@@ -424,7 +416,7 @@ def bench_open_clip(args, tokfile, device, out):
             generate(ours.head.decoder, memory, [ours.tokenizer.prompt('cap').to(device)] * g,
                      constraint, text_tok.eos_id, new)
 
-    t_theirs, t_ours = time_pair(their_generate, our_generate, max(1, args.reps // 2))
+    t_theirs, t_ours = time_each([their_generate, our_generate], max(1, args.reps // 2))
     out['open_clip_coca_generate_s'] = round(t_theirs, 4)
     out['ours_coca_generate_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_generate'] = round(t_theirs / t_ours, 2)
