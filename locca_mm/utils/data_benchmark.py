@@ -9,8 +9,8 @@ TOKENIZER = dict(type='LocCaTokenizer', box_tokenizer=dict(type='BoxTokenizer', 
                  max_length=dict(cap=64, aref=24, gcap=24))
 
 
-def train_pipeline(size: int, flip: float = 0.0) -> list:
-    """The pretraining pipeline at ``size`` px (what the configs use)."""
+def train_pipeline(size: int, flip: float = 0.0, tasks=('cap', 'aref', 'gcap')) -> list:
+    """The pretraining pipeline at ``size`` px (what the configs use) for ``tasks``."""
     return [
         dict(type='LoadImage'),
         dict(type='LoadRegions'),
@@ -18,7 +18,7 @@ def train_pipeline(size: int, flip: float = 0.0) -> list:
         dict(type='mmdet.RandomFlip', prob=flip),
         dict(type='SwapLeftRight'),
         dict(type='SampleRegions', score_thr=0.3),
-        dict(type='BuildTaskSequences'),
+        dict(type='BuildTaskSequences', tasks=tasks),
         dict(type='PackLocCaInputs'),
     ]
 

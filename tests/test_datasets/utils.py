@@ -1,6 +1,7 @@
 """Pipelines and paths shared by the dataset tests."""
 import os.path as osp
 
+from locca_mm.utils import data_benchmark
 from tests.conftest import ROOT
 
 DATA = osp.join(ROOT, 'tests', 'data')
@@ -9,16 +10,8 @@ TOKENIZER = dict(type='LocCaTokenizer', box_tokenizer=dict(type='BoxTokenizer', 
 
 
 def train_pipeline(size=64, flip=0.0, tasks=('cap', 'aref', 'gcap')):
-    return [
-        dict(type='LoadImage'),
-        dict(type='LoadRegions'),
-        dict(type='mmdet.Resize', scale=(size, size), keep_ratio=False),
-        dict(type='mmdet.RandomFlip', prob=flip),
-        dict(type='SwapLeftRight'),
-        dict(type='SampleRegions', score_thr=0.3),
-        dict(type='BuildTaskSequences', tasks=tasks),
-        dict(type='PackLocCaInputs'),
-    ]
+    """The pretraining pipeline the benchmark measures, at test size."""
+    return data_benchmark.train_pipeline(size, flip, tasks)
 
 
 def eval_pipeline(size=64):
