@@ -17,16 +17,16 @@ install:
 	@bash tools/install.sh
 
 test: install
-	$(PY) -m pytest tests -n auto
+	"$(PY)" -m pytest tests -n auto
 
 demo: install
-	$(PY) tools/demo.py --work-dir work_dirs/demo
+	"$(PY)" tools/demo.py --work-dir work_dirs/demo
 
 lint: install
-	$(PY) -m ruff check locca_mm tools tests configs
+	"$(PY)" -m ruff check locca_mm tools tests configs
 
 bench: install
-	$(PY) tools/benchmark.py --compare-open-clip
+	"$(PY)" tools/benchmark.py --compare-open-clip
 
 clean-venv:
 	rm -rf $(VENV)
