@@ -53,3 +53,46 @@ def test_second_install_is_a_no_op():
     stale = subprocess.run(['bash', script, '--check'], cwd=ROOT, env=env_changed,
                            capture_output=True, text=True, timeout=60)
     assert stale.returncode == 1 and 'out of date' in stale.stdout
+
+
+_WITHOUT_OPS = '''
+import importlib.abc, importlib.util, runpy, sys
+
+def hidden(name):
+    return name == 'mmcv.ops' or name.startswith(('mmcv.ops.', 'mmcv._ext'))
+
+class HideOps(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if hidden(name):
+            raise ModuleNotFoundError('mmcv was built without ops (' + name + ')', name=name)
+
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if hidden(name) else _find_spec(name, *a)
+sys.meta_path.insert(0, HideOps())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+assert not any(m.startswith('mmcv.ops') for m in sys.modules), 'mmcv.ops was imported'
+'''
+
+
+@pytest.mark.slow
+def test_pretraining_and_rec_run_without_mmcv_ops(tmp_path):
+    """LOCCA_MMCV_OPS=0 installs: pretraining, the REC protocol and its metric need no ops."""
+    from tests.conftest import tool_env
+    shapes = osp.join(ROOT, 'configs', 'shapes')
+    quick = ['train_cfg.max_iters=2', 'train_dataloader.batch_size=4',
+             'param_scheduler.0.end=1', 'param_scheduler.1.begin=1']
+
+    def train(config, work_dir, *options):
+        cmd = [sys.executable, '-c', _WITHOUT_OPS, osp.join(ROOT, 'tools', 'train.py'),
+               osp.join(shapes, config), '--work-dir', str(work_dir), '--cfg-options',
+               *quick, *options]
+        return subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True,
+                              timeout=300)
+
+    proc = train('locca_tiny_shapes.py', tmp_path / 'pre')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = train('rec_tiny_shapes.py', tmp_path / 'rec', f'encoder_from={tmp_path}/pre/iter_2.pth',
+                 'val_dataloader.dataset.num_samples=4')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'refcoco/acc@0.5' in (proc.stdout + proc.stderr).lower()

@@ -22,7 +22,7 @@ test_dataloader = dict(
         test_mode=True,
         pipeline=[
             dict(type='LoadImage'),
-            dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
+            dict(type='Resize', scale=(224, 224), keep_ratio=False),
             dict(type='PackLocCaInputs'),
         ]),
 )

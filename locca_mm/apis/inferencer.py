@@ -71,7 +71,7 @@ class LocCaInferencer(BaseInferencer):
         size = backbone.get('img_size', 224)
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         transforms = [dict(type='LoadImage'),
-                      dict(type='mmdet.Resize', scale=(w, h), keep_ratio=False),
+                      dict(type='Resize', scale=(w, h), keep_ratio=False),
                       dict(type='PackLocCaInputs')]
         built = [TRANSFORMS.build(t) for t in transforms]
 

@@ -4,13 +4,13 @@ data_root = 'data/coco/'
 img_size = 224
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
     dict(type='BuildTaskSequences', tasks=('cap', )),
     dict(type='PackLocCaInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImage'),
-    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
     dict(type='PackLocCaInputs'),
 ]
 train_dataloader = dict(

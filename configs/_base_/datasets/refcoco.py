@@ -8,16 +8,16 @@ img_size = 224
 
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
     dict(type='SampleRegions', score_thr=0.0, tasks=('aref', )),
     dict(type='BuildTaskSequences', tasks=('aref', )),
     dict(type='PackLocCaInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.Resize', scale=(img_size, img_size), keep_ratio=False),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
     dict(type='PackLocCaInputs'),
 ]
 _dataset = dict(type='RefCOCODataset', data_root=data_root, ann_file='instances.json',

@@ -2,8 +2,8 @@
 img_size = 64
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='SwapLeftRight'),
     dict(type='SampleRegions', score_thr=0.3),
     dict(type='BuildTaskSequences', tasks=('cap', 'aref', 'gcap')),

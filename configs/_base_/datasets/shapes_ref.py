@@ -3,8 +3,8 @@
 img_size = 64
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.RandomFlip', prob=0.5),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='RandomFlip', prob=0.5),
     dict(type='SwapLeftRight'),
     dict(type='SampleRegions', score_thr=0.0, tasks=('aref', )),
     dict(type='BuildTaskSequences', tasks=('aref', )),
@@ -12,7 +12,7 @@ train_pipeline = [
 ]
 test_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
+    dict(type='LoadRegions', box_type=None),
     dict(type='PackLocCaInputs'),
 ]
 _shapes = dict(type='SyntheticShapes', img_size=img_size)

@@ -4,8 +4,8 @@
 # The model config's tokenizer is given to the dataset by the top-level config.
 train_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='SampleRegions', score_thr=0.3),
     dict(type='BuildTaskSequences', tasks=('cap', 'aref', 'gcap')),
     dict(type='PackLocCaInputs'),
@@ -13,8 +13,8 @@ train_pipeline = [
 # For sources with regions but no captions (Visual Genome).
 region_pipeline = [
     dict(type='LoadImage'),
-    dict(type='LoadRegions'),
-    dict(type='mmdet.Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='LoadRegions', box_type=None),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='SampleRegions', score_thr=0.3),
     dict(type='BuildTaskSequences', tasks=('aref', 'gcap')),
     dict(type='PackLocCaInputs'),

@@ -4,7 +4,6 @@ from typing import Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmdet.structures.bbox import HorizontalBoxes
 from mmengine import fileio
 from PIL import Image, ImageOps
 
@@ -85,18 +84,31 @@ class LoadImage(BaseTransform):
 
 @TRANSFORMS.register_module()
 class LoadRegions(BaseTransform):
-    """Put the sample's regions into mmdet's fields so mmdet transforms move them.
+    """Put the sample's regions into the detection fields so geometric transforms move them.
 
-    ``gt_bboxes`` (``HorizontalBoxes``) and ``gt_bboxes_labels``: the label of
-    a box is its index in ``regions['texts']``, so when an mmdet transform
-    drops or reorders boxes (crops), the texts and scores still follow.
-    Boxes are checked against the decoded image: a box entirely outside it is
-    an invalid record; one reaching beyond its border is clipped later by the
-    geometric transforms.
+    ``gt_bboxes`` and ``gt_bboxes_labels``: the label of a box is its index in
+    ``regions['texts']``, so when a transform drops or reorders boxes (crops),
+    the texts and scores still follow. Boxes are checked against the decoded
+    image: a box entirely outside it is an invalid record; one reaching beyond
+    its border is clipped later by the geometric transforms.
+
+    Args:
+        box_type: ``'hbox'`` (default, as mmdet's ``LoadAnnotations``): boxes as
+            mmdet's ``HorizontalBoxes``, what mmdet's transforms (``mmdet.Resize``,
+            ``mmdet.RandomFlip``, ``mmdet.RandomCrop``, ...) expect; mmdet's box
+            structures need mmcv's compiled ops. ``None``: a float32 ``[N, 4]``
+            array, what mmcv's own ``Resize`` and ``RandomFlip`` move; the shipped
+            pretraining, REC and captioning pipelines use this, so they run with
+            a pure-Python mmcv.
 
     Required keys: ``img_shape``, ``regions``. Added: ``gt_bboxes``,
     ``gt_bboxes_labels``, ``gt_ignore_flags``.
     """
+
+    def __init__(self, box_type: Optional[str] = 'hbox'):
+        if box_type not in ('hbox', None):
+            raise ValueError(f"LoadRegions box_type must be 'hbox' or None, not {box_type!r}")
+        self.box_type = box_type
 
     def transform(self, results: dict) -> dict:
         regions = results['regions']
@@ -108,7 +120,14 @@ class LoadRegions(BaseTransform):
             i = int(np.flatnonzero(outside)[0])
             raise invalid(results.get('source', '?'),
                           f'region {i} box {boxes[i].tolist()} lies outside the {w}x{h} image')
-        results['gt_bboxes'] = HorizontalBoxes(boxes)
-        results['gt_bboxes_labels'] = np.arange(len(boxes), dtype=np.int64)
-        results['gt_ignore_flags'] = np.zeros(len(boxes), dtype=bool)
+        n = len(boxes)
+        if self.box_type == 'hbox':
+            from mmdet.structures.bbox import HorizontalBoxes  # imports mmcv.ops
+            boxes = HorizontalBoxes(boxes)
+        results['gt_bboxes'] = boxes
+        results['gt_bboxes_labels'] = np.arange(n, dtype=np.int64)
+        results['gt_ignore_flags'] = np.zeros(n, dtype=bool)
         return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(box_type={self.box_type!r})'

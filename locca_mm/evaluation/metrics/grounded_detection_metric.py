@@ -1,6 +1,5 @@
 """GroundedCaptionDetMetric: GCap detections scored as COCO detection with mmdet's CocoMetric."""
-import re
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 import torch
@@ -8,27 +7,7 @@ from mmdet.evaluation import CocoMetric
 
 from locca_mm.registry import METRICS
 
-_ARTICLE = re.compile(r'^(?:a|an|the|one|two|some)\s+')
-
-
-def _norm(text: str) -> str:
-    text = re.sub(r'[^a-z0-9 ]+', ' ', text.lower()).strip()
-    text = _ARTICLE.sub('', text)
-    return re.sub(r'\s+', ' ', text)
-
-
-def text_to_label(text: str, classes: Sequence[str]) -> Optional[int]:
-    """The class a region text names: an exact match (articles and case ignored),
-    else the longest class name contained in the text as whole words, else None."""
-    t = _norm(text)
-    names = [_norm(c) for c in classes]
-    if t in names:
-        return names.index(t)
-    best, best_len = None, 0
-    for i, name in enumerate(names):
-        if name and re.search(rf'\b{re.escape(name)}\b', t) and len(name) > best_len:
-            best, best_len = i, len(name)
-    return best
+from .category_text import text_to_label
 
 
 @METRICS.register_module()

@@ -1,0 +1,261 @@
+"""tools/install.sh's own logic, run for real against a stand-in interpreter (no network).
+
+The stand-in (``STUB``) plays both the interpreter that creates the venv and the venv's
+``bin/python``: ``-m pip`` calls are recorded (argv, working directory, build variables) and
+acted out on a fake site directory (an mmcv wheel "installs" a fake ``mmcv``; a wheel whose
+content is ``broken`` installs one whose ops do not import); ``-m venv`` makes the venv;
+``-c``/stdin code runs in the real interpreter with the fake ``torch``/``mmcv``/``mmdet``
+modules first on the path. So every branch of the script (argument handling, cache keys,
+wheel selection, the from-source build, offline wheelhouses, relative/absolute ``VENV``)
+runs as in a real install, minus the downloads and the 22-minute compile.
+"""
+import json
+import os
+import os.path as osp
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+INSTALL = osp.join(ROOT, 'tools', 'install.sh')
+KEY = 'mmcv-2.1.0-cp{0}{1}-torch2.14.1-cpu-{2}'.format(*sys.version_info[:2], os.uname().machine)
+PYTAG = 'cp{0}{1}'.format(*sys.version_info[:2])
+
+STUB = r'''#!{python}
+import json, os, shutil, subprocess, sys, tarfile
+state = os.environ['STUB_STATE']
+site = os.path.join(state, 'site')
+argv = sys.argv[1:]
+
+
+def log(kind, args):
+    with open(os.path.join(state, 'calls.jsonl'), 'a') as f:
+        f.write(json.dumps(dict(kind=kind, exe=sys.argv[0], args=args, cwd=os.getcwd(), env={{
+            k: os.environ.get(k) for k in ('MMCV_WITH_OPS', 'FORCE_CUDA', 'MAX_JOBS')}})) + '\n')
+
+
+def fake_mmcv(content):
+    shutil.rmtree(os.path.join(site, 'mmcv'), ignore_errors=True)
+    os.makedirs(os.path.join(site, 'mmcv'))
+    with open(os.path.join(site, 'mmcv', '__init__.py'), 'w') as f:
+        f.write("__version__ = '2.1.0'\n")
+    with open(os.path.join(site, 'mmcv', 'ops.py'), 'w') as f:
+        f.write("raise ImportError('undefined symbol')\n" if content == 'broken' else
+                "def get_compiling_cuda_version(): return 'not available'\n"
+                "nms = roi_align = None\n")
+
+
+def pip(args):
+    log('pip', args)
+    cmd, rest = args[0], args[1:]
+    if cmd == 'install':
+        for a in rest:
+            if os.path.basename(a).startswith('mmcv-') and a.endswith('.whl'):
+                fake_mmcv(open(a).read().strip())
+    elif cmd == 'uninstall' and 'mmcv' in rest:
+        shutil.rmtree(os.path.join(site, 'mmcv'), ignore_errors=True)
+    elif cmd == 'download' and 'mmcv==2.1.0' in rest:
+        out = rest[rest.index('-d') + 1]
+        os.makedirs(out, exist_ok=True)
+        src = os.path.join(state, 'mmcv-2.1.0')
+        os.makedirs(src, exist_ok=True)
+        with open(os.path.join(src, 'setup.py'), 'w') as f:
+            f.write("extra_compile_args = ['-std=c++17']\n")
+        with tarfile.open(os.path.join(out, 'mmcv-2.1.0.tar.gz'), 'w:gz') as t:
+            t.add(src, arcname='mmcv-2.1.0')
+    elif cmd == 'wheel':
+        assert "'-std=c++20'" in open('setup.py').read(), 'C++20 patch missing'
+        out = rest[rest.index('-w') + 1]
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, 'mmcv-2.1.0-{pytag}-{pytag}-linux_x86_64.whl'), 'w') as f:
+            f.write('fits')
+    return 0
+
+
+def wheel(args):  # python -m wheel unpack -d DIR WHL | pack -d DIR SRC
+    log('wheel', args)
+    if args[0] == 'unpack':
+        d = os.path.join(args[2], 'mmcv-2.1.0')
+        os.makedirs(d)
+        shutil.copy(args[3], os.path.join(d, 'content'))
+    else:
+        shutil.copy(os.path.join(args[3], 'content'),
+                    os.path.join(args[2], 'mmcv-2.1.0-{pytag}-{pytag}-linux_x86_64.whl'))
+    return 0
+
+
+def venv(args):
+    log('venv', args)
+    d = args[-1]
+    os.makedirs(os.path.join(d, 'bin'))
+    shutil.copy(sys.argv[0], os.path.join(d, 'bin', 'python'))
+    return 0
+
+
+if argv[:1] == ['-m']:
+    sys.exit(dict(pip=pip, venv=venv, wheel=wheel)[argv[1]](argv[2:]))
+env = dict(os.environ, PYTHONPATH=site)
+# -P: the script runs python in the repository, whose real locca_mm must not shadow the fake.
+sys.exit(subprocess.call([{python!r}, '-P'] + argv, env=env))
+'''
+
+FAKE_MODULES = {
+    'torch/__init__.py': ("__version__ = '2.14.1+cu130'\n"
+                          "class version: cuda = None\n"
+                          "class cuda:\n    @staticmethod\n    def is_available(): return False\n"),
+    'torchvision/__init__.py': '',
+    'locca_mm/__init__.py': '', 'locca_mm/models.py': '', 'locca_mm/datasets.py': '',
+    'locca_mm/evaluation.py': '',
+    'mmdet/__init__.py': '', 'mmdet/models.py': '',
+    'mmpretrain/__init__.py': '', 'mmpretrain/models.py': '',
+    'mmseg/__init__.py': '', 'mmseg/models.py': '',
+}
+
+
+@pytest.fixture
+def stub(tmp_path):
+    """A stand-in interpreter, its state directory and an empty wheel cache."""
+    state = tmp_path / 'state'
+    for rel, text in FAKE_MODULES.items():
+        path = state / 'site' / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    exe = tmp_path / 'bin' / 'python3'
+    exe.parent.mkdir()
+    exe.write_text(STUB.format(python=sys.executable, pytag=PYTAG))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+
+    class Stub:
+        python = str(exe)
+        cache = tmp_path / 'xdg'
+        path = state
+
+        def run(self, *args, cwd, **env):
+            full = {k: v for k, v in os.environ.items() if not k.startswith('LOCCA_')}
+            full.update(PYTHON=self.python, XDG_CACHE_HOME=str(self.cache), STUB_STATE=str(state))
+            full.update(env)
+            return subprocess.run(['bash', INSTALL, *args], cwd=cwd, env=full,
+                                  capture_output=True, text=True, timeout=120)
+
+        def calls(self, kind=None):
+            f = state / 'calls.jsonl'
+            rows = [json.loads(line) for line in f.read_text().splitlines()] if f.exists() else []
+            return [r for r in rows if kind is None or r['kind'] == kind]
+
+        def pip(self, cmd):
+            return [c for c in self.calls('pip') if c['args'][0] == cmd]
+
+        def reset_calls(self):
+            (state / 'calls.jsonl').unlink(missing_ok=True)
+
+    return Stub()
+
+
+def _cached_wheels(stub):
+    d = stub.cache / 'locca_mm' / 'wheels' / KEY
+    return sorted(os.listdir(d)) if d.is_dir() else []
+
+
+def test_relative_venv_from_another_directory_builds_and_caches_mmcv(stub, tmp_path):
+    """The newcomer's path: no cache, no wheelhouse; VENV relative to the caller's directory."""
+    caller = tmp_path / 'elsewhere'
+    caller.mkdir()
+    proc = stub.run(cwd=caller, VENV='rel/env', MAX_JOBS='3')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    venv = caller / 'rel' / 'env'
+    assert (venv / '.locca_mm-install').is_file()
+    # Every pip call, the one inside the unpacked sdist included, went through the venv's
+    # absolute interpreter path (the relative one broke there).
+    exes = {c['exe'] for c in stub.calls('pip')}
+    assert exes == {str(venv / 'bin' / 'python')}
+    [build] = stub.pip('wheel')
+    assert build['env'] == dict(MMCV_WITH_OPS='1', FORCE_CUDA='0', MAX_JOBS='3')
+    assert osp.basename(build['cwd']) == 'mmcv-2.1.0'
+    assert _cached_wheels(stub) == [f'mmcv-2.1.0-{PYTAG}-{PYTAG}-linux_x86_64.whl']
+    assert 'building mmcv 2.1.0 with CPU ops' in proc.stdout
+    torch_install = [c for c in stub.pip('install') if 'torch==2.14.1' in c['args']]
+    assert len(torch_install) == 1
+    assert not any('--no-index' in c['args'] for c in stub.pip('install'))
+
+    # A second run is a no-op; a second venv on this machine reuses the cached wheel.
+    stub.reset_calls()
+    again = stub.run(cwd=caller, VENV='rel/env')
+    assert again.returncode == 0 and 'up to date' in again.stdout
+    assert stub.calls() == []
+    (stub.path / 'site' / 'mmcv').rename(stub.path / 'mmcv-of-the-first-venv')
+    second = stub.run(cwd=caller, VENV='rel/env2')
+    assert second.returncode == 0, second.stderr
+    assert stub.pip('wheel') == [] and stub.pip('download') == []
+    assert f'mmcv from {stub.cache}/locca_mm/wheels/{KEY}/' in second.stdout
+
+
+def test_absolute_venv_with_spaces(stub, tmp_path):
+    venv = tmp_path / 'my envs' / 'locca env'
+    proc = stub.run(cwd=ROOT, VENV=str(venv))
+    assert proc.returncode == 0, proc.stderr
+    assert (venv / '.locca_mm-install').is_file()
+    assert {c['exe'] for c in stub.calls('pip')} == {str(venv / 'bin' / 'python')}
+
+
+def test_wheel_selection_skips_a_cached_wheel_that_does_not_import(stub, tmp_path):
+    d = stub.cache / 'locca_mm' / 'wheels' / KEY
+    d.mkdir(parents=True)
+    (d / f'mmcv-2.1.0-{PYTAG}-{PYTAG}-linux_a.whl').write_text('broken')  # globbed first
+    (d / f'mmcv-2.1.0-{PYTAG}-{PYTAG}-linux_b.whl').write_text('fits')
+    proc = stub.run(cwd=tmp_path, VENV='v')
+    assert proc.returncode == 0, proc.stderr
+    assert 'linux_a.whl does not fit this torch/cpu: skipped' in proc.stdout
+    assert 'linux_b.whl' in proc.stdout and stub.pip('wheel') == []
+    assert len(stub.pip('uninstall')) == 1
+
+
+def test_offline_wheelhouse_installs_with_no_index(stub, tmp_path):
+    house = tmp_path / 'house'
+    house.mkdir()
+    (house / f'mmcv-2.1.0-{PYTAG}-{PYTAG}-linux_x86_64.whl').write_text('fits')
+    (house / 'wheelhouse.json').write_text('{}')
+    proc = stub.run(cwd=tmp_path, VENV='v', LOCCA_WHEELHOUSE=str(house))
+    assert proc.returncode == 0, proc.stderr
+    assert 'installing offline from the wheelhouse' in proc.stdout
+    installs = [c['args'] for c in stub.pip('install') if not c['args'][-1].endswith('.whl')]
+    assert installs and all('--no-index' in a and str(house) in a for a in installs)
+    assert stub.pip('wheel') == []  # mmcv came from the wheelhouse
+
+
+def test_system_torch_and_mmcv_without_ops(stub, tmp_path):
+    proc = stub.run(cwd=tmp_path, VENV='v', LOCCA_TORCH='system', LOCCA_MMCV_OPS='0')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [venv] = stub.calls('venv')
+    assert '--system-site-packages' in venv['args']
+    assert not any(a.startswith('torch') for c in stub.pip('install') for a in c['args'])
+    [build] = stub.pip('wheel')
+    assert build['env']['MMCV_WITH_OPS'] == '0'
+    assert stub.calls('wheel') == []  # nothing to strip in a pure-Python wheel
+    assert 'mmdet/mmseg transfer needs LOCCA_MMCV_OPS=1' in proc.stdout
+
+
+def test_missing_compiler_fails_before_any_download(stub, tmp_path):
+    proc = stub.run(cwd=tmp_path, VENV='v', CXX='/nonexistent/c++')
+    assert proc.returncode == 1
+    assert "building mmcv's ops needs a C++ compiler" in proc.stderr
+    assert stub.calls() == [] and not (tmp_path / 'v').exists()
+
+
+@pytest.mark.parametrize('args,env,message', [
+    (['--bogus'], {}, 'usage:'),
+    (['--check', '--force'], {}, 'usage:'),
+    ([], {'LOCCA_MMCV_OPS': 'yes'}, 'LOCCA_MMCV_OPS must be 0 or 1'),
+])
+def test_bad_arguments(stub, tmp_path, args, env, message):
+    proc = stub.run(*args, cwd=tmp_path, VENV='v', **env)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert stub.calls() == []
+
+
+def test_check_reports_missing_then_ready(stub, tmp_path):
+    assert stub.run('--check', cwd=tmp_path, VENV='v').returncode == 1
+    assert stub.run(cwd=tmp_path, VENV='v').returncode == 0
+    assert stub.run('--check', cwd=tmp_path, VENV='v').returncode == 0
