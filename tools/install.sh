@@ -207,15 +207,22 @@ if os.environ['MMCV_OPS'] == '1':
 PYEOF
 }
 
+# A build without ops is published under the name mmcv-lite (same `mmcv` module); a wheel
+# with ops serves a no-ops install too.
+MMCV_WHEELS=("mmcv-$MMCV_VERSION-$PYTAG-*.whl")
+[ "$LOCCA_MMCV_OPS" = 0 ] && MMCV_WHEELS=("mmcv_lite-$MMCV_VERSION-*.whl" "${MMCV_WHEELS[@]}")
+
 try_mmcv_wheels_in() {  # $1: directory; installs the first wheel there that imports
-    local dir=$1 whl
+    local dir=$1 whl pattern
     [ -d "$dir" ] || return 1
-    for whl in "$dir"/mmcv-"$MMCV_VERSION"-"$PYTAG"-*.whl "$dir"/mmcv-"$MMCV_VERSION"-py*-none-any.whl; do
-        [ -f "$whl" ] || continue
-        pipq install -q --no-deps --force-reinstall "$whl" || continue
-        if mmcv_ok; then say "mmcv from $whl"; return 0; fi
-        say "$whl does not fit this torch/$FLAVOUR: skipped"
-        pipq uninstall -q -y mmcv >/dev/null 2>&1 || true
+    for pattern in "${MMCV_WHEELS[@]}"; do
+        for whl in "$dir"/$pattern; do
+            [ -f "$whl" ] || continue
+            pipq install -q --no-deps --force-reinstall "$whl" || continue
+            if mmcv_ok; then say "mmcv from $whl"; return 0; fi
+            say "$whl does not fit this torch/$FLAVOUR: skipped"
+            pipq uninstall -q -y mmcv mmcv-lite >/dev/null 2>&1 || true
+        done
     done
     return 1
 }
@@ -235,7 +242,8 @@ build_mmcv() {
         cpu) say "building mmcv $MMCV_VERSION with CPU ops from source: expect ~22 min on 2 cores (once; then cached in $CACHE_DIR)" ;;
         *) say "building mmcv $MMCV_VERSION with CUDA ops ($FLAVOUR) from source: expect 30-60 min (once; then cached in $CACHE_DIR)" ;;
     esac
-    MMCV_WITH_OPS=$LOCCA_MMCV_OPS pipq download -q "${FIND_LINKS[@]}" --no-deps --no-binary :all: \
+    # MMCV_WITH_OPS=1 here whatever the build: without it the sdist's metadata says mmcv-lite.
+    MMCV_WITH_OPS=1 pipq download -q "${FIND_LINKS[@]}" --no-deps --no-binary :all: \
         --no-build-isolation "mmcv==$MMCV_VERSION" -d "$tmp/sdist"
     tar xzf "$tmp"/sdist/mmcv-"$MMCV_VERSION".tar.gz -C "$tmp"
     # torch >= 2.x headers need C++20; mmcv 2.1.0 asks for C++17.
@@ -243,7 +251,7 @@ build_mmcv() {
     (cd "$tmp/mmcv-$MMCV_VERSION" &&
         MMCV_WITH_OPS=$LOCCA_MMCV_OPS FORCE_CUDA=$MMCV_CUDA MAX_JOBS=$jobs \
         pipq wheel -q --no-build-isolation --no-deps -w "$tmp/wheel" .)
-    whl=$(ls "$tmp"/wheel/mmcv-*.whl)
+    whl=$(ls "$tmp"/wheel/mmcv*.whl)
     if [ "$LOCCA_MMCV_OPS" = 1 ]; then
         say "stripping debug info from the wheel (~30 MiB -> a few MiB)"
         (cd "$tmp/wheel" && "$PY" -m wheel unpack -d unpacked "$whl" >/dev/null &&
@@ -251,8 +259,8 @@ build_mmcv() {
             rm "$whl" && "$PY" -m wheel pack -d . unpacked/* >/dev/null)
     fi
     mkdir -p "$CACHE_DIR"
-    cp "$tmp"/wheel/mmcv-*.whl "$CACHE_DIR/"
-    say "cached $(basename "$(ls "$CACHE_DIR"/mmcv-*.whl | head -1)") in $CACHE_DIR"
+    cp "$tmp"/wheel/mmcv*.whl "$CACHE_DIR/"
+    say "cached $(basename "$whl") in $CACHE_DIR"
 }
 
 say "mmcv's dependencies"
@@ -269,8 +277,14 @@ fi
 
 # --- the rest of the stack -----------------------------------------------------------------
 say "OpenMMLab stack, metrics, tokenizers and test tools (about 1 min)"
-pip_install -r requirements/mminstall.txt -r requirements/runtime.txt \
+MMINSTALL=requirements/mminstall.txt
+if [ "$LOCCA_MMCV_OPS" = 0 ]; then  # mmcv-lite is installed: asking for mmcv would build it
+    MMINSTALL=$(mktemp)
+    grep -v -E '^\s*mmcv\b' requirements/mminstall.txt > "$MMINSTALL"
+fi
+pip_install -r "$MMINSTALL" -r requirements/runtime.txt \
     -r requirements/optional.txt -r requirements/tests.txt
+[ "$MMINSTALL" = requirements/mminstall.txt ] || rm -f "$MMINSTALL"
 say "locca_mm (editable)"
 pipq install -q "${FIND_LINKS[@]}" --no-build-isolation --no-deps -e .
 

@@ -32,9 +32,11 @@ argv = sys.argv[1:]
 
 
 def log(kind, args):
+    reqs = [open(args[i + 1]).read() for i, a in enumerate(args) if a == '-r']
     with open(os.path.join(state, 'calls.jsonl'), 'a') as f:
         f.write(json.dumps(dict(kind=kind, exe=sys.argv[0], args=args, cwd=os.getcwd(), env={{
-            k: os.environ.get(k) for k in ('MMCV_WITH_OPS', 'FORCE_CUDA', 'MAX_JOBS')}})) + '\n')
+            k: os.environ.get(k) for k in ('MMCV_WITH_OPS', 'FORCE_CUDA', 'MAX_JOBS')}},
+            requirements=''.join(reqs))) + '\n')
 
 
 def fake_mmcv(content):
@@ -53,11 +55,13 @@ def pip(args):
     cmd, rest = args[0], args[1:]
     if cmd == 'install':
         for a in rest:
-            if os.path.basename(a).startswith('mmcv-') and a.endswith('.whl'):
+            if os.path.basename(a).startswith(('mmcv-', 'mmcv_lite-')) and a.endswith('.whl'):
                 fake_mmcv(open(a).read().strip())
     elif cmd == 'uninstall' and 'mmcv' in rest:
         shutil.rmtree(os.path.join(site, 'mmcv'), ignore_errors=True)
     elif cmd == 'download' and 'mmcv==2.1.0' in rest:
+        # As the real sdist: without MMCV_WITH_OPS=1 its metadata names mmcv-lite.
+        assert os.environ.get('MMCV_WITH_OPS') == '1', 'mmcv-lite metadata: no mmcv==2.1.0'
         out = rest[rest.index('-d') + 1]
         os.makedirs(out, exist_ok=True)
         src = os.path.join(state, 'mmcv-2.1.0')
@@ -70,7 +74,9 @@ def pip(args):
         assert "'-std=c++20'" in open('setup.py').read(), 'C++20 patch missing'
         out = rest[rest.index('-w') + 1]
         os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, 'mmcv-2.1.0-{pytag}-{pytag}-linux_x86_64.whl'), 'w') as f:
+        name = 'mmcv-2.1.0-{pytag}-{pytag}-linux_x86_64.whl' \
+            if os.environ['MMCV_WITH_OPS'] == '1' else 'mmcv_lite-2.1.0-py2.py3-none-any.whl'
+        with open(os.path.join(out, name), 'w') as f:
             f.write('fits')
     return 0
 
@@ -234,6 +240,13 @@ def test_system_torch_and_mmcv_without_ops(stub, tmp_path):
     [build] = stub.pip('wheel')
     assert build['env']['MMCV_WITH_OPS'] == '0'
     assert stub.calls('wheel') == []  # nothing to strip in a pure-Python wheel
+    key = KEY.replace('-cpu-', '-noops-')
+    assert os.listdir(stub.cache / 'locca_mm' / 'wheels' / key) == [
+        'mmcv_lite-2.1.0-py2.py3-none-any.whl']
+    # The stack is installed around mmcv-lite: asking for mmcv would build it with ops.
+    [stack] = [c for c in stub.pip('install') if 'mmengine==0.10.7' in c['requirements']]
+    lines = stack['requirements'].splitlines()
+    assert 'mmdet==3.3.0' in lines and not any(line.startswith('mmcv') for line in lines)
     assert 'mmdet/mmseg transfer needs LOCCA_MMCV_OPS=1' in proc.stdout
 
 

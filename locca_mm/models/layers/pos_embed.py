@@ -2,7 +2,6 @@
 import math
 
 import torch
-from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 __all__ = ['sincos_1d', 'sincos_2d', 'resize_pos_embed', 'grid_size_of']
@@ -43,3 +42,12 @@ def grid_size_of(num_tokens: int) -> tuple:
     if side * side != num_tokens:
         raise ValueError(f'{num_tokens} position embeddings do not form a square grid')
     return side, side
+
+
+def resize_pos_embed(pos_embed: Tensor, src_shape, dst_shape, mode: str = 'bicubic',
+                     num_extra_tokens: int = 0) -> Tensor:
+    """mmpretrain's ``resize_pos_embed``: a [1, N, D] table resampled from grid
+    ``src_shape`` to ``dst_shape`` (h, w). Imported on first use: ``mmpretrain.models``
+    takes seconds to import and is not needed until a table is resampled."""
+    from mmpretrain.models.utils import resize_pos_embed as resize
+    return resize(pos_embed, src_shape, dst_shape, mode=mode, num_extra_tokens=num_extra_tokens)
