@@ -37,7 +37,7 @@ setup(
     license='Apache License 2.0',
     packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
     include_package_data=True,
-    python_requires='>=3.9',
+    python_requires='>=3.10',  # torch 2.14 (the tested pin) needs 3.10
     install_requires=parse_requirements('runtime.txt'),
     extras_require={
         'all': parse_requirements('mminstall.txt') + parse_requirements('optional.txt'),
@@ -48,6 +48,11 @@ setup(
     classifiers=[
         'License :: OSI Approved :: Apache Software License',
         'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Operating System :: POSIX :: Linux',
+        'Intended Audience :: Science/Research',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
     zip_safe=False,

@@ -59,7 +59,7 @@ class Progress:
     def record(self, runner, outputs: dict) -> None:
         if self.t0 is None:
             self.t0 = time.time()
-        losses = {k: float(v) for k, v in outputs.items() if 'loss' in k}
+        losses = {k: float(v.detach()) for k, v in outputs.items() if 'loss' in k}
         self.history.append(losses)
         it, total = runner.iter + 1, runner.max_iters
         if it % self.interval == 0 or it == total:
@@ -71,11 +71,11 @@ class Progress:
 
 def run(cfg, stage: str, start: float, interval: int):
     """Train ``cfg`` in this process; return the runner and the progress record."""
-    from mmengine.runner import Runner
+    from locca_mm.utils.cli import build_runner
     cfg.experiment_name = f'demo-{stage}-{os.getpid()}'
     cfg.visualizer.name = cfg.experiment_name
     cfg.log_level = 'WARNING'
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     progress = Progress(stage, interval, start)
     runner.register_hook(progress.hook)
     runner.train()

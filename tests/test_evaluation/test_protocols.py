@@ -63,3 +63,7 @@ def test_shortened_demo_writes_a_well_formed_summary(tmp_path):
     assert (tmp_path / 'curves.png').stat().st_size > 10_000
     assert sorted(p.name for p in (tmp_path / 'vis').iterdir()) == ['00.png', '01.png']
     assert 'LocCa' in proc.stdout and 'REC Acc@0.5' in proc.stdout
+    # A quiet console: progress and the table, no deprecation notices or warnings.
+    noise = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if 'deprecat' in line.lower() or 'Warning' in line or 'WARNING' in line]
+    assert noise == []
