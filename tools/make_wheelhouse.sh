@@ -28,7 +28,11 @@
 # presence tells tools/install.sh the wheelhouse is complete (pip --no-index).
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() {
+    { echo "usage: bash tools/make_wheelhouse.sh DIR [options]"
+      sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; } >&2
+    exit 2
+}
 die() { printf '[wheelhouse] error: %s\n' "$*" >&2; exit 1; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON=${PYTHON:-python3}
@@ -105,6 +109,21 @@ else
     MMCV=1
 fi
 
+# Building (sdists into wheels, mmcv's metadata) needs setuptools<81 (pkg_resources) and wheel:
+# $PYTHON if it has them, else a scratch venv that gets them.
+BUILD_PY=
+build_python() {
+    [ -z "$BUILD_PY" ] || return 0
+    if "$PYTHON" -c "import setuptools, wheel, sys; sys.exit(int(setuptools.__version__.split('.')[0]) >= 81)" 2>/dev/null; then
+        BUILD_PY=$PYTHON
+    else
+        say "a scratch venv with setuptools<81 and wheel for building"
+        "$PYTHON" -m venv "$TMP/build-venv"
+        "$TMP/build-venv/bin/python" -m pip install -q "setuptools<81" wheel
+        BUILD_PY="$TMP/build-venv/bin/python"
+    fi
+}
+
 # pip downloads; for another target, a package published only as an sdist is built into a
 # (pure-Python) wheel here and offered to pip again, until every requirement resolves.
 download() {
@@ -115,7 +134,8 @@ download() {
         tries=$((tries + 1))
         if [ "$LOCAL" = 0 ] && [ -n "$missing" ] && [ $tries -le 20 ]; then
             say "no wheel of $missing for the target: building one here from its sdist"
-            "$PYTHON" -m pip wheel -q --no-deps -w "$TMP/built" "$missing" >/dev/null \
+            build_python
+            "$BUILD_PY" -m pip wheel -q --no-deps -w "$TMP/built" "$missing" >/dev/null \
                 || die "$missing has no wheel for Python $TARGET_PY/$TARGET_PLATFORM and its sdist does not build here"
             local whl
             for whl in "$TMP"/built/*.whl; do
@@ -136,19 +156,21 @@ if [ "$LOCAL" = 1 ]; then  # sdists here become wheels, so the offline install b
         [ -f "$sdist" ] || continue
         case "$(basename "$sdist")" in mmcv-*) continue ;; esac
         say "building a wheel of $(basename "$sdist")"
-        "$PYTHON" -m pip wheel -q --no-deps -w "$DIR" "$sdist" >/dev/null && rm "$sdist"
+        build_python
+        "$BUILD_PY" -m pip wheel -q --no-deps -w "$DIR" "$sdist" >/dev/null && rm "$sdist"
     done
 fi
 
 # --- mmcv ----------------------------------------------------------------------------------
 if [ "$MMCV" = 1 ]; then
     say "mmcv $MMCV_VERSION sdist"
-    MMCV_WITH_OPS=1 "$PYTHON" -m pip download -q --no-deps --no-binary :all: \
+    build_python
+    MMCV_WITH_OPS=1 "$BUILD_PY" -m pip download -q --no-deps --no-binary :all: \
         --no-build-isolation -d "$DIR" "mmcv==$MMCV_VERSION" \
-        || die "could not download the mmcv sdist (setuptools<81 must be installed for $PYTHON)"
+        || die "could not download the mmcv sdist"
     if [ "$MMCV_OPS" = 0 ]; then
         say "building a pure-Python mmcv wheel (no ops; published as mmcv-lite, module mmcv)"
-        MMCV_WITH_OPS=0 "$PYTHON" -m pip wheel -q --no-deps --no-build-isolation -w "$DIR" \
+        MMCV_WITH_OPS=0 "$BUILD_PY" -m pip wheel -q --no-deps --no-build-isolation -w "$DIR" \
             "$DIR/mmcv-$MMCV_VERSION.tar.gz" >/dev/null
     elif [ "$LOCAL" = 1 ]; then
         printf '{"complete": false}\n' > "$DIR/wheelhouse.json"  # lets install.sh go offline

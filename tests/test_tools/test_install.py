@@ -272,3 +272,63 @@ def test_check_reports_missing_then_ready(stub, tmp_path):
     assert stub.run('--check', cwd=tmp_path, VENV='v').returncode == 1
     assert stub.run(cwd=tmp_path, VENV='v').returncode == 0
     assert stub.run('--check', cwd=tmp_path, VENV='v').returncode == 0
+
+
+def _tiny_wheel(src, name, requires=()):
+    """A pure-Python wheel of a one-module package ``name`` in ``src``."""
+    proj = src / f'{name}-project'
+    (proj / name).mkdir(parents=True)
+    (proj / name / '__init__.py').write_text(f'VALUE = {name!r}\n')
+    (proj / 'setup.py').write_text(
+        'from setuptools import setup\n'
+        f'setup(name={name!r}, version="1.0", packages=[{name!r}], '
+        f'install_requires={list(requires)!r})\n')
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+                    '--no-build-isolation', '-w', str(src), str(proj)],
+                   check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('target', [[], ['--python', '3.12', '--platform',
+                                         'manylinux_2_28_x86_64']])
+def test_wheelhouse_installs_offline_into_a_fresh_venv(tmp_path, target):
+    """tools/make_wheelhouse.sh on a small requirement set, from a local index (no network);
+    what it writes installs with pip --no-index into a fresh venv."""
+    src = tmp_path / 'index'
+    src.mkdir()
+    _tiny_wheel(src, 'alpha', requires=['beta'])
+    _tiny_wheel(src, 'beta')
+    _tiny_wheel(src, 'gamma')  # in the index but not asked for
+    reqs = tmp_path / 'reqs.txt'
+    reqs.write_text('alpha\n')
+    house = tmp_path / 'house'
+    env = dict(os.environ, PYTHON=sys.executable, PIP_NO_INDEX='1', PIP_FIND_LINKS=str(src))
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'make_wheelhouse.sh'), str(house),
+                           '--requirements', str(reqs), *target], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = json.loads((house / 'wheelhouse.json').read_text())
+    names = sorted(f['name'] for f in manifest['files'])
+    assert names == ['alpha-1.0-py3-none-any.whl', 'beta-1.0-py3-none-any.whl']
+    assert manifest['complete'] and manifest['python'] == (target[1] if target else
+                                                           '{0}.{1}'.format(*sys.version_info))
+    venv = tmp_path / 'fresh'
+    subprocess.run([sys.executable, '-m', 'venv', str(venv)], check=True, timeout=120)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith('PIP_')}
+    pip = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '-q',
+                          '--no-index', '--find-links', str(house), 'alpha'],
+                         env=clean, capture_output=True, text=True, timeout=120)
+    assert pip.returncode == 0, pip.stderr
+    out = subprocess.run([str(venv / 'bin' / 'python'), '-c',
+                          'import alpha, beta; print(alpha.VALUE, beta.VALUE)'],
+                         capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ['alpha', 'beta']
+
+
+def test_wheelhouse_usage_errors(tmp_path):
+    script = osp.join(ROOT, 'tools', 'make_wheelhouse.sh')
+    for args, message in (([], 'usage'), ([str(tmp_path), '--mmcv-ops', '2'], '--mmcv-ops'),
+                          ([str(tmp_path), '--requirements', 'nope.txt'], 'no file')):
+        proc = subprocess.run(['bash', script, *args], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
