@@ -157,6 +157,14 @@ def test_predict_each_task_fills_the_documented_fields():
         assert ds.pred_instances.bboxes.shape == (1, 4) and ds.pred_instances.scores.shape == (1,)
     gcaps = model.predict(x, _predict_samples('gcap', prompt_box=torch.tensor([0., 0., 30., 40.])))
     assert all(isinstance(ds.pred_caption, str) for ds in gcaps)
+    # GCap with no box: the box is decoded first, then its text.
+    free = _predict_samples('gcap')
+    free[1].prompt_box = torch.tensor([0., 0., 30., 40.])
+    model.predict(x, free)
+    for i in (0, 2):
+        assert free[i].pred_instances.bboxes.shape == (1, 4)
+        assert isinstance(free[i].pred_caption, str)
+    assert 'pred_instances' not in free[1] and isinstance(free[1].pred_caption, str)
     # Mixed tasks in one batch: each sample gets its own.
     mixed = _predict_samples('cap')
     mixed[1].task, mixed[1].prompt_text = 'ref', 'blue'
@@ -171,8 +179,6 @@ def test_predict_bad_input_is_explained():
         model.predict(x, _predict_samples('segment'))
     with pytest.raises(ValueError, match='prompt_text'):
         model.predict(x, _predict_samples('ref'))
-    with pytest.raises(ValueError, match='prompt_box'):
-        model.predict(x, _predict_samples('gcap'))
     with pytest.raises(ValueError, match='x2 < x1'):
         model.predict(x, _predict_samples('gcap', prompt_box=torch.tensor([30., 0., 10., 40.])))
     with pytest.raises(ValueError, match='task sequences'):
@@ -266,3 +272,86 @@ def test_logits_only_at_loss_positions_give_the_full_computation(config, loc_sig
     assert set(ga) == set(gb)
     for n in ga:
         assert torch.allclose(ga[n], gb[n], atol=1e-6), n
+
+
+def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
+    """With a box, its tokens (in the input frame) are the prompt and only text is decoded;
+    without, the box is decoded first, then the separator and the text, and the box comes
+    back in original-image pixels."""
+    import locca_mm.models.heads.locca_head as head_module
+    from locca_mm.models.decoding import GroundedCaptionConstraint, Generation, TextConstraint
+    model = build_tiny().eval()
+    tok = model.tokenizer
+    calls = []
+    bins = torch.tensor([2, 4, 10, 12])  # y1, x1, y2, x2 bins in the default order
+    sep = tok.text.encode(tok.separator)
+    word = tok.text.encode(' cube')
+
+    def fake_generate(decoder, memory, prompts, constraint, eos_id, max_new, **kw):
+        calls.append((prompts, constraint))
+        ids = ([] if isinstance(constraint, TextConstraint) else
+               tok.text.loc_ids(bins).tolist() + sep) + word + [eos_id]
+        tokens = torch.tensor([ids] * len(prompts))
+        return Generation(tokens, torch.zeros(len(prompts)), torch.full((len(prompts), ), len(ids)))
+
+    monkeypatch.setattr(head_module, 'generate', fake_generate)
+    x = torch.randn(3, 3, IMG, IMG)
+    given = torch.tensor([4., 8., 30., 40.])  # original pixels; the input is half size
+    samples = _predict_samples('gcap')
+    samples[0].prompt_box = given
+    model.predict(x, samples)
+    (with_box, c1), (without, c2) = calls
+    frame = (IMG, IMG)
+    expected = tok.prompt('gcap', box=given * 0.5, img_shape=frame)
+    assert isinstance(c1, TextConstraint) and torch.equal(with_box[0], expected)
+    assert isinstance(c2, GroundedCaptionConstraint)
+    assert all(torch.equal(p, tok.prompt('gcap')) for p in without) and len(without) == 2
+    assert samples[0].pred_caption == 'cube' and 'pred_instances' not in samples[0]
+    box_in_input = tok.box.decode(bins[None], frame)[0]
+    for ds in samples[1:]:
+        assert ds.pred_caption == 'cube'
+        assert torch.allclose(ds.pred_instances.bboxes[0], box_in_input / 0.5)
+
+
+@pytest.mark.parametrize('loss_on', [None, dict(aref=('box', )), dict(gcap=('text', )),
+                                     dict(aref=('text', ), gcap=('box', ))])
+def test_task_losses_cover_exactly_the_trained_tokens(loss_on):
+    """Each task's loss is the mean cross-entropy over the tokens its loss_on names, found
+    here from the decoded text of each row (not from the batch's own loss mask)."""
+    import torch.nn.functional as F
+
+    from tests.test_models.utils import TINY_TOKENIZER, tiny_model_cfg
+    from locca_mm.registry import MODELS
+    cfg = tiny_model_cfg(parallel_ratio=0.0)
+    cfg['tokenizer'] = dict(TINY_TOKENIZER, loss_on=loss_on or {})
+    torch.manual_seed(0)
+    model = MODELS.build(cfg).eval()
+    for p in model.head.decoder.head.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    batch = make_batch(model, n=3)
+    losses = model(**batch, mode='loss')
+    tok = model.tokenizer
+    memory = model.head.project_memory(model.extract_feat(batch['inputs']))
+    trained_parts = dict(aref=('text', 'box'), gcap=('box', 'text'))
+    trained_parts.update(loss_on or {})
+    for task in ('aref', 'gcap'):
+        rows = batch['text'][task]
+        logits = model.head.decoder(rows.tokens, memory.index_select(rows.rows))  # every position
+        picked_logits, picked_targets = [], []
+        for r, ds in enumerate(batch['data_samples']):
+            ids = ds.task_sequences[task].tokens.tolist()
+            n_prefix = len(tok.text.encode(tok.prefixes[task]))
+            locs = [i for i, t in enumerate(ids) if tok.text.is_loc(torch.tensor(t))]
+            box = set(range(locs[0], locs[-1] + 1))
+            # aref: text = up to the separator before the box; gcap: text = after the box.
+            text = set(range(n_prefix, locs[0])) if task == 'aref' else \
+                set(range(locs[-1] + 1, len(ids)))
+            if task == 'aref':  # ' :' and eos belong to the box part
+                box |= set(range(locs[0] - len(tok.text.encode(' :')), locs[0])) | {len(ids) - 1}
+                text -= box
+            positions = sorted((text if 'text' in trained_parts[task] else set()) |
+                               (box if 'box' in trained_parts[task] else set()))
+            picked_logits.append(logits[r, positions])
+            picked_targets.append(rows.tokens[r, positions])
+        expected = F.cross_entropy(torch.cat(picked_logits), torch.cat(picked_targets))
+        assert torch.allclose(losses[f'loss_{task}'], expected, atol=1e-5), task

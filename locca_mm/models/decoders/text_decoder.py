@@ -74,8 +74,12 @@ class TextDecoder(BaseModule):
     ``tokens: [B, T]`` (right-padded with ``pad_id``) and get logits ``[B, T, V]``
     where position t predicts ``tokens[:, t]``. Each row is decoded either
     causally (inputs ``[bos, tokens[:-1]]``) or in parallel-prediction mode
-    (CapPa: every input is ``mask_id``, attention is bidirectional over the
-    row's real positions), chosen per row by ``parallel: [B]``.
+    (CapPa: every input is ``mask_id`` and attention is bidirectional over every
+    position of the row, padding included, as big_vision's CapPa), chosen per
+    row by ``parallel: [B]``. A parallel row must be padded to a length that
+    does not depend on its text (its task's ``max_length``, as
+    :class:`LocCaHead` does): the positions it attends to then say nothing of
+    where the text ends.
 
     CoCa's decoupled decoder is the same class with ``num_unimodal_layers > 0``:
     the first layers have no cross-attention (they never see the image) and a
@@ -244,17 +248,21 @@ class TextDecoder(BaseModule):
         if with_cls:
             x = torch.cat([x, self.text_cls.expand(b, -1, -1).to(x.dtype)], dim=1)
 
-        attn_mask = None
-        if parallel is not None or with_cls:
+        attn_mask, is_causal = None, True
+        if parallel is not None and not with_cls and bool(parallel.all()):
+            is_causal = False  # every row parallel: full attention, no mask
+        elif parallel is not None or with_cls:
             attn_mask = self.attention_mask(valid, parallel, with_cls)
+            is_causal = False
         text_emb = None
         for i, blk in enumerate(self.blocks):
             if i == self.num_unimodal_layers and with_cls:
                 text_emb = self.text_norm(x[:, -1])
                 x = x[:, :t]  # multimodal layers see the shifted inputs only
                 attn_mask = None if parallel is None else attn_mask[:, :, :t, :t]
+                is_causal = attn_mask is None
             mem = memory.kv[i - self.num_unimodal_layers] if blk.cross_attn is not None else None
-            x = blk(x, attn_mask=attn_mask, is_causal=attn_mask is None, memory_kv=mem)
+            x = blk(x, attn_mask=attn_mask, is_causal=is_causal, memory_kv=mem)
         if with_cls and text_emb is None:  # text-only decoder (CLIP)
             text_emb = self.text_norm(x[:, -1])
         if logits_at is not None:
@@ -267,17 +275,17 @@ class TextDecoder(BaseModule):
         """Boolean self-attention mask [B, 1, L, L] (True = may attend).
 
         Causal rows attend to earlier positions; parallel rows attend to every
-        real position of the row. With ``with_cls`` the inputs are T + 1 tokens
-        plus the CLS token, which attends to every real input.
+        position of the row (its fixed length, padding included). With
+        ``with_cls`` the inputs are T + 1 tokens plus the CLS token, which
+        attends to every real input.
         """
         b, t = valid.shape
-        # A causal row's input j is real iff it is bos (j = 0) or tokens[j - 1] is;
-        # a parallel row's input j (a mask token) is real iff it predicts a real token.
+        # A causal row's input j is real iff it is bos (j = 0) or tokens[j - 1] is.
         key_valid = torch.cat([valid.new_ones(b, 1), valid], dim=1)  # [B, T + 1]
         if not with_cls:
             key_valid = key_valid[:, :t]
             if parallel is not None:
-                key_valid = torch.where(parallel[:, None], valid, key_valid)
+                key_valid = key_valid | parallel[:, None]
         else:
             key_valid = torch.cat([key_valid, valid.new_ones(b, 1)], dim=1)  # + CLS
         length = key_valid.shape[1]

@@ -26,10 +26,13 @@ class LocCaHead(BaseModule):
     Training (:meth:`loss`): every task's rows (padded only to that task's
     batch maximum) run through the decoder against the same visual memory,
     whose cross-attention keys/values were projected once per image. The loss
-    of a task is the token-mean cross-entropy over the positions after its
-    prompt. While training, a random fraction ``parallel_ratio`` of the Cap
-    rows runs in parallel-prediction mode (CapPa); in eval mode every row is
-    autoregressive, so validation losses are deterministic.
+    of a task is the token-mean cross-entropy over its trained positions
+    (after its prefix; which parts of ARef / GCap are trained is the
+    tokenizer's ``loss_on``). While training, a random fraction
+    ``parallel_ratio`` of the Cap rows runs in parallel-prediction mode
+    (CapPa), padded to the caption ``max_length`` with full attention over
+    the row; in eval mode every row is autoregressive, so validation losses
+    are deterministic.
 
     Baselines are configurations: Cap is ``tasks=('cap',)`` with
     ``parallel_ratio=0``; CapPa raises ``parallel_ratio``; CoCa adds unimodal
@@ -125,23 +128,46 @@ class LocCaHead(BaseModule):
             if batch is None or batch.num_rows == 0:
                 losses[f'loss_{task}'] = memory.kv[0][0].sum() * 0.0
                 continue
-            rows_memory = memory.index_select(batch.rows)
             parallel = None
             if task == 'cap' and self.parallel_ratio > 0 and self.training:
                 parallel = torch.rand(batch.num_rows, device=batch.tokens.device) \
                     < self.parallel_ratio
-            # Logits only where the loss is taken (not on prompts or padding).
-            at = batch.loss_mask(self.pad_id)
             if task == 'cap' and return_text_embedding:
-                logits, text_emb = self.decoder(batch.tokens, rows_memory,
+                at = batch.loss_mask(self.pad_id)  # logits only where the loss is taken
+                logits, text_emb = self.decoder(batch.tokens, memory.index_select(batch.rows),
                                                 return_text_embedding=True, logits_at=at)
+                total, count = self._loss_sum(logits, batch)
             else:
-                logits = self.decoder(batch.tokens, rows_memory, parallel=parallel,
-                                      logits_at=at)
-            losses[f'loss_{task}'] = self.loss_weights[task] * self.token_loss(logits, batch)
+                total, count = self._rows_loss(task, batch, memory, parallel)
+            losses[f'loss_{task}'] = self.loss_weights[task] * total / max(count, 1)
         if return_text_embedding:
             return losses, text_emb
         return losses
+
+    def _rows_loss(self, task: str, batch: TaskBatch, memory: VisualMemory,
+                   parallel: Optional[Tensor]) -> Tuple[Tensor, int]:
+        """(summed token loss, token count) of a task's rows.
+
+        Autoregressive rows run at the batch's length. Parallel rows (CapPa) run
+        apart, padded to the task's ``max_length``, so that the positions they
+        attend to do not tell where the caption ends.
+        """
+        groups = [(batch, None)]
+        if parallel is not None and bool(parallel.any()):
+            fixed = self.tokenizer.max_length[task]
+            groups = [(batch.select(~parallel), None),
+                      (batch.select(parallel).pad_to(fixed, self.pad_id), True)]
+        total, count = None, 0
+        for rows, par in groups:
+            if rows.num_rows == 0:
+                continue
+            at = rows.loss_mask(self.pad_id)  # logits only where the loss is taken
+            flags = None if par is None else at.new_ones(rows.num_rows)
+            logits = self.decoder(rows.tokens, memory.index_select(rows.rows), parallel=flags,
+                                  logits_at=at)
+            s, n = self._loss_sum(logits, rows)
+            total, count = (s if total is None else total + s), count + n
+        return total, count
 
     def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
         """Token-mean cross-entropy over the target positions.
@@ -152,15 +178,21 @@ class LocCaHead(BaseModule):
         token's target is a Gaussian over the bins around the true one instead
         of the bin alone.
         """
+        total, count = self._loss_sum(logits, batch)
+        return total / max(count, 1)
+
+    def _loss_sum(self, logits: Tensor, batch: TaskBatch) -> Tuple[Tensor, int]:
+        """(summed cross-entropy, number of target tokens); see :meth:`token_loss`."""
         mask = batch.loss_mask(self.pad_id)
         if logits.dim() == 3:
             logits = logits[mask]
         targets = batch.tokens[mask]  # [M]
         logits = logits.float()
         if targets.numel() == 0:
-            return logits.sum() * 0.0
+            return logits.sum() * 0.0, 0
         if not self.loc_sigma:
-            return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing)
+            return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing,
+                                   reduction='sum'), targets.numel()
         text = self.tokenizer.text
         is_loc = text.is_loc(targets)
         plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
@@ -170,7 +202,7 @@ class LocCaHead(BaseModule):
         k = torch.arange(text.num_loc_tokens, device=logits.device, dtype=torch.float32)
         soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
         loc = -(soft * loc_logp).sum()
-        return (plain + loc) / targets.numel()
+        return plain + loc, targets.numel()
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
@@ -182,7 +214,10 @@ class LocCaHead(BaseModule):
         - ``'cap'``: ``pred_caption``.
         - ``'ref'``: ``pred_instances.bboxes`` [1, 4] (xyxy, original image) and
           ``scores`` [1] from the sample's ``prompt_text``.
-        - ``'gcap'``: ``pred_caption`` (the region's text) from ``prompt_box``.
+        - ``'gcap'``: ``pred_caption`` (the region's text) from ``prompt_box``
+          (its box tokens are forced as the start of the answer); a sample
+          without ``prompt_box`` gets the box decoded first, then its text:
+          ``pred_instances.bboxes`` [1, 4], ``scores`` [1] and ``pred_caption``.
         - ``'detect'``: GCap with no box given — beam search over the box
           tokens after ``GCap:`` proposes ``num_beams`` distinct boxes, and each
           box's region text is then decoded as a GCap prompt: one detection per
@@ -194,6 +229,8 @@ class LocCaHead(BaseModule):
         tok = self.tokenizer
         if task == 'detect':
             return self._detect(memory, data_samples, num_beams, max_new_tokens)
+        if seq_task == 'gcap' and any(ds.get('prompt_box') is None for ds in data_samples):
+            return self._gcap_mixed(memory, data_samples, num_beams, max_new_tokens)
         prompts = [self._prompt(seq_task, ds) for ds in data_samples]
         if max_new_tokens is None:
             max_new_tokens = 5 if seq_task == 'aref' else \
@@ -212,6 +249,36 @@ class LocCaHead(BaseModule):
             else:
                 ds.pred_caption = tok.parse_text(ids)
             ds.task = task
+        return data_samples
+
+    def _gcap_mixed(self, memory: VisualMemory, data_samples: List, num_beams: int,
+                    max_new_tokens: Optional[int]) -> List:
+        """GCap for samples with a ``prompt_box`` (text decoded) and without (box, then text)."""
+        tok = self.tokenizer
+        free = [i for i, ds in enumerate(data_samples) if ds.get('prompt_box') is None]
+        given = [i for i in range(len(data_samples)) if i not in free]
+        device = self.decoder.pos_embed.device
+        if given:
+            index = torch.tensor(given, device=device)
+            self.predict(memory.index_select(index), [data_samples[i] for i in given], 'gcap',
+                         num_beams=num_beams, max_new_tokens=max_new_tokens)
+        index = torch.tensor(free, device=device)
+        prompt = tok.prompt('gcap').to(device)
+        sep = len(tok.text.encode(tok.separator))
+        new = max_new_tokens or tok.max_length['gcap'] - len(prompt)
+        out = generate(self.decoder, memory.index_select(index), [prompt] * len(free),
+                       constraint_for('detect', tok), tok.text.eos_id, new,
+                       num_beams=num_beams)
+        for row, i in enumerate(free):
+            ds = data_samples[i]
+            ids = out.tokens[row, :out.lengths[row]]
+            pred = InstanceData()
+            pred.bboxes = to_original(tok.parse_box(ids[:4], box_frame(ds.metainfo))[None],
+                                      ds.metainfo)
+            pred.scores = (out.scores[row] / out.lengths[row]).exp()[None]
+            ds.pred_instances = pred
+            ds.pred_caption = tok.parse_text(ids[4 + sep:])
+            ds.task = 'gcap'
         return data_samples
 
     def _detect(self, memory: VisualMemory, data_samples: List, num_beams: int,
@@ -259,9 +326,6 @@ class LocCaHead(BaseModule):
                 raise ValueError('a "ref" prediction needs the referring expression in '
                                  'data_sample.prompt_text')
             return tok.prompt('aref', text=ds.prompt_text).to(device)
-        if ds.get('prompt_box') is None:
-            raise ValueError('a "gcap" prediction needs the box in data_sample.prompt_box '
-                             '(xyxy, original image pixels)')
         box = to_input_frame(torch.as_tensor(ds.prompt_box, dtype=torch.float32).view(1, 4),
                              ds.metainfo)[0]
         return tok.prompt('gcap', box=box, img_shape=box_frame(ds.metainfo)).to(device)

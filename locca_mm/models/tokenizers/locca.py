@@ -4,7 +4,10 @@ One config entry serves the data pipeline (:meth:`LocCaTokenizer.build`) and
 the model (:meth:`LocCaTokenizer.prompt`, :meth:`LocCaTokenizer.parse_box`),
 so the prefixes, the separator and the number of location bins are set once.
 """
-from typing import Dict, List, NamedTuple, Optional, Tuple, Union
+import logging
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from mmengine.logging import print_log
 
 import torch
 from torch import Tensor
@@ -18,7 +21,10 @@ TASKS = ('cap', 'aref', 'gcap')
 DEFAULT_TEXT_TOKENIZER = dict(type='ByteTokenizer')
 DEFAULT_BOX_TOKENIZER = dict(type='BoxTokenizer', num_bins=100)
 DEFAULT_PREFIXES = dict(cap='Cap:', aref='ARef:', gcap='GCap:')
-DEFAULT_MAX_LENGTH = dict(cap=64, aref=24, gcap=24)
+DEFAULT_MAX_LENGTH = dict(cap=64, aref=48, gcap=48)
+#: What each location task is trained to predict after its prefix (the paper: the whole
+#: prompt, text and box, in the order of the sequence).
+DEFAULT_LOSS_ON = dict(aref=('text', 'box'), gcap=('box', 'text'))
 BOX_LEN = 4
 
 
@@ -29,43 +35,60 @@ class TaskSequence(NamedTuple):
         tokens (Tensor): ``[T]`` LongTensor, ``prompt + target``.
         prefix_len (int): Leading tokens the decoder is not trained on.
         truncated (bool): The text was cut to fit ``max_length``.
+        loss_end (int, optional): Tokens from here on carry no loss either
+            (a ``loss_on`` that leaves the second part untrained); None: the
+            loss runs to the end.
     """
     tokens: Tensor
     prefix_len: int
     truncated: bool
+    loss_end: Optional[int] = None
 
 
 class _Parts(NamedTuple):
-    """A sequence as ``head + text + tail``; only ``text`` is ever cut."""
-    head: List[int]
-    text: List[int]
-    tail: List[int]
-    prefix_len: int  # of the uncut sequence, counted from the start of head
+    """A sequence as ``prefix + first + second``, the two parts in the order the task
+    predicts them (aref: text then `` : box <eos>``; gcap: box then ``: text <eos>``).
+    Only the text part is ever cut."""
+    prefix: List[int]
+    first: List[int]
+    second: List[int]
+    text_first: bool  # which part holds the text
 
 
 @TOKENIZERS.register_module()
 class LocCaTokenizer:
     """Builds the LocCa task sequences from text and boxes, and reads them back.
 
-    ==== =============================================== ===========================
-    task prompt (not trained on)                         target (trained on)
-    ==== =============================================== ===========================
-    cap  ``Cap:``                                        ``{caption} <eos>``
-    aref ``ARef:``                                       ``␣{text} ␣: {box} <eos>``
-    gcap ``GCap: {box} :``                               ``␣{text} <eos>``
-    ==== =============================================== ===========================
+    ==== ============= ========================================== ========================
+    task prefix        trained on (default ``loss_on``)             inference prompt
+    ==== ============= ========================================== ========================
+    cap  ``Cap:``      ``{caption} <eos>``                          ``Cap:``
+    aref ``ARef:``     ``␣{text}`` then ``␣: {box} <eos>``          ``ARef: ␣{text} ␣:``
+    gcap ``GCap:``     ``{box}`` then ``: ␣{text} <eos>``           ``GCap: {box} :`` or ``GCap:``
+    ==== ============= ========================================== ========================
+
+    As in the paper, both parts of a location task are predicted, in sequence:
+    ARef its region text and then the box, GCap the box and then the text; only
+    the task prefix is given. ``loss_on`` narrows this to one part (the paper's
+    Table 7 ablations): ``dict(aref=('box',))`` trains ARef on `` : {box} <eos>``
+    only (the text becomes part of the prompt), ``dict(gcap=('text',))`` trains
+    GCap on its text only (the box becomes part of the prompt), and
+    ``dict(aref=('text',))`` / ``dict(gcap=('box',))`` leave the second part
+    untrained (:attr:`TaskSequence.loss_end`).
 
     ``{box}`` is 4 location tokens (:class:`BoxTokenizer` bins in its
-    ``order``). Segments are encoded separately and concatenated, so the
+    ``order``). Segments are encoded separately and concatenated, so an
     inference prompt (:meth:`prompt`) is token for token the start of the
-    training sequence whatever the text tokenizer's merges. For ARef the
-    region text belongs to the target in training and to the prompt at
-    inference (``prompt('aref', text)`` ends with the separator).
+    training sequence whatever the text tokenizer's merges: a given text (REC)
+    or box (region captioning) is forced as the start of the answer and the
+    rest decoded; GCap with no box decodes box and text (detection).
 
     Text is stripped of surrounding whitespace. A sequence longer than
     ``max_length[task]`` (eos included) has its text cut: the box is never
     cut, and eos is kept only for ARef, where the sequence still ends with a
-    complete box.
+    complete box. Cuts are never silent: :meth:`build` flags them
+    (``TaskSequence.truncated``, counted by the data pipeline) and
+    :meth:`prompt` warns once and counts them in :attr:`truncated_prompts`.
 
     Args:
         text_tokenizer (dict | TextTokenizer): Config (built through
@@ -79,7 +102,11 @@ class LocCaTokenizer:
             prefix tokens, as in the Cap and CoCa baselines).
         separator (str): Between text and box. Defaults to ':'.
         max_length (int | dict): Longest sequence per task, eos included;
-            an int applies to every task. Defaults to cap 64, aref 24, gcap 24.
+            an int applies to every task. Defaults to cap 64, aref 48, gcap 48
+            (``tools/analysis_tools/sequence_lengths.py`` measures a dataset's).
+        loss_on (dict): Per location task, the parts trained on: a non-empty
+            subset of ``('text', 'box')``. Defaults to both for each
+            (:data:`DEFAULT_LOSS_ON`); a task left out keeps its default.
 
     Raises:
         ValueError: mismatched number of location tokens, an unknown task
@@ -92,7 +119,8 @@ class LocCaTokenizer:
                  box_tokenizer: Union[dict, BoxTokenizer] = DEFAULT_BOX_TOKENIZER,
                  prefixes: Dict[str, str] = DEFAULT_PREFIXES,
                  separator: str = ':',
-                 max_length: Union[int, Dict[str, int]] = DEFAULT_MAX_LENGTH):
+                 max_length: Union[int, Dict[str, int]] = DEFAULT_MAX_LENGTH,
+                 loss_on: Optional[Dict[str, Sequence[str]]] = None):
         self.box = self._build_box(box_tokenizer)
         self.text = self._build_text(text_tokenizer, self.box.num_bins)
         unknown = [k for k in prefixes if k not in TASKS]
@@ -102,6 +130,8 @@ class LocCaTokenizer:
         self.prefixes = {t: prefixes[t] for t in self.tasks}
         self.separator = separator
         self.max_length = self._max_lengths(max_length)
+        self.loss_on = self._loss_on(loss_on or {})
+        self.truncated_prompts = 0
         self._prefix_ids = {t: self._spell(p, f'prefix of task "{t}"')
                             for t, p in self.prefixes.items()}
         self._sep_ids = self._spell(separator, 'separator')
@@ -146,6 +176,21 @@ class LocCaTokenizer:
                              f'(unknown: {unknown}, missing: {missing})')
         return {t: int(max_length[t]) for t in self.tasks}
 
+    @staticmethod
+    def _loss_on(loss_on: Dict[str, Sequence[str]]) -> Dict[str, Tuple[str, ...]]:
+        unknown = [k for k in loss_on if k not in DEFAULT_LOSS_ON]
+        if unknown:
+            raise ValueError(f'loss_on takes the location tasks {list(DEFAULT_LOSS_ON)}, '
+                             f'got {unknown}')
+        out = {}
+        for task, default in DEFAULT_LOSS_ON.items():
+            parts = tuple(loss_on.get(task, default))
+            if not parts or set(parts) - {'text', 'box'}:
+                raise ValueError(f'loss_on["{task}"] must be a non-empty subset of '
+                                 f"('text', 'box'), got {parts}")
+            out[task] = tuple(p for p in default if p in parts)  # the sequence's order
+        return out
+
     def _spell(self, text: str, what: str) -> List[int]:
         """Ids of a fixed string; ValueError if the tokenizer cannot spell it."""
         ids = self.text.encode(text)
@@ -162,8 +207,7 @@ class LocCaTokenizer:
     def _check_room(self) -> None:
         """Every task keeps room for one text token next to its fixed parts."""
         for task in self.tasks:
-            parts = self._parts(task, [], self._placeholder_box)
-            fixed = len(parts.head) + len(parts.tail)
+            fixed = len(self._join(self._parts(task, [], self._placeholder_box)))
             if fixed + 1 > self.max_length[task]:
                 raise ValueError(
                     f'max_length["{task}"]={self.max_length[task]} leaves no room for text: '
@@ -175,22 +219,41 @@ class LocCaTokenizer:
         prefix = self._prefix_ids[task]
         eos = [self.text.eos_id]
         if task == 'cap':
-            return _Parts(prefix, text_ids, eos, len(prefix))
+            return _Parts(prefix, text_ids, eos, True)
         if task == 'aref':
-            return _Parts(prefix, text_ids, self._spaced_sep_ids + box_ids + eos, len(prefix))
-        head = prefix + box_ids + self._sep_ids
-        return _Parts(head, text_ids, eos, len(head))
+            return _Parts(prefix, text_ids, self._spaced_sep_ids + box_ids + eos, True)
+        return _Parts(prefix, box_ids, self._sep_ids + text_ids + eos, False)
 
-    def _fit(self, task: str, parts: _Parts) -> Tuple[List[int], bool]:
-        """``head + text + tail`` cut to ``max_length[task]``; (ids, truncated)."""
-        limit = self.max_length[task]
-        if len(parts.head) + len(parts.text) + len(parts.tail) <= limit:
-            return parts.head + parts.text + parts.tail, False
-        if task == 'aref':
-            keep = limit - len(parts.head) - len(parts.tail)
-            return parts.head + parts.text[:keep] + parts.tail, True
-        # The text did not end where it is cut, so no eos.
-        return parts.head + parts.text[:limit - len(parts.head)], True
+    @staticmethod
+    def _join(parts: _Parts) -> List[int]:
+        return parts.prefix + parts.first + parts.second
+
+    def _fit(self, task: str, parts: _Parts) -> Tuple[_Parts, bool]:
+        """``parts`` with the text cut to fit ``max_length[task]``; (parts, truncated)."""
+        over = len(self._join(parts)) - self.max_length[task]
+        if over <= 0:
+            return parts, False
+        if task == 'aref':  # the box and eos stay: the sequence still ends with a box
+            return parts._replace(first=parts.first[:len(parts.first) - over]), True
+        # The text did not end where it is cut, so no eos: cap and gcap lose their last
+        # ``over`` tokens, eos first.
+        if parts.text_first:  # cap: first = text, second = eos
+            return parts._replace(first=parts.first[:len(parts.first) - (over - 1)],
+                                  second=[]), True
+        return parts._replace(second=parts.second[:len(parts.second) - over]), True
+
+    def _loss_span(self, task: str, parts: _Parts) -> Tuple[int, Optional[int]]:
+        """(prefix_len, loss_end) of a sequence: where its trained tokens start and end."""
+        start = len(parts.prefix)
+        if task == 'cap':
+            return start, None
+        trained = self.loss_on[task]
+        first = 'text' if parts.text_first else 'box'
+        if first not in trained:  # only the second part: the first joins the prompt
+            return start + len(parts.first), None
+        if len(trained) == 1:  # only the first part
+            return start, start + len(parts.first)
+        return start, None
 
     def _check_task(self, task: str) -> None:
         if task not in self.tasks:
@@ -240,28 +303,45 @@ class LocCaTokenizer:
         self._check_task(task)
         parts = self._parts(task, self._text_ids(task, text),
                             self._box_ids(task, box, img_shape))
-        ids, truncated = self._fit(task, parts)
-        return TaskSequence(torch.tensor(ids, dtype=torch.long), parts.prefix_len, truncated)
+        parts, truncated = self._fit(task, parts)
+        prefix_len, loss_end = self._loss_span(task, parts)
+        return TaskSequence(torch.tensor(self._join(parts), dtype=torch.long), prefix_len,
+                            truncated, loss_end)
 
     def prompt(self, task: str, text: Optional[str] = None, box: Optional[Tensor] = None,
                img_shape: Optional[ImgShape] = None) -> Tensor:
         """The inference prompt ``[P]``: what the decoder is given before it generates.
 
         cap: the prefix; aref: prefix, region text and separator (the box is
-        generated); gcap: prefix, box and separator (the text is generated).
-        Equals ``build(task, text, box, img_shape).tokens[:P]``.
+        generated); gcap with a box: prefix, box and separator (the text is
+        generated); gcap without one: the prefix (box and text are generated).
+        Equals the start of ``build(task, text, box, img_shape).tokens``. An ARef
+        text too long for ``max_length['aref']`` is cut as :meth:`build` cuts it;
+        the first cut logs a warning and every cut is counted in
+        :attr:`truncated_prompts`.
         """
         self._check_task(task)
         if task == 'aref':
             # Cut the text as build() does; only the length of the box matters there.
-            parts = self._parts(task, self._text_ids(task, text), self._placeholder_box)
-            ids, _ = self._fit(task, parts)
-            ids = ids[:len(ids) - BOX_LEN - 1]
-        elif task == 'gcap':
-            ids = self._parts(task, [], self._box_ids(task, box, img_shape)).head
+            parts, truncated = self._fit(task, self._parts(task, self._text_ids(task, text),
+                                                           self._placeholder_box))
+            if truncated:
+                self._warn_cut(text)
+            ids = parts.prefix + parts.first + self._spaced_sep_ids
+        elif task == 'gcap' and box is not None:
+            ids = self._prefix_ids[task] + self._box_ids(task, box, img_shape) + self._sep_ids
         else:
             ids = self._prefix_ids[task]
         return torch.tensor(ids, dtype=torch.long)
+
+    def _warn_cut(self, text: str) -> None:
+        self.truncated_prompts += 1
+        if self.truncated_prompts == 1:
+            print_log(f'an ARef prompt was cut to max_length["aref"]='
+                      f'{self.max_length["aref"]} tokens: {text!r} is longer. Raise the '
+                      'tokenizer\'s max_length["aref"]; further cuts are not logged but '
+                      'counted (LocCaTokenizer.truncated_prompts, the metric\'s "truncated")',
+                      logger='current', level=logging.WARNING)
 
     # -- reading back ------------------------------------------------------------------------
 
@@ -280,4 +360,4 @@ class LocCaTokenizer:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(text={self.text!r}, box={self.box!r}, '
                 f'prefixes={self.prefixes}, separator={self.separator!r}, '
-                f'max_length={self.max_length})')
+                f'max_length={self.max_length}, loss_on={self.loss_on})')

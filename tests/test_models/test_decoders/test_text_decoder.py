@@ -47,15 +47,37 @@ def test_parallel_rows_see_mask_tokens_and_full_attention():
     assert seen['ids'][0].tolist() == [MASK] * 4  # parallel row: every input is the mask
     assert seen['ids'][1].tolist() == [BOS, 8, 9, EOS]  # causal row unchanged
     mask = seen['attn_mask'][:, 0]
-    assert mask[0].all()  # full attention over the row's 4 real positions
+    assert mask[0].all()  # full attention over the row's 4 positions
     assert torch.equal(mask[1], torch.ones(4, 4, dtype=torch.bool).tril())
 
 
-def test_parallel_row_ignores_padding_keys():
+def test_parallel_rows_attend_to_every_position_padding_included():
     decoder = _decoder()
-    valid = torch.tensor([[True, True, False, False]])
-    mask = decoder.attention_mask(valid, torch.tensor([True]))[0, 0]
-    assert mask[:, :2].all() and not mask[:, 2:].any()
+    valid = torch.tensor([[True, True, False, False], [True, True, False, False]])
+    mask = decoder.attention_mask(valid, torch.tensor([True, False]))[:, 0]
+    assert mask[0].all()  # the parallel row: the whole fixed-length row
+    # The causal row: earlier positions, and not the input after its last real token.
+    real_inputs = torch.tensor([True, True, True, False])
+    assert torch.equal(mask[1], torch.ones(4, 4, dtype=torch.bool).tril() & real_inputs)
+
+
+def test_parallel_logits_do_not_depend_on_the_caption_length():
+    """At a fixed row length, what a parallel row predicts at a position is the same
+    whether the caption ends there or later (no position reads where eos falls)."""
+    decoder = _decoder()
+    for p in decoder.head.parameters():
+        torch.nn.init.normal_(p)
+    memory = decoder.project_memory(torch.randn(1, 5, 32))
+    short = torch.tensor([[5, 6, EOS, PAD, PAD, PAD, PAD, PAD]])
+    long = torch.tensor([[9, 8, 7, 6, 5, 4, EOS, PAD]])
+    every = torch.ones(1, 8, dtype=torch.bool)
+    a = decoder(short, memory, parallel=torch.tensor([True]), logits_at=every)
+    b = decoder(long, memory, parallel=torch.tensor([True]), logits_at=every)
+    assert torch.allclose(a, b, atol=1e-6)
+    # The same rows decoded causally differ (their inputs are the captions).
+    c = decoder(short, memory)
+    d = decoder(long, memory)
+    assert not torch.allclose(c[0, 1:], d[0, 1:])
 
 
 def test_causal_rows_do_not_see_the_future():

@@ -56,14 +56,61 @@ def test_aref_trains_on_text_and_box(locca):
     _assert_box_close(locca, seq.tokens[-5:-1])
 
 
-def test_gcap_box_is_prompt(locca):
+def test_gcap_trains_on_box_and_text(locca):
+    """The paper's GCap: only the prefix is given; the box and then the text are predicted."""
     seq = locca.build('gcap', TEXT, BOX, IMG)
     t = locca.text
     n = len(t.encode('GCap:'))
-    assert seq.prefix_len == n + 4 + len(t.encode(':'))
+    assert seq.prefix_len == n and seq.loss_end is None
     assert t.decode(seq.tokens) == f'GCap:{_locs(locca)}: {TEXT}'
     _assert_box_close(locca, seq.tokens[n:n + 4])
-    assert locca.parse_text(seq.tokens[seq.prefix_len:]) == TEXT
+    assert locca.parse_text(seq.tokens[n + 4 + len(t.encode(':')):]) == TEXT
+
+
+def _trained(seq, tok):
+    """The decoded tokens a sequence's loss covers."""
+    end = seq.loss_end if seq.loss_end is not None else len(seq.tokens)
+    return tok.text.decode(seq.tokens[seq.prefix_len:end])
+
+
+@pytest.mark.parametrize('task,loss_on,trained', [
+    ('aref', ('text', 'box'), ' blue cube :{box}'),
+    ('aref', ('box', ), ' :{box}'),            # Table 7: no loss on the ARef text
+    ('aref', ('text', ), ' blue cube'),
+    ('gcap', ('box', 'text'), '{box}: blue cube'),
+    ('gcap', ('text', ), ': blue cube'),        # Table 7: no loss on the GCap box
+    ('gcap', ('box', ), '{box}'),
+])
+def test_loss_on_selects_the_trained_tokens(task, loss_on, trained):
+    """Which positions carry loss, on a known byte sequence, for every loss_on option."""
+    tok = LocCaTokenizer(box_tokenizer=dict(type='BoxTokenizer', num_bins=32),
+                         loss_on={task: loss_on})
+    seq = tok.build(task, 'blue cube', BOX, IMG)
+    assert _trained(seq, tok) == trained.format(box=_locs(tok))
+    # eos is trained exactly when the sequence's second part is.
+    second_trained = loss_on[-1] == ('box' if task == 'aref' else 'text') or len(loss_on) == 2
+    assert (seq.loss_end is None) == second_trained
+    # Whatever is not trained after the prefix is what an inference prompt gives.
+    cap = tok.build('cap', 'blue cube')
+    assert _trained(cap, tok) == 'blue cube' and cap.prefix_len == 4
+
+
+def test_loss_on_rejects_bad_values():
+    with pytest.raises(ValueError, match='non-empty subset'):
+        LocCaTokenizer(loss_on=dict(aref=()))
+    with pytest.raises(ValueError, match='non-empty subset'):
+        LocCaTokenizer(loss_on=dict(gcap=('box', 'caption')))
+    with pytest.raises(ValueError, match='location tasks'):
+        LocCaTokenizer(loss_on=dict(cap=('text', )))
+
+
+def test_gcap_prompt_with_and_without_box(locca):
+    seq = locca.build('gcap', TEXT, BOX, IMG)
+    given = locca.prompt('gcap', box=BOX, img_shape=IMG)
+    assert torch.equal(given, seq.tokens[:len(given)])
+    assert locca.text.decode(given) == f'GCap:{_locs(locca)}:'
+    bare = locca.prompt('gcap')
+    assert locca.text.decode(bare) == 'GCap:'
 
 
 @pytest.mark.parametrize('task', ['cap', 'aref', 'gcap'])
@@ -78,6 +125,8 @@ def test_prompt_is_start_of_sequence(locca, task, text):
     rest = seq.tokens[len(prompt):]
     if task == 'aref':
         assert locca.text.is_loc(rest[:4]).all() and rest.tolist()[4:] == [locca.text.eos_id]
+    elif task == 'gcap' and 'dog a' not in text:
+        assert not locca.text.is_loc(rest).any() and rest[-1] == locca.text.eos_id
     else:
         assert not locca.text.is_loc(rest).any() and len(rest) > 0
 
@@ -105,7 +154,7 @@ def test_truncation_cap_cuts_text_and_drops_eos():
 
 
 def test_truncation_aref_never_cuts_box():
-    locca = LocCaTokenizer()  # aref: 24 = 'ARef:' 5 + text 12 + ' :' 2 + box 4 + eos 1
+    locca = LocCaTokenizer(max_length=24)  # aref: 24 = 'ARef:' 5 + text 12 + ' :' 2 + box 4 + eos 1
     seq = locca.build('aref', 'the dog on the far left of the picture', BOX, IMG)
     assert seq.truncated and len(seq.tokens) == 24
     assert locca.text.decode(seq.tokens) == f'ARef: the dog on  :{_locs(locca, BOX)}'
@@ -115,7 +164,7 @@ def test_truncation_aref_never_cuts_box():
 
 
 def test_truncation_gcap_cuts_text_and_drops_eos():
-    locca = LocCaTokenizer()
+    locca = LocCaTokenizer(max_length=24)
     seq = locca.build('gcap', 'the dog on the far left of the picture', BOX, IMG)
     assert seq.truncated and len(seq.tokens) == 24
     assert locca.text.eos_id not in seq.tokens.tolist()
@@ -199,3 +248,18 @@ def test_pickle():
     copy = pickle.loads(pickle.dumps(locca))
     assert torch.equal(copy.build('gcap', TEXT, BOX, IMG).tokens,
                        locca.build('gcap', TEXT, BOX, IMG).tokens)
+
+
+def test_aref_prompt_cut_warns_once_and_counts(monkeypatch):
+    import locca_mm.models.tokenizers.locca as module
+    logged = []
+    monkeypatch.setattr(module, 'print_log', lambda msg, **kw: logged.append(msg))
+    tok = LocCaTokenizer(max_length=24)
+    long = 'the dog on the far left of the picture'
+    for _ in range(3):
+        prompt = tok.prompt('aref', long)
+        assert torch.equal(prompt, tok.build('aref', long, BOX, IMG).tokens[:len(prompt)])
+    assert tok.truncated_prompts == 3
+    assert len(logged) == 1 and 'max_length["aref"]=24' in logged[0] and long in logged[0]
+    tok.prompt('aref', 'a dog')  # fits: not counted
+    assert tok.truncated_prompts == 3
