@@ -80,8 +80,15 @@ def _peak_mb(device, fn):
 def check_train(args, tokfile, device, out):
     """bf16 LocCa-B and Cap-B steps side by side: time, memory, MFU."""
     import torch
-    from benchmark import PEAK_TFLOPS, batch_for, build, forward_flops, time_each, to_device, \
-        train_step
+    from benchmark import (
+        PEAK_TFLOPS,
+        batch_for,
+        build,
+        forward_flops,
+        time_each,
+        to_device,
+        train_step,
+    )
     models = {name: build(cfg, tokfile, args.quick).to(device)
               for name, cfg in (('cap', 'cap_vit_b'), ('locca', 'locca_vit_b'))}
     img = models['locca'].backbone.img_size[0]

@@ -279,7 +279,7 @@ def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
     without, the box is decoded first, then the separator and the text, and the box comes
     back in original-image pixels."""
     import locca_mm.models.heads.locca_head as head_module
-    from locca_mm.models.decoding import GroundedCaptionConstraint, Generation, TextConstraint
+    from locca_mm.models.decoding import Generation, GroundedCaptionConstraint, TextConstraint
     model = build_tiny().eval()
     tok = model.tokenizer
     calls = []
@@ -320,8 +320,8 @@ def test_task_losses_cover_exactly_the_trained_tokens(loss_on):
     here from the decoded text of each row (not from the batch's own loss mask)."""
     import torch.nn.functional as F
 
-    from tests.test_models.utils import TINY_TOKENIZER, tiny_model_cfg
     from locca_mm.registry import MODELS
+    from tests.test_models.utils import TINY_TOKENIZER, tiny_model_cfg
     cfg = tiny_model_cfg(parallel_ratio=0.0)
     cfg['tokenizer'] = dict(TINY_TOKENIZER, loss_on=loss_on or {})
     torch.manual_seed(0)

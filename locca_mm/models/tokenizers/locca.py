@@ -7,9 +7,8 @@ so the prefixes, the separator and the number of location bins are set once.
 import logging
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from mmengine.logging import print_log
-
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 from locca_mm.registry import TOKENIZERS
