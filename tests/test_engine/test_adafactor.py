@@ -205,3 +205,35 @@ def test_cuda_matches_cpu():
     _run(ScalingViTAdafactor(gpu, **kwargs), gpu, [[g.cuda() for g in s] for s in grads])
     for a, b in zip(cpu, gpu):
         torch.testing.assert_close(a.detach(), b.detach().cpu(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('threshold', [None, 0.5])
+def test_matches_timm_adafactor_big_vision(threshold):
+    """Ten steps against timm's AdafactorBigVision (a port of big_vision's
+    scale_by_adafactor): factored / full moments, dims factored over the two largest
+    (a [64, 3, 40, 2] tensor factors dims 0 and 2), momentum, lr-scaled weight decay."""
+    timm_optim = pytest.importorskip('timm.optim')
+    g = torch.Generator().manual_seed(0)
+    shapes = [(48, 40), (40, 48), (40, 8), (48,), (1, 36, 40), (64, 3, 40, 2)]
+    ours = [torch.nn.Parameter(0.1 * torch.randn(s, generator=g)) for s in shapes]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    kwargs = dict(lr=1e-2, weight_decay=1e-2, clipping_threshold=threshold)
+    a = ScalingViTAdafactor(ours, **kwargs)  # big_vision's defaults otherwise
+    b = timm_optim.AdafactorBigVision(theirs, momentum=0.9, momentum_dtype=torch.float32,
+                                      min_dim_size_to_factor=32, **kwargs)
+    grads = _grads(ours, 10)
+    _run(a, ours, grads)
+    _run(b, theirs, grads)
+    for p, q in zip(ours, theirs):
+        assert torch.allclose(p, q, rtol=1e-5, atol=1e-7), p.shape
+    # The same moments were kept: factored where big_vision factors.
+    factored = ['row_var' in a.state[p] for p in ours]
+    assert factored == [True, True, False, False, True, True]
+    assert a.state[ours[-1]]['row_var'].shape == (64, 3, 1, 2)  # dim 2 reduced
+
+
+def test_big_vision_defaults():
+    opt = ScalingViTAdafactor([torch.nn.Parameter(torch.zeros(2, 2))])
+    group = opt.param_groups[0]
+    assert group['min_dim_size_to_factor'] == 32 and group['clipping_threshold'] is None
+    assert (group['decay_rate'], group['beta2_cap'], group['beta1']) == (0.8, 0.999, 0.9)

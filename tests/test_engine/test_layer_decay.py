@@ -62,11 +62,16 @@ def test_lr_decays_by_depth_and_weight_decay_only_on_kernels():
 
 
 def test_config_overrides_the_no_decay_defaults():
-    groups = _groups_by_name(_build(_Detector(), flat_decay_mult=1.0,
-                                    custom_keys={'pos_embed': dict(decay_mult=0.5)}))
+    overrides = dict(flat_decay_mult=1.0, custom_keys={'pos_embed': dict(decay_mult=0.5)})
+    groups = _groups_by_name(_build(_Detector(), kernels_only=False, **overrides))
     assert groups['backbone.pos_embed']['weight_decay'] == pytest.approx(0.025)
     assert groups['backbone.layers.0.attn.qkv.bias']['weight_decay'] == 0.05
     assert groups['backbone.cls_token']['weight_decay'] == 0.0
+    # By default only kernels are decayed, whatever the multipliers say.
+    strict = _groups_by_name(_build(_Detector(), **overrides))
+    assert strict['backbone.pos_embed']['weight_decay'] == 0.0
+    assert strict['backbone.layers.0.attn.qkv.bias']['weight_decay'] == 0.0
+    assert strict['backbone.layers.0.attn.qkv.weight']['weight_decay'] == 0.05
 
 
 def test_model_with_its_own_get_layer_depth_is_asked_first():

@@ -5,6 +5,8 @@ warmup_iters = 10_000
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # Weight decay on kernels only (dense and conv weights), as big_vision.
+    constructor='KernelDecayOptimWrapperConstructor',
     optimizer=dict(type='ScalingViTAdafactor', lr=1e-3, beta1=0.9, decay_rate=0.8,
                    beta2_cap=0.999, weight_decay=0.1),
     clip_grad=dict(max_norm=1.0),

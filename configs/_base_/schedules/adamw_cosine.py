@@ -5,6 +5,8 @@ warmup_iters = 1000
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # Weight decay on kernels only (dense and conv weights), as big_vision.
+    constructor='KernelDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
     clip_grad=dict(max_norm=1.0),
 )

@@ -2,6 +2,8 @@
 # steps of 256 expressions (~40 RefCOCO epochs).
 optim_wrapper = dict(
     type='OptimWrapper',
+    # Weight decay on kernels only (dense and conv weights), as big_vision.
+    constructor='KernelDecayOptimWrapperConstructor',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [

@@ -1,6 +1,6 @@
 """Adafactor as Scaling ViT and big_vision train with it (LocCa's pretraining optimizer)."""
 import itertools
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -33,14 +33,15 @@ class ScalingViTAdafactor(Optimizer):
     """Adafactor with momentum and an absolute learning rate (Zhai et al., Scaling ViT, 2022).
 
     The variant big_vision names ``big_vision.scale_by_adafactor`` and trains
-    ViT-g, CapPa and LocCa with. Per parameter ``p`` with gradient ``g: [..., R, C]``
-    at step ``t`` (from 1)::
+    ViT-g, CapPa and LocCa with, with big_vision's defaults. Per parameter ``p``
+    with gradient ``g`` at step ``t`` (from 1), ``a < b`` the indices of its two
+    largest dims::
 
         β2_t = min(beta2_cap, 1 - t ** -decay_rate)
-        factored (p.dim() >= 2 and R, C >= min_dim_size_to_factor):
-            r = β2_t r + (1 - β2_t) mean_C(g² + eps)              r: [..., R, 1]
-            c = β2_t c + (1 - β2_t) mean_R(g² + eps)              c: [..., 1, C]
-            u = g · rsqrt(r / mean_R(r)) · rsqrt(c)
+        factored (p.dim() >= 2 and size(a), size(b) >= min_dim_size_to_factor):
+            r = β2_t r + (1 - β2_t) mean_b(g² + eps)              r: size 1 on dim b
+            c = β2_t c + (1 - β2_t) mean_a(g² + eps)              c: size 1 on dim a
+            u = g · rsqrt(r / mean_a(r)) · rsqrt(c)
         otherwise:
             v = β2_t v + (1 - β2_t) (g² + eps)                    v: like p
             u = g · rsqrt(v)
@@ -51,22 +52,22 @@ class ScalingViTAdafactor(Optimizer):
     What it changes from Shazeer & Stern's Adafactor (Scaling ViT, Sec. 3.5):
     first-moment momentum is back, the step size is ``lr`` itself rather than
     relative to the parameter's RMS, and weight decay is decoupled. The
-    momentum averages the clipped updates before the learning rate scales
+    momentum averages the (clipped) updates before the learning rate scales
     them, as in big_vision, so a schedule acts on the whole step at once.
 
-    Differences from big_vision, all deliberate:
+    As big_vision (``scale_by_adafactor``'s defaults): factoring from dims of
+    32, over the two largest dims; no update clipping (the configs clip the
+    gradient's global norm at 1.0 instead, as big_vision's configs do);
+    ``decay_rate`` 0.8 and ``beta2_cap`` 0.999; ``eps`` 1e-30 added to g².
+    ``tests/test_engine/test_adafactor.py`` checks several steps against timm's
+    ``AdafactorBigVision``, a port of big_vision's. Where it differs, deliberately:
 
     - ``weight_decay`` is multiplied by the current ``lr`` (the base lr times
       any mmengine schedule and layer-decay factor), as torch's decoupled
-      decay is; big_vision multiplies its ``wd`` by the schedule only, so its
-      ``config.wd`` is ``weight_decay * config.lr`` here.
-    - Factoring uses the last two dims (big_vision/optax: the two largest).
-      They pick the same dims for every ViT parameter (``[out, in]`` kernels,
-      ``[1, N, D]`` position embeddings) and both leave the patch-embedding
-      conv ``[D, 3, P, P]`` unfactored when ``P < min_dim_size_to_factor``.
-    - ``min_dim_size_to_factor`` defaults to optax's 128 (big_vision: 32),
-      ``clipping_threshold`` to 1.0 (big_vision: off) and the momentum to
-      float32 (big_vision: bfloat16; pass ``momentum_dtype='bfloat16'``).
+      decay is (timm's default too); big_vision multiplies its ``wd`` by the
+      schedule only, so its ``config.wd`` is ``weight_decay * config.lr`` here.
+    - The momentum is kept in float32 (big_vision: bfloat16; pass
+      ``momentum_dtype='bfloat16'``).
     - Second moments of float16/bfloat16 parameters are kept in float32: their
       squared gradients underflow in half precision and ``eps = 1e-30`` is
       below float16's range.
@@ -90,12 +91,12 @@ class ScalingViTAdafactor(Optimizer):
         beta2_cap (float): Upper bound of β2, in (0, 1]. Defaults to 0.999.
         eps (float): Added to the squared gradient. Defaults to 1e-30.
         clipping_threshold (float, optional): Largest RMS of an update before
-            momentum; None turns clipping off. Defaults to 1.0.
+            momentum; None (default, as big_vision) turns clipping off.
         weight_decay (float): Decoupled weight decay, multiplied by ``lr``.
             Defaults to 0.0.
-        min_dim_size_to_factor (int): A ≥2-D parameter whose last two dims are
-            both at least this has a factored second moment; others keep a
-            full one. Defaults to 128.
+        min_dim_size_to_factor (int): A ≥2-D parameter whose two largest dims
+            are both at least this has a factored second moment; others keep a
+            full one. Defaults to 32 (big_vision).
         momentum_dtype (torch.dtype | str): dtype of the momentum buffer.
             Defaults to torch.float32.
 
@@ -111,9 +112,9 @@ class ScalingViTAdafactor(Optimizer):
                  decay_rate: float = 0.8,
                  beta2_cap: float = 0.999,
                  eps: float = 1e-30,
-                 clipping_threshold: Optional[float] = 1.0,
+                 clipping_threshold: Optional[float] = None,
                  weight_decay: float = 0.0,
-                 min_dim_size_to_factor: int = 128,
+                 min_dim_size_to_factor: int = 32,
                  momentum_dtype: Union[torch.dtype, str] = torch.float32):
         if not lr >= 0:
             raise ValueError(f'lr must be >= 0, got {lr}')
@@ -143,15 +144,32 @@ class ScalingViTAdafactor(Optimizer):
             momentum_dtype=_to_dtype(momentum_dtype))
         super().__init__(params, defaults)
 
+    @staticmethod
+    def factored_dims(shape, min_dim_size_to_factor: int) -> Optional[Tuple[int, int]]:
+        """The two largest dims of ``shape`` (later dims win ties), in index order, or
+        None when ``shape`` has fewer than 2 dims or the smaller of the two is below
+        ``min_dim_size_to_factor`` (big_vision's ``_factored_dims``). Which of the two
+        is called row or column does not change the update (it is symmetric in them);
+        index order keeps a matrix's moments ``[R, 1]`` and ``[1, C]``."""
+        if len(shape) < 2:
+            return None
+        order = sorted(range(len(shape)), key=lambda i: (shape[i], i))
+        a, b = sorted(order[-2:])
+        return (a, b) if min(shape[a], shape[b]) >= min_dim_size_to_factor else None
+
     def _init_state(self, p: Tensor, group: dict) -> dict:
-        """Zero moments: factored row/col [..., R, 1]/[..., 1, C], or full ``variance``."""
+        """Zero moments: factored ``row_var`` (dim b reduced) / ``col_var`` (dim a reduced),
+        or a full ``variance``."""
         state = self.state[p]
         state['step'] = 0
         dtype = torch.promote_types(p.dtype, torch.float32)
-        min_size = group['min_dim_size_to_factor']
-        if p.dim() >= 2 and min(p.shape[-2:]) >= min_size:
-            state['row_var'] = p.new_zeros((*p.shape[:-1], 1), dtype=dtype)
-            state['col_var'] = p.new_zeros((*p.shape[:-2], 1, p.shape[-1]), dtype=dtype)
+        dims = self.factored_dims(p.shape, group['min_dim_size_to_factor'])
+        if dims is not None:
+            a, b = dims
+            state['row_var'] = p.new_zeros([1 if i == b else n for i, n in enumerate(p.shape)],
+                                           dtype=dtype)
+            state['col_var'] = p.new_zeros([1 if i == a else n for i, n in enumerate(p.shape)],
+                                           dtype=dtype)
         else:
             state['variance'] = torch.zeros_like(p, dtype=dtype,
                                                  memory_format=torch.preserve_format)
@@ -160,18 +178,19 @@ class ScalingViTAdafactor(Optimizer):
                                                 memory_format=torch.preserve_format)
         return state
 
-    @staticmethod
-    def _scaled_gradient(grad: Tensor, state: dict, beta2: float, eps: float) -> Tensor:
+    def _scaled_gradient(self, grad: Tensor, state: dict, group: dict, beta2: float) -> Tensor:
         """``g / sqrt(v̂)`` after folding ``g`` into the second moment (a new tensor)."""
+        eps = group['eps']
         if 'row_var' in state:
-            # mean(g², dim) as a norm: no [..., R, C] temporary for g² (as torch does).
+            a, b = self.factored_dims(grad.shape, group['min_dim_size_to_factor'])
+            # mean(g², dim) as a norm: no temporary the size of g for g² (as torch does).
             row_var, col_var = state['row_var'], state['col_var']
-            row_mean = torch.linalg.vector_norm(grad, dim=-1, keepdim=True).square_()
-            row_var.lerp_(row_mean.div_(grad.size(-1)).add_(eps), 1 - beta2)
-            col_mean = torch.linalg.vector_norm(grad, dim=-2, keepdim=True).square_()
-            col_var.lerp_(col_mean.div_(grad.size(-2)).add_(eps), 1 - beta2)
+            row_mean = torch.linalg.vector_norm(grad, dim=b, keepdim=True).square_()
+            row_var.lerp_(row_mean.div_(grad.size(b)).add_(eps), 1 - beta2)
+            col_mean = torch.linalg.vector_norm(grad, dim=a, keepdim=True).square_()
+            col_var.lerp_(col_mean.div_(grad.size(a)).add_(eps), 1 - beta2)
             # rsqrt of each factor rather than of r·c: r·c underflows when both are ~eps.
-            row_factor = row_var.div(row_var.mean(dim=-2, keepdim=True)).rsqrt_()
+            row_factor = row_var.div(row_var.mean(dim=a, keepdim=True)).rsqrt_()
             return grad.mul(row_factor).mul_(col_var.rsqrt())
         variance = state['variance']
         variance.lerp_(grad.square().add_(eps), 1 - beta2)
@@ -206,7 +225,7 @@ class ScalingViTAdafactor(Optimizer):
                 beta2 = second_moment_decay(state['step'], group['decay_rate'],
                                             group['beta2_cap'])
                 dtype = torch.promote_types(p.dtype, torch.float32)
-                update = self._scaled_gradient(p.grad.to(dtype), state, beta2, group['eps'])
+                update = self._scaled_gradient(p.grad.to(dtype), state, group, beta2)
                 if threshold is not None:
                     # A tensor divisor keeps the clip on the device (no host sync).
                     rms = torch.linalg.vector_norm(update) / update.numel()**0.5

@@ -10,6 +10,8 @@ from torch import nn
 
 from locca_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS
 
+from .kernel_decay import decay_kernels_only
+
 __all__ = ['LayerDecayOptimWrapperConstructor', 'NO_DECAY_KEYS']
 
 # Parameters that are not kernels: big_vision decays only ``.*/kernel$``.
@@ -46,11 +48,14 @@ class LayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstructor
       one); mmdet detectors, mmseg segmentors and our ``LocCa`` need not, so when
       the model lacks it the constructor asks ``model.backbone`` with prefix
       ``'backbone.'``.
-    - Weight decay goes to kernels only, as in big_vision: ``flat_decay_mult``
-      defaults to 0 (biases, norms, any 1-D parameter) and ``custom_keys``
-      starts from :data:`NO_DECAY_KEYS` (``pos_embed``, ``cls_token``). mmpretrain
-      does the same only when a config says so (its MAE/BEiT fine-tuning configs
-      set these keys); a config's own values override these defaults.
+    - Weight decay goes to kernels only, as in big_vision
+      (:func:`~locca_mm.engine.optimizers.kernel_decay.decay_kernels_only`: biases,
+      norms, embeddings, class tokens and any other non-kernel get none, as with
+      :class:`KernelDecayOptimWrapperConstructor`). mmpretrain does something
+      like it only when a config says so (its MAE/BEiT fine-tuning configs set
+      ``flat_decay_mult`` and ``custom_keys``). ``paramwise_cfg.kernels_only=False``
+      gives mmpretrain's rules instead, starting from ``flat_decay_mult=0`` and
+      :data:`NO_DECAY_KEYS`, which the config may then override.
     - An optimizer config without ``weight_decay`` keeps the optimizer's own
       default; mmpretrain's constructor fails on a missing ``weight_decay``.
 
@@ -61,6 +66,7 @@ class LayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstructor
     Args:
         optim_wrapper_cfg (dict): The optimizer wrapper config, with ``optimizer``.
         paramwise_cfg (dict, optional): ``layer_decay_rate`` (default 1.0),
+            ``kernels_only`` (default True), and with ``kernels_only=False``
             ``flat_decay_mult`` (default 0.0), ``bias_decay_mult``,
             ``norm_decay_mult``, ``custom_keys``.
 
@@ -73,6 +79,7 @@ class LayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstructor
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
         paramwise_cfg = dict(paramwise_cfg or {})
+        self.kernels_only = bool(paramwise_cfg.pop('kernels_only', True))
         paramwise_cfg.setdefault('flat_decay_mult', 0.0)
         paramwise_cfg['custom_keys'] = {**NO_DECAY_KEYS, **paramwise_cfg.get('custom_keys', {})}
         optim_wrapper_cfg = dict(optim_wrapper_cfg)
@@ -104,3 +111,5 @@ class LayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstructor
                     f'{type(module).__name__} or on its backbone {type(backbone).__name__}')
             get_layer_depth = functools.partial(backbone.get_layer_depth, prefix='backbone.')
         super().add_params(params, module, prefix, get_layer_depth, **kwargs)
+        if prefix == '' and self.kernels_only:  # the top call, after the recursion
+            decay_kernels_only(params, module)
