@@ -33,6 +33,15 @@ def test_refcoco_metric_matches_mmpretrain_visual_grounding():
     assert res['val/Acc@0.5'] == pytest.approx(50.0)
     assert res['testA/Acc@0.5'] == pytest.approx(50.0)
     assert res['testB/Acc@0.5'] == pytest.approx(100.0)
+    assert res['truncated'] == 0
+
+
+def test_refcoco_metric_counts_cut_prompts():
+    samples = _samples()
+    samples[1]['prompt_truncated'] = samples[4]['prompt_truncated'] = True
+    metric = RefCOCOMetric()
+    metric.process(None, samples)
+    assert metric.compute_metrics(metric.results)['truncated'] == 2
 
 
 def test_refcoco_metric_through_an_mmengine_evaluator():

@@ -18,7 +18,9 @@ class RefCOCOMetric(BaseMetric):
     computes it) overall and per ``split`` (val / testA / testB / test, from
     each sample's metainfo), so one evaluation over several splits reports
     each of them: ``refcoco/val/Acc@0.5``, ``refcoco/val/mIoU``, ... and the
-    pooled ``refcoco/Acc@0.5``, ``refcoco/mIoU``.
+    pooled ``refcoco/Acc@0.5``, ``refcoco/mIoU``. ``refcoco/truncated`` counts
+    the expressions whose prompt was cut to the tokenizer's ``max_length``
+    (``prompt_truncated``, set by the model), so a cut is never silent.
 
     Args:
         iou_thr (float): IoU counted as a hit. Defaults to 0.5.
@@ -39,13 +41,15 @@ class RefCOCOMetric(BaseMetric):
             self.results.append(dict(
                 pred=torch.as_tensor(pred[0], dtype=torch.float32).cpu(),
                 gt=torch.as_tensor(sample['gt_ref_bbox'], dtype=torch.float32).view(4).cpu(),
-                split=sample.get('split', 'all')))
+                split=sample.get('split', 'all'),
+                truncated=bool(sample.get('prompt_truncated', False))))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         ious = aligned_box_iou(torch.stack([r['pred'] for r in results]),
                                torch.stack([r['gt'] for r in results]))
         out = {f'Acc@{self.iou_thr}': float((ious >= self.iou_thr).float().mean()) * 100,
-               'mIoU': float(ious.mean()) * 100}
+               'mIoU': float(ious.mean()) * 100,
+               'truncated': sum(r.get('truncated', False) for r in results)}
         by_split = defaultdict(list)
         for r, iou in zip(results, ious):
             by_split[r['split']].append(iou)

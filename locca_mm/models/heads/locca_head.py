@@ -325,7 +325,10 @@ class LocCaHead(BaseModule):
             if not ds.get('prompt_text'):
                 raise ValueError('a "ref" prediction needs the referring expression in '
                                  'data_sample.prompt_text')
-            return tok.prompt('aref', text=ds.prompt_text).to(device)
+            cut_before = tok.truncated_prompts
+            prompt = tok.prompt('aref', text=ds.prompt_text).to(device)
+            ds.prompt_truncated = tok.truncated_prompts > cut_before
+            return prompt
         box = to_input_frame(torch.as_tensor(ds.prompt_box, dtype=torch.float32).view(1, 4),
                              ds.metainfo)[0]
         return tok.prompt('gcap', box=box, img_shape=box_frame(ds.metainfo)).to(device)
