@@ -15,6 +15,10 @@ COLOURS = {
 }
 KINDS = ('circle', 'square', 'triangle')
 SPLITS = ('pretrain', 'ref_train', 'ref_val', 'ref_test')
+CAPTION_STYLES = ('alt', 'descriptive')
+#: Words that say where something is (what ``location_word_share`` counts).
+LOCATION_WORDS = ('left', 'right', 'top', 'bottom', 'above', 'below')
+NUMBERS = ('one', 'two', 'three', 'four')
 
 
 class Shape:
@@ -52,9 +56,18 @@ class SyntheticShapes(LocCaBaseDataset):
     - Each object is a region whose text names it: ``"red circle"``, or,
       for one of a duplicated pair, ``"left red circle"`` / ``"top red
       circle"`` (along the axis that separates them most).
-    - The caption names the objects (in random order) and one relation:
-      ``"a red circle, a blue square and a green triangle. the red circle is
-      left of the blue square."``
+    - The caption, ``caption_style='alt'`` (default): alt-text-like, holistic
+      and mostly silent on where things are. It mentions some of the objects
+      (all, a subset, only their colours, or only how many there are), e.g.
+      ``"a picture of a red circle and a blue square."``, ``"three shapes, red,
+      green and blue."``; with probability ``alt_location_prob`` it adds where
+      one object is (``"the red circle is on the left."``). That is the premise
+      of the paper: web alt-text rarely says where things are, and the region
+      tasks are what teaches location. :meth:`location_word_share` measures it.
+      ``caption_style='descriptive'`` names every object and states one
+      relation: ``"a red circle, a blue square and a green triangle. the red
+      circle is left of the blue square."`` (region-level supervision in the
+      caption itself).
     - ``split='pretrain'`` yields captions and all regions (LocCa / Cap
       pretraining). ``'ref_train'``, ``'ref_val'``, ``'ref_test'`` (disjoint
       seeds) are a RefCOCO-like referring split: one sample per image with one
@@ -75,6 +88,9 @@ class SyntheticShapes(LocCaBaseDataset):
         kinds, colours (Sequence[str]): the vocabulary of objects.
         duplicate_prob (float): chance that an image holds a duplicated pair.
         ambiguous_target_prob (float): chance to refer to one of the pair.
+        caption_style (str): ``'alt'`` (default) or ``'descriptive'``.
+        alt_location_prob (float): chance an ``'alt'`` caption says where one
+            object is. Defaults to 0.05.
         seed (int): base seed.
         **kwargs: :class:`LocCaBaseDataset` arguments (``pipeline``, ``tokenizer``, ...).
     """
@@ -92,10 +108,16 @@ class SyntheticShapes(LocCaBaseDataset):
                  duplicate_prob: float = 0.5,
                  ambiguous_target_prob: float = 0.7,
                  background: Tuple[int, int, int] = (70, 70, 70),
+                 caption_style: str = 'alt',
+                 alt_location_prob: float = 0.05,
                  seed: int = 0,
                  **kwargs):
         if split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        if caption_style not in CAPTION_STYLES:
+            raise ValueError(f'caption_style must be one of {CAPTION_STYLES}, '
+                             f'got {caption_style!r}')
+        self.caption_style, self.alt_location_prob = caption_style, alt_location_prob
         unknown = [c for c in colours if c not in COLOURS] + [k for k in kinds if k not in KINDS]
         if unknown:
             raise ValueError(f'unknown colours/kinds {unknown}; colours: {sorted(COLOURS)}, '
@@ -114,7 +136,8 @@ class SyntheticShapes(LocCaBaseDataset):
                    ) -> List[str]:
         """Every word and mark the captions, regions and prompts use (for ``WordTokenizer``)."""
         words = ['a', 'the', 'two', 'and', 'is', 'of', 'left', 'right', 'top', 'bottom',
-                 'above', 'below', ',', '.', ':', 'cap', 'aref', 'gcap']
+                 'above', 'below', ',', '.', ':', 'cap', 'aref', 'gcap', 'one', 'three',
+                 'four', 'shapes', 'picture', 'on', 'at']
         words += list(colours) + list(kinds) + [plural(k) for k in kinds]
         return list(dict.fromkeys(words))
 
@@ -229,6 +252,78 @@ class SyntheticShapes(LocCaBaseDataset):
             text += f' the {a.name} is {rel} the {b.name}.'
         return text
 
+    @staticmethod
+    def alt_caption(shapes: List[Shape], rng: np.random.Generator, img_size: int,
+                    location_prob: float = 0.05) -> str:
+        """An alt-text-like caption: some of the objects, holistically, rarely where.
+
+        One of: the objects named (all or a subset), their colours, or how many
+        there are; with probability ``location_prob`` a last sentence says on
+        which side (or at the top / bottom) one named object is.
+        """
+        order = [shapes[int(i)] for i in rng.permutation(len(shapes))]
+        k = int(rng.integers(1, len(order) + 1))
+        mentioned = order[:k]
+
+        def listing(items):
+            items = list(dict.fromkeys(items))
+            return items[0] if len(items) == 1 else ', '.join(items[:-1]) + ' and ' + items[-1]
+
+        style = int(rng.integers(4))
+        if style == 0:
+            text = listing([f'a {s.name}' for s in mentioned]) + '.'
+        elif style == 1:
+            text = 'a picture of ' + listing([f'a {s.name}' for s in mentioned]) + '.'
+        elif style == 2:
+            text = listing([s.colour for s in mentioned]) + ' shapes.'
+        else:
+            n = len(shapes)
+            count = NUMBERS[n - 1] if n <= len(NUMBERS) else 'four'
+            text = f'{count} shapes, ' + listing([s.colour for s in order]) + '.'
+        if rng.random() < location_prob:
+            s = mentioned[0]
+            x, y = s.centre
+            if rng.random() < 0.5:
+                where = 'on the left' if x < img_size / 2 else 'on the right'
+            else:
+                where = 'at the top' if y < img_size / 2 else 'at the bottom'
+            text += f' the {s.name} is {where}.'
+        return text
+
+    def location_word_share(self, num: int = 1000) -> float:
+        """Share of the first ``num`` pretraining captions with a word of :data:`LOCATION_WORDS`."""
+        if self.split != 'pretrain':
+            raise ValueError('only the pretraining split has captions')
+        n = min(num, len(self))
+        words = set(LOCATION_WORDS)
+        hits = sum(bool(words & set(self.get_data_info(i)['captions'][0].replace('.', ' ')
+                                    .replace(',', ' ').split())) for i in range(n))
+        return hits / max(n, 1)
+
+    def label_map(self, shapes: List[Shape]) -> np.ndarray:
+        """[S, S] uint8 dense labels: 0 background, ``1 + colour * len(kinds) + kind``
+        for the object drawn there (the same geometry as :meth:`render`, no anti-aliasing)."""
+        s = self.img_size
+        labels = np.zeros((s, s), dtype=np.uint8)
+        for shape in shapes:
+            value = 1 + self.colours.index(shape.colour) * len(self.kinds) + \
+                self.kinds.index(shape.kind)
+            x1, y1, x2, y2 = shape.box
+            if shape.kind == 'circle':
+                cv2.circle(labels, (round((x1 + x2) / 2), round((y1 + y2) / 2)),
+                           round((x2 - x1) / 2), value, -1)
+            elif shape.kind == 'square':
+                cv2.rectangle(labels, (round(x1), round(y1)), (round(x2) - 1, round(y2) - 1),
+                              value, -1)
+            else:
+                pts = np.array([[(x1 + x2) / 2, y1], [x2, y2], [x1, y2]]).round().astype(np.int32)
+                cv2.fillPoly(labels, [pts], value)
+        return labels
+
+    def dense_classes(self) -> List[str]:
+        """Names of the :meth:`label_map` classes: ``background``, then colour × kind."""
+        return ['background'] + [f'{c} {k}' for c in self.colours for k in self.kinds]
+
     def get_data_info(self, idx: int) -> dict:
         shapes, pair = self.scene(idx)
         rng = self._rng(idx + 2 * 10**9)
@@ -238,7 +333,9 @@ class SyntheticShapes(LocCaBaseDataset):
                     source=f'SyntheticShapes[{self.split}]#{idx}', sample_idx=idx,
                     width=self.img_size, height=self.img_size)
         if self.split == 'pretrain':
-            info.update(captions=[self.caption(shapes, rng)], regions=make_regions(boxes, texts))
+            caption = self.caption(shapes, rng) if self.caption_style == 'descriptive' else \
+                self.alt_caption(shapes, rng, self.img_size, self.alt_location_prob)
+            info.update(captions=[caption], regions=make_regions(boxes, texts))
             if self.test_mode:
                 info['task'] = 'cap'
             return info

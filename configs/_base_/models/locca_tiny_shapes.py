@@ -17,9 +17,9 @@ tokenizer = dict(
         type='WordTokenizer',
         # = SyntheticShapes.vocabulary()
         vocab=['a', 'the', 'two', 'and', 'is', 'of', 'left', 'right', 'top', 'bottom', 'above',
-               'below', ',', '.', ':', 'cap', 'aref', 'gcap', 'red', 'green', 'blue', 'yellow',
-               'purple', 'white', 'circle', 'square', 'triangle', 'circles', 'squares',
-               'triangles']),
+               'below', ',', '.', ':', 'cap', 'aref', 'gcap', 'one', 'three', 'four', 'shapes',
+               'picture', 'on', 'at', 'red', 'green', 'blue', 'yellow', 'purple', 'white',
+               'circle', 'square', 'triangle', 'circles', 'squares', 'triangles']),
     box_tokenizer=dict(type='BoxTokenizer', num_bins=num_bins, order='yxyx'),
     max_length=dict(cap=40, aref=16, gcap=16),
 )
