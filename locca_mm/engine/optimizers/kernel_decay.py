@@ -1,7 +1,9 @@
 """Weight decay on kernels only, as big_vision decays (``.*/kernel$``)."""
 import inspect
+import logging
 from typing import Dict, List, Set
 
+from mmengine.logging import MMLogger, print_log
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
@@ -54,6 +56,20 @@ def merge_param_groups(params: List[dict]) -> List[dict]:
     return list(merged.values())
 
 
+class _CountFrozen(logging.Filter):
+    """Counts (and drops) mmengine's one-warning-per-frozen-parameter lines."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if 'is skipped since its requires_grad=False' in record.getMessage():
+            self.count += 1
+            return False
+        return True
+
+
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class KernelDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """mmengine's default constructor, with weight decay on kernels only.
@@ -65,7 +81,8 @@ class KernelDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     decayed. mmengine's ``paramwise_cfg`` (``custom_keys`` lr/decay multipliers,
     ``bias_decay_mult``, ...) still applies on top; a non-kernel's decay is 0
     whatever it says. The param groups are merged by their options, so a
-    model has a handful of groups, not one per parameter.
+    model has a handful of groups, not one per parameter. Frozen parameters
+    (the REC protocol's encoder) are reported in one line, not one warning each.
 
     Example:
         >>> optim_wrapper = dict(
@@ -85,7 +102,16 @@ class KernelDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 optimizer_cls = registry.get(optimizer_cls)
         first_arg = next(iter(inspect.signature(optimizer_cls).parameters))
         params: List[dict] = []
-        self.add_params(params, model)
+        frozen = _CountFrozen()
+        logger = MMLogger.get_current_instance()
+        logger.addFilter(frozen)
+        try:
+            self.add_params(params, model)
+        finally:
+            logger.removeFilter(frozen)
+        if frozen.count:
+            print_log(f'{frozen.count} parameters with requires_grad=False are not updated',
+                      logger='current', level=logging.INFO)
         optimizer_cfg[first_arg] = merge_param_groups(decay_kernels_only(params, model))
         optimizer = OPTIMIZERS.build(optimizer_cfg)
         return OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))
