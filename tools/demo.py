@@ -1,44 +1,75 @@
-"""The embedded demo: LocCa vs. Cap at equal budget, on SyntheticShapes, on a CPU.
+"""The embedded demo: LocCa vs. Cap at equal budget, on SyntheticShapes, on a CPU, over seeds.
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--quick]
+    python tools/demo.py [--work-dir work_dirs/demo] [--seeds 1] [--seed 0] [--quick]
+                         [--captions alt|descriptive] [--rec-variants plain aided]
 
-1. Pretrain a tiny LocCa and a tiny Cap: the same encoder, decoder, data,
-   steps and seed (configs/shapes/locca_tiny_shapes.py, cap_tiny_shapes.py).
-2. Score both models' captions of held-out images (CIDEr, BLEU-4).
-3. The RefCOCO protocol for each encoder: freeze it, train a fresh decoder on
-   the synthetic referring split, measure Acc@0.5 on its test split
-   (configs/shapes/rec_tiny_shapes.py).
-4. Write ``summary.json``, ``curves.png`` (training losses and accuracies),
-   ``vis/`` (both models' boxes on a few test images), and print a table.
+For each seed (pretraining and REC both reseeded; the test sets stay fixed):
+
+1. Pretrain a tiny LocCa and a tiny Cap: the same encoder, decoder, data, steps
+   and seed (configs/shapes/locca_tiny_shapes.py, cap_tiny_shapes.py).
+2. Score both models' captions of held-out images (CIDEr, BLEU-4), and LocCa's
+   own ARef (its pretrained decoder asked for the box) on the referring test split.
+3. A linear dense probe of each frozen encoder: every patch token classified as
+   background or the colour × kind of the object covering it (mIoU).
+4. The RefCOCO protocol for each encoder: freeze it, train a fresh decoder on the
+   synthetic referring split, measure Acc@0.5 on its test split, with the
+   learning curve on the validation split. ``plain`` is the pretraining decoder's
+   architecture (configs/shapes/rec_tiny_shapes.py); ``aided`` adds 2-D positions
+   to its cross-attention keys, location the encoder need not provide
+   (configs/shapes/rec-aided_tiny_shapes.py), and is reported as such.
+
+It writes per-seed ``seed_<s>/results.json``, ``summary.json`` (means, spreads,
+per-seed figures, the LocCa − Cap margin), ``curves.png`` and ``vis/``, and
+prints a table.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import statistics
 import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from mmengine.config import DictAction  # noqa: E402
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs', 'shapes')
+MODELS = ('locca', 'cap')
+REC_CONFIGS = dict(plain='rec_tiny_shapes', aided='rec-aided_tiny_shapes')
+PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='LocCa vs Cap on SyntheticShapes (CPU)')
     parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--seeds', type=int, default=1, help='independent runs')
+    parser.add_argument('--seed', type=int, default=0, help='the first run\'s seed')
+    parser.add_argument('--captions', choices=['alt', 'descriptive'], default='alt',
+                        help='SyntheticShapes caption style of pretraining')
+    parser.add_argument('--rec-variants', nargs='+', choices=list(REC_CONFIGS),
+                        default=['plain', 'aided'], help='REC protocol decoders to run')
     parser.add_argument('--pretrain-iters', type=int, default=None,
                         help='pretraining iterations of each model (config default)')
     parser.add_argument('--rec-iters', type=int, default=None,
                         help='decoder iterations of the REC protocol (config default)')
+    parser.add_argument('--probe-images', type=int, default=600,
+                        help='images the dense probe trains on (and a third of it to test)')
+    parser.add_argument('--pretrain-options', nargs='+', action=DictAction, default={},
+                        help='config overrides for both pretrainings')
+    parser.add_argument('--rec-options', nargs='+', action=DictAction, default={},
+                        help='config overrides for every REC protocol run')
     parser.add_argument('--quick', action='store_true',
                         help='a few iterations and small evaluations (a smoke test)')
     parser.add_argument('--num-vis', type=int, default=8, help='test images to draw')
     return parser.parse_args(argv)
 
 
+# ------------------------------------------------------------------------------ running
 class Progress:
-    """Prints a line per ``interval`` iterations and keeps every iteration's losses."""
+    """Prints a line per ``interval`` iterations; keeps every iteration's losses and the
+    validation metrics (the REC learning curve)."""
 
     def __init__(self, stage: str, interval: int, start: float):
         from mmengine.hooks import Hook
@@ -51,9 +82,12 @@ class Progress:
             def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
                 progress.record(runner, outputs or {})
 
+            def after_val_epoch(self, runner, metrics=None):
+                progress.curve.append((runner.iter, dict(metrics or {})))
+
         self.hook = _Hook()
         self.stage, self.interval, self.start = stage, interval, start
-        self.history = []
+        self.history, self.curve = [], []
         self.t0 = None
 
     def record(self, runner, outputs: dict) -> None:
@@ -64,13 +98,13 @@ class Progress:
         it, total = runner.iter + 1, runner.max_iters
         if it % self.interval == 0 or it == total:
             rate = (time.time() - self.t0) / it
-            text = '  '.join(f'{k} {v:.3f}' for k, v in losses.items())
-            print(f'[{time.time() - self.start:6.0f}s] {self.stage:<14} {it:4d}/{total}  '
+            text = '  '.join(f'{k} {v:.3f}' for k, v in losses.items() if k != 'loss')
+            print(f'[{time.time() - self.start:6.0f}s] {self.stage:<20} {it:4d}/{total}  '
                   f'{text}  (eta {rate * (total - it):.0f}s)', flush=True)
 
 
-def run(cfg, stage: str, start: float, interval: int):
-    """Train ``cfg`` in this process; return the runner and the progress record."""
+def train(cfg, stage: str, start: float, interval: int):
+    """Train ``cfg`` in this process; return the runner and its progress record."""
     from locca_mm.utils.cli import build_runner
     cfg.experiment_name = f'demo-{stage}-{os.getpid()}'
     cfg.visualizer.name = cfg.experiment_name
@@ -82,162 +116,274 @@ def run(cfg, stage: str, start: float, interval: int):
     return runner, progress
 
 
-def evaluate(runner, dataloader_cfg, evaluator_cfg, stage: str):
-    """Test-loop metrics of the runner's model on another dataloader."""
+def evaluate(model, dataloader_cfg, evaluator_cfg) -> dict:
+    """Metrics of ``model`` on a dataloader config (test-loop style, no runner)."""
+    import torch
     from mmengine.evaluator import Evaluator
     from mmengine.runner import Runner
     loader = Runner.build_dataloader(dataloader_cfg)
     evaluator = Evaluator(evaluator_cfg)
     evaluator.dataset_meta = getattr(loader.dataset, 'metainfo', None)
-    model = runner.model
     model.eval()
-    import torch
     with torch.no_grad():
         for batch in loader:
             evaluator.process(model.test_step(batch), batch)
     return evaluator.evaluate(len(loader.dataset))
 
 
+# ------------------------------------------------------------------------------ configs
+def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=None,
+                 **overrides):
+    """``configs/shapes/<name>.py`` for one seed: training randomness and training data
+    reseeded, test sets fixed; ``iters`` shortens it (warm-up scaled)."""
+    from mmengine.config import Config
+
+    from locca_mm.utils.cli import apply_encoder_from, link_tokenizer
+    cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=seed)
+    cfg.train_dataloader.dataset.seed = seed
+    if cfg.train_dataloader.dataset.get('split') == 'pretrain':
+        cfg.train_dataloader.dataset.caption_style = args.captions
+    if iters:
+        cfg.train_cfg.max_iters = iters
+        warmup = min(cfg.param_scheduler[0]['end'], max(iters // 2, 1))
+        cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
+    if cfg.get('val_dataloader'):  # the REC learning curve: 5 points on the val split
+        cfg.train_cfg.val_interval = max(cfg.train_cfg.max_iters // 5, 1)
+        cfg.val_dataloader.dataset.num_samples = 200
+    if args.quick:
+        cfg.train_dataloader.batch_size = 8
+        cfg.test_dataloader.dataset.num_samples = 16
+        if cfg.get('val_dataloader'):
+            cfg.val_dataloader.dataset.num_samples = 16
+    cfg.merge_from_dict(dict(options or {}))
+    for k, v in overrides.items():
+        cfg[k] = v
+    link_tokenizer(cfg)
+    apply_encoder_from(cfg)
+    return cfg
+
+
+# ------------------------------------------------------------------------------ probe
+def probe_data(model, num_train: int, num_test: int):
+    """(images, patch labels) of two disjoint SyntheticShapes image sets for the probe,
+    preprocessed by ``model``'s data preprocessor."""
+    import torch
+
+    from locca_mm.datasets import SyntheticShapes
+    from locca_mm.evaluation import patch_labels
+    ds = SyntheticShapes(num_samples=num_train + num_test, seed=PROBE_SEED)
+    patch = model.backbone.patch_size[0] if isinstance(model.backbone.patch_size, tuple) \
+        else model.backbone.patch_size
+    num_classes = len(ds.dense_classes())
+    images, labels = [], []
+    for i in range(num_train + num_test):
+        shapes, _ = ds.scene(i)
+        images.append(torch.from_numpy(ds.render(shapes, i)).permute(2, 0, 1).contiguous())
+        labels.append(torch.from_numpy(patch_labels(ds.label_map(shapes), patch, num_classes)))
+    inputs = model.data_preprocessor(dict(inputs=images, data_samples=None), False)['inputs']
+    labels = torch.stack(labels)
+    split = (inputs[:num_train], labels[:num_train]), (inputs[num_train:], labels[num_train:])
+    return split, ds.dense_classes()
+
+
+# ------------------------------------------------------------------------------ one seed
+def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
+    from locca_mm.evaluation import linear_dense_probe
+    pre_iters = args.pretrain_iters or (10 if args.quick else None)
+    rec_iters = args.rec_iters or (10 if args.quick else None)
+    interval = 5 if args.quick else 100
+    out = dict(seed=seed, models={})
+    encoders = {}
+    for name in MODELS:
+        cfg = stage_config(f'{name}_tiny_shapes', osp.join(work, name, 'pretrain'), seed, args,
+                           pre_iters, args.pretrain_options)
+        runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
+        encoders[name] = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
+        result = dict(pretrain_iters=runner.iter, final_losses=progress.history[-1])
+        result['captions'] = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
+        if name == 'locca':  # its own decoder, asked for the box of each expression
+            ref = stage_config(REC_CONFIGS['plain'], work, seed, args)
+            result['own_aref'] = evaluate(runner.model, ref.test_dataloader, ref.test_evaluator)
+        (train_split, test_split), classes = probe
+        result['dense_probe'] = linear_dense_probe(runner.model, train_split, test_split,
+                                                   len(classes), classes)
+        print(f'[{time.time() - start:6.0f}s] s{seed} {name}: CIDEr '
+              f'{result["captions"]["caption/CIDEr"]:.1f}, dense probe mIoU '
+              f'{result["dense_probe"]["miou"]:.1f}', flush=True)
+        out['models'][name] = result
+        del runner
+    out['rec'], models_for_vis = {}, []
+    for variant in args.rec_variants:
+        out['rec'][variant] = {}
+        for name in MODELS:
+            cfg = stage_config(REC_CONFIGS[variant], osp.join(work, name, f'rec-{variant}'),
+                               seed, args, rec_iters, args.rec_options,
+                               encoder_from=encoders[name])
+            runner, progress = train(cfg, f's{seed} rec-{variant} {name}', start, interval)
+            metrics = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
+            curve = [(it, m.get('refcoco/Acc@0.5')) for it, m in progress.curve]
+            out['rec'][variant][name] = dict(
+                acc=metrics['refcoco/Acc@0.5'], miou=metrics['refcoco/mIoU'],
+                curve=curve, loss=[h.get('loss_aref') for h in progress.history],
+                iters=runner.iter)
+            print(f'[{time.time() - start:6.0f}s] s{seed} rec-{variant} {name}: Acc@0.5 '
+                  f'{metrics["refcoco/Acc@0.5"]:.1f} (val curve '
+                  f'{", ".join(f"{a:.0f}" for _, a in curve if a is not None)})', flush=True)
+            models_for_vis.append((f'{name} ({variant})', runner.model, cfg))
+    return out, models_for_vis
+
+
+# ------------------------------------------------------------------------------ summary
+def spread(values) -> dict:
+    values = [float(v) for v in values]
+    return dict(mean=round(statistics.fmean(values), 2),
+                std=round(statistics.stdev(values), 2) if len(values) > 1 else 0.0,
+                min=round(min(values), 2), max=round(max(values), 2))
+
+
+def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
+    variants = list(runs[0]['rec'])
+    rec = {}
+    for v in variants:
+        acc = {n: [r['rec'][v][n]['acc'] for r in runs] for n in MODELS}
+        rec[v] = dict(acc={n: spread(a) for n, a in acc.items()},
+                      miou={n: spread([r['rec'][v][n]['miou'] for r in runs]) for n in MODELS},
+                      margin=spread([a - b for a, b in zip(acc['locca'], acc['cap'])]))
+    headline = 'plain' if 'plain' in rec else variants[0]
+    probe = {n: [r['models'][n]['dense_probe']['miou'] for r in runs] for n in MODELS}
+    return {
+        'rec_acc@0.5': {n: rec[headline]['acc'][n]['mean'] for n in MODELS},
+        'margin': rec[headline]['margin'],
+        'headline_variant': headline,
+        'rec_variants': rec,
+        'dense_probe_miou': {n: spread(v) for n, v in probe.items()},
+        'dense_probe_margin': spread([a - b for a, b in zip(probe['locca'], probe['cap'])]),
+        'locca_own_aref_acc@0.5': spread([r['models']['locca']['own_aref']['refcoco/Acc@0.5']
+                                          for r in runs]),
+        'caption_cider': {n: spread([r['models'][n]['captions']['caption/CIDEr']
+                                     for r in runs]) for n in MODELS},
+        'caption_bleu4': {n: spread([r['models'][n]['captions']['caption/BLEU-4']
+                                     for r in runs]) for n in MODELS},
+        'captions': dict(style=args.captions, location_word_share=round(location_share, 4)),
+        'per_seed': [dict(
+            seed=r['seed'],
+            rec={v: {n: round(r['rec'][v][n]['acc'], 2) for n in MODELS} for v in variants},
+            dense_probe_miou={n: round(r['models'][n]['dense_probe']['miou'], 2)
+                              for n in MODELS},
+            locca_own_aref=round(r['models']['locca']['own_aref']['refcoco/Acc@0.5'], 2),
+            cider={n: round(r['models'][n]['captions']['caption/CIDEr'], 2) for n in MODELS})
+            for r in runs],
+        'steps': {'pretrain': runs[0]['models']['locca']['pretrain_iters'],
+                  'rec': runs[0]['rec'][variants[0]]['locca']['iters']},
+        'seeds': [r['seed'] for r in runs],
+        'seconds': round(seconds, 1),
+    }
+
+
+def print_table(summary: dict) -> None:
+    def cell(s):
+        return f'{s["mean"]:6.1f} ± {s["std"]:4.1f}'
+
+    n = len(summary['seeds'])
+    print(f'\n{"":<36}{"LocCa":>15}{"Cap":>15}   (mean ± std over {n} seed{"s" * (n > 1)})')
+    for v, r in summary['rec_variants'].items():
+        label = f'REC Acc@0.5, {v} decoder'
+        print(f'{label:<36}{cell(r["acc"]["locca"]):>15}{cell(r["acc"]["cap"]):>15}'
+              f'   margin {cell(r["margin"])} (min {r["margin"]["min"]:.1f})')
+    probe = summary['dense_probe_miou']
+    print(f'{"dense probe mIoU (linear, frozen)":<36}{cell(probe["locca"]):>15}'
+          f'{cell(probe["cap"]):>15}   margin {cell(summary["dense_probe_margin"])}')
+    print(f'{"LocCa own ARef Acc@0.5":<36}{cell(summary["locca_own_aref_acc@0.5"]):>15}')
+    cider = summary['caption_cider']
+    print(f'{"caption CIDEr":<36}{cell(cider["locca"]):>15}{cell(cider["cap"]):>15}')
+    print(f'captions: {summary["captions"]["style"]}, '
+          f'{summary["captions"]["location_word_share"] * 100:.1f}% with a location word; '
+          f'{summary["steps"]["pretrain"]} pretraining + {summary["steps"]["rec"]} REC steps '
+          f'a run, {summary["seconds"]:.0f} s in all\n')
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
-    from mmengine.config import Config
 
+    from locca_mm.datasets import SyntheticShapes
     from locca_mm.utils import register_all_modules
-    from locca_mm.utils.cli import apply_encoder_from, link_tokenizer
     register_all_modules()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     start = time.time()
     work = osp.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
-
-    def config(name, work_dir, iters, **overrides):
-        cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
-        cfg.work_dir = work_dir
-        if iters:
-            cfg.train_cfg.max_iters = iters
-            warmup = min(cfg.param_scheduler[0]['end'], max(iters // 2, 1))
-            cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
-        if args.quick:
-            cfg.train_dataloader.batch_size = 8
-            cfg.test_dataloader.dataset.num_samples = 16
-            if cfg.get('val_dataloader'):
-                cfg.val_dataloader.dataset.num_samples = 16
-        for k, v in overrides.items():
-            cfg[k] = v
-        link_tokenizer(cfg)
-        apply_encoder_from(cfg)
-        return cfg
-
-    pre_iters = args.pretrain_iters or (10 if args.quick else None)
-    rec_iters = args.rec_iters or (10 if args.quick else None)
-    interval = 5 if args.quick else 50
-    results = {}
-    for name, cfg_name in (('locca', 'locca_tiny_shapes'), ('cap', 'cap_tiny_shapes')):
-        print(f'== pretraining {name} ==', flush=True)
-        cfg = config(cfg_name, osp.join(work, name, 'pretrain'), pre_iters)
-        runner, progress = run(cfg, f'pretrain-{name}', start, interval)
-        ckpt = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
-        print(f'== captions of {name} ==', flush=True)
-        captions = evaluate(runner, cfg.test_dataloader, cfg.test_evaluator, name)
-        results[name] = dict(pretrain=progress.history, checkpoint=ckpt, captions=captions,
-                             pretrain_iters=runner.iter)
-
-    vis_data = []
-    for name in ('locca', 'cap'):
-        print(f'== REC protocol, frozen {name} encoder ==', flush=True)
-        cfg = config('rec_tiny_shapes', osp.join(work, name, 'rec'), rec_iters,
-                     encoder_from=results[name]['checkpoint'])
-        runner, progress = run(cfg, f'rec-{name}', start, interval)
-        rec = evaluate(runner, cfg.test_dataloader, cfg.test_evaluator, name)
-        results[name].update(rec=progress.history, rec_metrics=rec, rec_iters=runner.iter)
-        vis_data.append((name, runner.model, cfg))
-
-    draw(vis_data, osp.join(work, 'vis'), args.num_vis)
-    seconds = time.time() - start
-    summary = summarize(results, seconds)
+    share = SyntheticShapes(num_samples=2000, caption_style=args.captions,
+                            seed=args.seed).location_word_share(200 if args.quick else 2000)
+    print(f'captions ({args.captions}): {share * 100:.1f}% name a location', flush=True)
+    from locca_mm.registry import MODELS as REGISTRY
+    probe_model = REGISTRY.build(stage_config('locca_tiny_shapes', work, 0, args).model)
+    n_probe = 40 if args.quick else args.probe_images
+    probe = probe_data(probe_model, n_probe, max(n_probe // 3, 10))
+    runs, vis = [], None
+    for i in range(args.seeds):
+        seed = args.seed + i
+        print(f'== seed {seed} ({i + 1}/{args.seeds}) ==', flush=True)
+        seed_dir = osp.join(work, f'seed_{seed}')
+        result, models = run_seed(seed, args, seed_dir, start, probe)
+        with open(osp.join(seed_dir, 'results.json'), 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=1)
+        runs.append(result)
+        vis = vis or models
+    summary = summarize(runs, args, time.time() - start, share)
     with open(osp.join(work, 'summary.json'), 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
-    plot(results, osp.join(work, 'curves.png'))
+    plot(runs, summary, osp.join(work, 'curves.png'))
+    draw(vis, osp.join(work, 'vis'), args.num_vis)
     print_table(summary)
     print(f'summary: {osp.join(work, "summary.json")}; curves: {osp.join(work, "curves.png")}; '
           f'pictures: {osp.join(work, "vis")}')
     return summary
 
 
-def summarize(results: dict, seconds: float) -> dict:
-    def rec_acc(name):
-        return round(results[name]['rec_metrics']['refcoco/Acc@0.5'], 2)
-
-    return {
-        'rec_acc@0.5': {n: rec_acc(n) for n in ('locca', 'cap')},
-        'rec_miou': {n: round(results[n]['rec_metrics']['refcoco/mIoU'], 2)
-                     for n in ('locca', 'cap')},
-        'caption_cider': {n: round(results[n]['captions']['caption/CIDEr'], 2)
-                          for n in ('locca', 'cap')},
-        'caption_bleu4': {n: round(results[n]['captions']['caption/BLEU-4'], 2)
-                          for n in ('locca', 'cap')},
-        'margin_rec_acc@0.5': round(rec_acc('locca') - rec_acc('cap'), 2),
-        'steps': {'pretrain': results['locca']['pretrain_iters'],
-                  'rec': results['locca']['rec_iters']},
-        'final_losses': {
-            n: {k: round(v, 4) for k, v in results[n]['pretrain'][-1].items()}
-            for n in ('locca', 'cap')
-        },
-        'seconds': round(seconds, 1),
-    }
-
-
-def print_table(summary: dict) -> None:
-    rows = [('REC Acc@0.5 (frozen encoder)', 'rec_acc@0.5'), ('REC mean IoU', 'rec_miou'),
-            ('caption CIDEr', 'caption_cider'), ('caption BLEU-4', 'caption_bleu4')]
-    print(f'\n{"":<30}{"LocCa":>10}{"Cap":>10}')
-    for label, key in rows:
-        print(f'{label:<30}{summary[key]["locca"]:>10.2f}{summary[key]["cap"]:>10.2f}')
-    print(f'{"margin (Acc@0.5 points)":<30}{summary["margin_rec_acc@0.5"]:>10.2f}')
-    print(f'{summary["steps"]["pretrain"]} pretraining + {summary["steps"]["rec"]} REC steps '
-          f'each, {summary["seconds"]:.0f} s in all\n')
-
-
-def _smooth(values, k=20):
-    import numpy as np
-    values = np.asarray(values, dtype=float)
-    if len(values) < k:
-        return values
-    return np.convolve(values, np.ones(k) / k, mode='valid')
-
-
-def plot(results: dict, path: str) -> None:
-    """Pretraining and REC losses of both models, and their REC accuracies."""
+# ------------------------------------------------------------------------------ pictures
+def plot(runs: list, summary: dict, path: str) -> None:
+    """REC learning curves (every seed), REC accuracy and dense-probe mIoU with spreads."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     colours = {'locca': 'tab:red', 'cap': 'tab:blue'}
-    for name in ('locca', 'cap'):
-        history = results[name]['pretrain']
-        for key, style in (('loss_cap', '-'), ('loss_aref', '--'), ('loss_gcap', ':')):
-            values = [h[key] for h in history if key in h]
-            if values:
-                axes[0].plot(_smooth(values), style, color=colours[name], label=f'{name} {key}')
-        rec = [h['loss_aref'] for h in results[name]['rec'] if 'loss_aref' in h]
-        axes[1].plot(_smooth(rec), color=colours[name], label=f'{name} encoder')
-    axes[0].set(title='pretraining losses', xlabel='iteration', ylabel='loss')
-    axes[1].set(title='REC protocol: fresh decoder, ARef loss', xlabel='iteration')
-    accs = [results[n]['rec_metrics']['refcoco/Acc@0.5'] for n in ('locca', 'cap')]
-    axes[2].bar(['LocCa', 'Cap'], accs, color=[colours['locca'], colours['cap']])
-    for i, a in enumerate(accs):
-        axes[2].text(i, a, f'{a:.1f}', ha='center', va='bottom')
-    axes[2].set(title='REC Acc@0.5 (frozen encoder)', ylabel='%', ylim=(0, 100))
-    for ax in axes[:2]:
-        ax.legend(fontsize=7)
+    styles = {'plain': '-', 'aided': '--'}
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for r in runs:
+        for v, by_model in r['rec'].items():
+            for n, res in by_model.items():
+                pts = [(it, a) for it, a in res['curve'] if a is not None]
+                if pts:
+                    axes[0].plot(*zip(*pts), styles.get(v, ':'), color=colours[n], alpha=0.7,
+                                 marker='o', ms=3,
+                                 label=f'{n}, {v}' if r is runs[0] else None)
+    axes[0].set(title='REC protocol: val Acc@0.5 while the fresh decoder trains',
+                xlabel='REC iteration', ylabel='Acc@0.5 (%)', ylim=(0, 100))
+    axes[0].legend(fontsize=7)
+    labels, values, errors, cols = [], [], [], []
+    for v, rec in summary['rec_variants'].items():
+        for n in MODELS:
+            labels.append(f'{n}\n{v}')
+            values.append(rec['acc'][n]['mean'])
+            errors.append(rec['acc'][n]['std'])
+            cols.append(colours[n])
+    axes[1].bar(labels, values, yerr=errors, color=cols, capsize=4)
+    axes[1].set(title='REC Acc@0.5 on ref_test (mean ± std over seeds)', ylim=(0, 100))
+    probe = summary['dense_probe_miou']
+    axes[2].bar(['LocCa', 'Cap'], [probe[n]['mean'] for n in MODELS],
+                yerr=[probe[n]['std'] for n in MODELS], color=[colours[n] for n in MODELS],
+                capsize=4)
+    axes[2].set(title='linear dense probe mIoU (frozen encoder)', ylim=(0, 100))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def draw(models, out_dir: str, num: int) -> None:
-    """Each model's box for the same test expressions, side by side, 4x enlarged."""
+    """Each REC model's box for the same test expressions, side by side, 4x enlarged."""
     import cv2
     import numpy as np
     import torch

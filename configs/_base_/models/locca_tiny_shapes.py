@@ -35,8 +35,7 @@ model = dict(
         pos_embed='sincos2d'),
     head=dict(
         type='LocCaHead',
-        decoder=dict(type='TextDecoder', num_layers=2, max_len=40, loc_embed_init='sincos',
-                     memory_pos_embed=True),
+        decoder=dict(type='TextDecoder', num_layers=2, max_len=40, loc_embed_init='sincos'),
         tasks=('cap', 'aref', 'gcap'),
         parallel_ratio=0.5,
         loc_sigma=1.0),
