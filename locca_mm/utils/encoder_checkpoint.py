@@ -35,7 +35,7 @@ def read_state_dict(path: str, map_location: str = 'cpu') -> Dict[str, Tensor]:
         from safetensors.torch import load_file
         return load_file(path, device=map_location)
     from mmengine.runner.checkpoint import _load_checkpoint
-    state = _load_checkpoint(path, map_location)
+    state = _load_checkpoint(path, map_location, logger='current')
     if isinstance(state, Mapping) and isinstance(state.get('state_dict'), Mapping):
         state = state['state_dict']
     return dict(state)

@@ -1,7 +1,11 @@
 """CaptionMetric: BLEU-1..4 and CIDEr through pycocoevalcap, with COCO's tokenisation."""
+import contextlib
 import logging
+import os
 import re
 import shutil
+import sys
+import tempfile
 from typing import Dict, List, Sequence
 
 from mmengine.evaluator import BaseMetric
@@ -28,14 +32,33 @@ def python_ptb_tokenize(text: str) -> str:
     return ' '.join(t for t in tokens if t not in PUNCTUATIONS)
 
 
+@contextlib.contextmanager
+def _quiet_child_stderr():
+    """Hold back what child processes write to stderr; show it only if the call fails."""
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors='replace'))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def tokenize(captions: Dict[int, List[str]], use_java: bool = None) -> Dict[int, List[str]]:
     """COCO caption tokenisation: pycocoevalcap's Stanford PTBTokenizer (Java), else Python."""
     if use_java is None:
         use_java = shutil.which('java') is not None
     if use_java:
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
-        return PTBTokenizer().tokenize(
-            {k: [{'caption': c} for c in v] for k, v in captions.items()})
+        with _quiet_child_stderr():  # Stanford's tokenizer reports its speed on stderr
+            return PTBTokenizer().tokenize(
+                {k: [{'caption': c} for c in v] for k, v in captions.items()})
     print_log('java not found: captions are tokenised in Python (close to, not always the '
               'same as, the COCO PTB tokenizer)', logger='current', level=logging.WARNING)
     return {k: [python_ptb_tokenize(c) for c in v] for k, v in captions.items()}
