@@ -4,12 +4,13 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export VENV PYTHON
 
-.PHONY: install test demo lint bench clean-venv help
+.PHONY: install test demo demo-full lint bench clean-venv help
 
 help:
 	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
 	@echo "make test     install + run the whole test suite"
-	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, minutes)"
+	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, <10 min)"
+	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, <45 min)"
 	@echo "make lint     ruff"
 	@echo "make bench    install + tools/benchmark.py (speed and memory, JSON)"
 
@@ -21,6 +22,9 @@ test: install
 
 demo: install
 	"$(PY)" tools/demo.py --work-dir work_dirs/demo
+
+demo-full: install
+	"$(PY)" tools/demo.py --work-dir work_dirs/demo-full --seeds 3
 
 lint: install
 	"$(PY)" -m ruff check locca_mm tools tests configs

@@ -2,6 +2,7 @@
 import json
 import os.path as osp
 
+import pytest
 import torch
 
 from tests.conftest import ROOT, run_tool
@@ -50,19 +51,35 @@ def test_rec_protocol_model_gives_no_gradient_to_the_encoder(tmp_path):
     assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)
 
 
-def test_shortened_demo_writes_a_well_formed_summary(tmp_path):
-    proc = run_tool(['demo.py', '--quick', '--work-dir', str(tmp_path), '--num-vis', '2'],
-                    timeout=600)
+def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
+    proc = run_tool(['demo.py', '--quick', '--seeds', '2', '--seed', '5', '--work-dir',
+                     str(tmp_path), '--num-vis', '2'], timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / 'summary.json').read_text())
-    for key in ('rec_acc@0.5', 'caption_cider', 'rec_miou', 'caption_bleu4'):
+    assert summary['seeds'] == [5, 6] and len(summary['per_seed']) == 2
+    assert summary['headline_variant'] == 'plain'
+    assert set(summary['rec_variants']) == {'plain', 'aided'}
+    for variant, rec in summary['rec_variants'].items():
+        for name in ('locca', 'cap'):
+            values = [s['rec'][variant][name] for s in summary['per_seed']]
+            assert rec['acc'][name]['mean'] == pytest.approx(sum(values) / 2, abs=0.01)
+        margins = [s['rec'][variant]['locca'] - s['rec'][variant]['cap']
+                   for s in summary['per_seed']]
+        assert rec['margin']['min'] == pytest.approx(min(margins), abs=0.01)
+    assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['plain']['acc'][n]['mean']
+                                      for n in ('locca', 'cap')}
+    for key in ('dense_probe_miou', 'caption_cider', 'caption_bleu4'):
         assert set(summary[key]) == {'locca', 'cap'}
-        assert all(0 <= v <= 1000 for v in summary[key].values())
+        assert all(0 <= v['mean'] <= 1000 for v in summary[key].values())
+    assert 0 < summary['dense_probe_miou']['locca']['mean'] < 100
+    assert 0 <= summary['captions']['location_word_share'] < 0.2
+    assert summary['captions']['style'] == 'alt'
     assert summary['steps'] == {'pretrain': 10, 'rec': 10}
-    assert summary['seconds'] > 0
+    seed_result = json.loads((tmp_path / 'seed_5' / 'results.json').read_text())
+    assert [it for it, _ in seed_result['rec']['plain']['locca']['curve']] == [2, 4, 6, 8, 10]
     assert (tmp_path / 'curves.png').stat().st_size > 10_000
     assert sorted(p.name for p in (tmp_path / 'vis').iterdir()) == ['00.png', '01.png']
-    assert 'LocCa' in proc.stdout and 'REC Acc@0.5' in proc.stdout
+    assert 'LocCa' in proc.stdout and 'REC Acc@0.5, plain decoder' in proc.stdout
     # A quiet console: progress and the table, no deprecation notices or warnings.
     noise = [line for line in (proc.stdout + proc.stderr).splitlines()
              if 'deprecat' in line.lower() or 'Warning' in line or 'WARNING' in line]
