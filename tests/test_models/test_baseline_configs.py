@@ -1,7 +1,11 @@
 """Each pretraining config trains a tiny variant with falling loss."""
+import os.path as osp
+
 import pytest
 import torch
+from mmengine.config import Config
 
+from tests.conftest import ROOT
 from tests.test_models.utils import build_tiny, make_batch
 
 TASKS = {'locca_vit_b': ('cap', 'aref', 'gcap'), 'cap_vit_b': ('cap', ),
@@ -17,7 +21,7 @@ def test_tiny_variant_trains(config):
     for _ in range(25):
         losses = model(**batch, mode='loss')
         loss = sum(v for k, v in losses.items() if 'loss' in k)
-        history.append(float(loss))
+        history.append(float(loss.detach()))
         optim.zero_grad()
         loss.backward()
         optim.step()
@@ -30,3 +34,19 @@ def test_locca_l_config_builds_the_large_encoder():
     assert cfg.model.backbone.arch == 'l'
     assert cfg.optim_wrapper.optimizer.type == 'ScalingViTAdafactor'
     assert cfg.model.tokenizer == cfg.tokenizer  # one entry for model and pipeline
+
+
+@pytest.mark.parametrize('config,task,loss_on', [
+    ('locca_vit_b', 'aref', ('text', 'box')),
+    ('locca_vit_b', 'gcap', ('box', 'text')),
+    ('ablations/locca_vit_b_no-aref-text-loss', 'aref', ('box', )),
+    ('ablations/locca_vit_b_no-gcap-box-loss', 'gcap', ('text', )),
+])
+def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
+    from locca_mm.models.tokenizers import build_tokenizer
+    from tests.test_models.utils import TINY_TOKENIZER
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py'))
+    tok = build_tokenizer(dict(TINY_TOKENIZER, loss_on=cfg.model.tokenizer.loss_on))
+    assert tok.loss_on[task] == loss_on
+    base = Config.fromfile(osp.join(ROOT, 'configs', 'locca_vit_b.py'))
+    assert cfg.model.backbone == base.model.backbone and cfg.model.head == base.model.head

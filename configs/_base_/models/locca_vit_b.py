@@ -7,7 +7,13 @@ tokenizer = dict(
     text_tokenizer=dict(type='SentencePieceTokenizer', model_file='data/tokenizer/spm_32k.model'),
     box_tokenizer=dict(type='BoxTokenizer', num_bins=num_bins, order='yxyx'),
     prefixes=dict(cap='Cap:', aref='ARef:', gcap='GCap:'),
-    max_length=dict(cap=64, aref=24, gcap=24),
+    # Region rows: prefix (~3) + text + separator + 4 locations + eos. 48 leaves ~38 text
+    # tokens, ~28 words: RefCOCOg's expressions average 8.4 words. Measure a corpus with
+    # tools/analysis_tools/sequence_lengths.py (cuts are counted, never silent).
+    max_length=dict(cap=64, aref=48, gcap=48),
+    # The loss covers text and box of both location tasks (the paper); configs/ablations/
+    # narrows it as the paper's Table 7 does.
+    loss_on=dict(aref=('text', 'box'), gcap=('box', 'text')),
 )
 
 model = dict(
