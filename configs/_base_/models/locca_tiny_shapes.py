@@ -1,15 +1,11 @@
 # Tiny LocCa for the embedded SyntheticShapes data: a 4-layer width-128 ViT on
-# 64-px images (8-px patches, sin-cos positions), a 2-layer decoder, a closed word
-# vocabulary and 32 location bins.
-# Three decoder choices make location learnable in a few hundred CPU steps:
-# 2-D positions on the cross-attention keys (DETR), location embeddings started from
-# sin-cos codes, and Gaussian targets over neighbouring bins (sigma = 1 bin).
-# Measured without the key positions (600 pretraining steps, 500 REC steps, Acc@0.5 on
-# 500 ref_test expressions): LocCa's own ARef 12%, REC 13% (LocCa encoder) vs 14% (Cap);
-# with 2,000 pretraining steps 16% / 17% vs 16%; a learned position table instead of
-# sin-cos: REC 16% vs 25%. With the key positions: LocCa's own ARef 32%, and the REC
-# decoder leaves its loss plateau or not by chance (21-70% for one LocCa encoder,
-# 31-90% for one Cap encoder over seeds and 500-1000 steps).
+# 64-px images (8-px patches, a fixed 2-D sin-cos position table), a 2-layer decoder, a
+# closed word vocabulary and 32 location bins.
+# The decoder is the paper's (no positions on its cross-attention keys), with two output
+# choices for tiny models: location embeddings started from sin-cos codes of their bin
+# (neighbouring bins start alike), and Gaussian targets over neighbouring bins (sigma = 1
+# bin: a near miss costs less than a far one). configs/shapes/rec-aided_tiny_shapes.py is the labelled variant whose
+# REC decoder gets 2-D key positions. What they measure: README "The embedded demo".
 num_bins = 32
 tokenizer = dict(
     type='LocCaTokenizer',
