@@ -16,7 +16,7 @@ model = dict(
 )
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-train_cfg = dict(max_iters=500)
+train_cfg = dict(max_iters=1500)  # the aided decoder converges in ~1,500 steps
 default_hooks = dict(logger=dict(interval=20),
                      checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
 vis_backends = [dict(type='LocalVisBackend')]

@@ -57,7 +57,7 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['seeds'] == [5, 6] and len(summary['per_seed']) == 2
-    assert summary['headline_variant'] == 'plain'
+    assert summary['headline_variant'] == 'aided'
     assert set(summary['rec_variants']) == {'plain', 'aided'}
     for variant, rec in summary['rec_variants'].items():
         for name in ('locca', 'cap'):
@@ -66,7 +66,7 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
         margins = [s['rec'][variant]['locca'] - s['rec'][variant]['cap']
                    for s in summary['per_seed']]
         assert rec['margin']['min'] == pytest.approx(min(margins), abs=0.01)
-    assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['plain']['acc'][n]['mean']
+    assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['aided']['acc'][n]['mean']
                                       for n in ('locca', 'cap')}
     for key in ('dense_probe_miou', 'caption_cider', 'caption_bleu4'):
         assert set(summary[key]) == {'locca', 'cap'}
@@ -74,7 +74,7 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     assert 0 < summary['dense_probe_miou']['locca']['mean'] < 100
     assert 0 <= summary['captions']['location_word_share'] < 0.2
     assert summary['captions']['style'] == 'alt'
-    assert summary['steps'] == {'pretrain': 10, 'rec': 10}
+    assert summary['steps'] == {'pretrain': 10, 'rec': {'plain': 10, 'aided': 10}}
     seed_result = json.loads((tmp_path / 'seed_5' / 'results.json').read_text())
     assert [it for it, _ in seed_result['rec']['plain']['locca']['curve']] == [2, 4, 6, 8, 10]
     assert (tmp_path / 'curves.png').stat().st_size > 10_000
