@@ -154,7 +154,7 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
         cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
     if cfg.get('val_dataloader'):  # the REC learning curve: 5 points on the val split
         cfg.train_cfg.val_interval = max(cfg.train_cfg.max_iters // 5, 1)
-        cfg.val_dataloader.dataset.num_samples = 200
+        cfg.val_dataloader.dataset.num_samples = 100
     if args.quick:
         cfg.train_dataloader.batch_size = 8
         cfg.test_dataloader.dataset.num_samples = 16
@@ -246,14 +246,26 @@ def spread(values) -> dict:
                 min=round(min(values), 2), max=round(max(values), 2))
 
 
+def curve_mean(curve) -> float:
+    """Mean of a learning curve's validation accuracies (its normalised area)."""
+    values = [a for _, a in curve if a is not None]
+    return statistics.fmean(values) if values else 0.0
+
+
 def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
     variants = list(runs[0]['rec'])
     rec = {}
     for v in variants:
         acc = {n: [r['rec'][v][n]['acc'] for r in runs] for n in MODELS}
+        # How soon the decoder reads location: the mean of its validation curve (the
+        # normalised area under it), and its margin.
+        auc = {n: [curve_mean(r['rec'][v][n]['curve']) for r in runs] for n in MODELS}
         rec[v] = dict(acc={n: spread(a) for n, a in acc.items()},
                       miou={n: spread([r['rec'][v][n]['miou'] for r in runs]) for n in MODELS},
-                      margin=spread([a - b for a, b in zip(acc['locca'], acc['cap'])]))
+                      margin=spread([a - b for a, b in zip(acc['locca'], acc['cap'])]),
+                      curve_mean={n: spread(a) for n, a in auc.items()},
+                      curve_mean_margin=spread([a - b for a, b in zip(auc['locca'],
+                                                                      auc['cap'])]))
     # The aided decoder is the headline where it ran: at CPU scale only it converges for
     # both encoders (README "The embedded demo"); the plain decoder's figures stand beside.
     headline = 'aided' if 'aided' in rec else variants[0]
@@ -298,6 +310,10 @@ def print_table(summary: dict) -> None:
         label = f'REC Acc@0.5, {v} decoder'
         print(f'{label:<36}{cell(r["acc"]["locca"]):>15}{cell(r["acc"]["cap"]):>15}'
               f'   margin {cell(r["margin"])} (min {r["margin"]["min"]:.1f})')
+        label = '  its learning curve, mean'
+        print(f'{label:<36}{cell(r["curve_mean"]["locca"]):>15}'
+              f'{cell(r["curve_mean"]["cap"]):>15}   margin {cell(r["curve_mean_margin"])} '
+              f'(min {r["curve_mean_margin"]["min"]:.1f})')
     probe = summary['dense_probe_miou']
     print(f'{"dense probe mIoU (linear, frozen)":<36}{cell(probe["locca"]):>15}'
           f'{cell(probe["cap"]):>15}   margin {cell(summary["dense_probe_margin"])}')

@@ -66,6 +66,11 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
         margins = [s['rec'][variant]['locca'] - s['rec'][variant]['cap']
                    for s in summary['per_seed']]
         assert rec['margin']['min'] == pytest.approx(min(margins), abs=0.01)
+        for name in ('locca', 'cap'):  # the learning curve's mean, per seed
+            curves = [json.loads((tmp_path / f'seed_{s}' / 'results.json').read_text())
+                      ['rec'][variant][name]['curve'] for s in (5, 6)]
+            means = [sum(a for _, a in c) / len(c) for c in curves]
+            assert rec['curve_mean'][name]['mean'] == pytest.approx(sum(means) / 2, abs=0.01)
     assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['aided']['acc'][n]['mean']
                                       for n in ('locca', 'cap')}
     for key in ('dense_probe_miou', 'caption_cider', 'caption_bleu4'):
