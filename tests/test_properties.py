@@ -121,7 +121,9 @@ def test_task_sequence_builder(task, text, shape_box):
         assert ids[-5:-1] == loc and ids[-1] == tok.text.eos_id
     else:
         start = len(tok._prefix_ids['gcap'])  # gcap: prefix, box, separator, text
-        assert ids[start:start + 4] == loc and seq.prefix_len == len(prompt)
+        assert ids[start:start + 4] == loc
+        assert seq.prefix_len == start  # box and text are both trained (the paper)
+        assert prompt == ids[:start + 4 + len(tok._sep_ids)]  # a given box is forced
         assert (ids[-1] == tok.text.eos_id) != seq.truncated
 
 

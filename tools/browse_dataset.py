@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
+from locca_mm.utils.cli import build_phase_dataset, load_config, run_cli  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -34,25 +34,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    from mmengine.registry import init_default_scope
-
-    from locca_mm.registry import DATASETS
-    from locca_mm.utils import register_all_modules
     from locca_mm.visualization import LocCaVisualizer
-    register_all_modules(init_default_scope=False)
-    init_default_scope(cfg.get('default_scope', 'locca_mm'))
-    loader = cfg.get(f'{args.phase}_dataloader')
-    if not loader:
-        raise SetupError(f'{args.config} has no {args.phase}_dataloader')
-    try:
-        dataset = DATASETS.build(loader['dataset'])
-        tokenizer = None
-        if cfg.get('model', {}).get('tokenizer') is not None:
-            from locca_mm.models.tokenizers import build_tokenizer
-            tokenizer = build_tokenizer(cfg.model.tokenizer)
-    except Exception as e:  # noqa: BLE001 - a bad config or missing file, said in one line
-        raise SetupError(f'cannot build the {args.phase} dataset: {str(e).splitlines()[0]}') \
-            from e
+    dataset = build_phase_dataset(cfg, args.config, args.phase)
+    tokenizer = None
+    if cfg.get('model', {}).get('tokenizer') is not None:
+        from locca_mm.models.tokenizers import build_tokenizer
+        tokenizer = build_tokenizer(cfg.model.tokenizer)
     visualizer = LocCaVisualizer(name='browse')
     os.makedirs(args.output_dir, exist_ok=True)
     import cv2

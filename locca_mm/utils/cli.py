@@ -25,7 +25,7 @@ from mmengine.hooks import Hook
 __all__ = [
     'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
     'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer',
-    'apply_encoder_from', 'quiet_dependency_deprecations'
+    'apply_encoder_from', 'quiet_dependency_deprecations', 'build_phase_dataset'
 ]
 
 # Deprecation notices that mmengine 0.10.7 logs from inside its own hooks (CheckpointHook and
@@ -128,6 +128,28 @@ def _is_locca_dataset(type_name) -> bool:
     cls = DATASETS.get(name)
     from locca_mm.datasets import LocCaBaseDataset
     return isinstance(cls, type) and issubclass(cls, LocCaBaseDataset)
+
+
+def build_phase_dataset(cfg: Config, config_path: str, phase: str):
+    """The dataset of ``cfg``'s ``<phase>_dataloader`` (in the config's default scope).
+
+    Raises:
+        SetupError: the config has no such dataloader, or its dataset cannot be built
+            (an unknown type, a missing file), said in one line.
+    """
+    from mmengine.registry import init_default_scope
+
+    from locca_mm.registry import DATASETS
+    from locca_mm.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    init_default_scope(cfg.get('default_scope', 'locca_mm'))
+    loader = cfg.get(f'{phase}_dataloader')
+    if not loader:
+        raise SetupError(f'{config_path} has no {phase}_dataloader')
+    try:
+        return DATASETS.build(loader['dataset'])
+    except Exception as e:  # noqa: BLE001 - a bad config or missing file, said in one line
+        raise SetupError(f'cannot build the {phase} dataset: {_one_line(e)}') from e
 
 
 def default_work_dir(config_path: str) -> str:
