@@ -10,6 +10,14 @@ from typing import Dict, List, Sequence
 import pytest
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def pytest_configure(config):
+    """The suite runs in the environment of the tools, which apply the runtime fixes at
+    start-up; tests/test_engine/test_runtime_fixes.py and tests/test_config_runs.py check, in
+    fresh processes, what a plain import and a plain ``Runner.from_cfg`` do without them."""
+    from locca_mm.engine import apply_runtime_fixes
+    apply_runtime_fixes()
 TOY_CONFIG = osp.join(ROOT, 'configs', 'toy', 'toy_regression.py')
 
 

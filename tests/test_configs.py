@@ -21,7 +21,7 @@ def test_config_parses_and_is_complete(path):
         assert 'locca_mm' in cfg.custom_imports['imports']
         assert cfg.model.backbone.type == 'locca_mm.LocCaViT'
         assert cfg.model.backbone.init_cfg == dict(
-            type='Pretrained', checkpoint='work_dirs/locca_vit_b/encoder.pth', prefix='backbone.')
+            type='Pretrained', checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/encoder.pth', prefix='backbone.')
     else:
         assert cfg.default_scope == 'locca_mm'
     assert cfg.get('model') is not None
@@ -44,5 +44,5 @@ def test_config_parses_and_is_complete(path):
 
 def test_shapes_vocabulary_in_config_matches_the_dataset():
     from locca_mm.datasets import SyntheticShapes
-    cfg = load_config(osp.join(ROOT, 'configs', 'shapes', 'locca_tiny_shapes.py'))
+    cfg = load_config(osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py'))
     assert cfg.tokenizer.text_tokenizer.vocab == SyntheticShapes.vocabulary()

@@ -79,20 +79,20 @@ assert not any(m.startswith('mmcv.ops') for m in sys.modules), 'mmcv.ops was imp
 def test_pretraining_and_rec_run_without_mmcv_ops(tmp_path):
     """LOCCA_MMCV_OPS=0 installs: pretraining, the REC protocol and its metric need no ops."""
     from tests.conftest import tool_env
-    shapes = osp.join(ROOT, 'configs', 'shapes')
+    configs = osp.join(ROOT, 'configs')
     quick = ['train_cfg.max_iters=2', 'train_dataloader.batch_size=4',
              'param_scheduler.0.end=1', 'param_scheduler.1.begin=1']
 
     def train(config, work_dir, *options):
         cmd = [sys.executable, '-c', _WITHOUT_OPS, osp.join(ROOT, 'tools', 'train.py'),
-               osp.join(shapes, config), '--work-dir', str(work_dir), '--cfg-options',
+               osp.join(configs, config), '--work-dir', str(work_dir), '--cfg-options',
                *quick, *options]
         return subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True,
                               timeout=300)
 
-    proc = train('locca_tiny_shapes.py', tmp_path / 'pre')
+    proc = train('locca/locca_vit-tiny_1xb48-600it_shapes.py', tmp_path / 'pre')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = train('rec_tiny_shapes.py', tmp_path / 'rec', f'encoder_from={tmp_path}/pre/iter_2.pth',
+    proc = train('shapes/rec_tiny_shapes.py', tmp_path / 'rec', f'encoder_from={tmp_path}/pre/iter_2.pth',
                  'val_dataloader.dataset.num_samples=4')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'refcoco/acc@0.5' in (proc.stdout + proc.stderr).lower()

@@ -230,8 +230,8 @@ def forward_flops(model, data, per_task_kv: bool = False) -> float:
 # ----------------------------------------------------------------------------- sections
 def bench_train(args, tokfile, device, out):
     import torch
-    cap = build('cap_vit_b', tokfile, args.quick).to(device)
-    locca = build('locca_vit_b', tokfile, args.quick).to(device)
+    cap = build('cap/cap_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
+    locca = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     img = locca.backbone.img_size[0]
     n = args.batch
     cap_data = to_device(batch_for(cap, n, img), device)
@@ -270,7 +270,7 @@ def bench_decode(args, tokfile, device, out):
     import torch
 
     from locca_mm.models.decoding import TextConstraint, generate
-    model = build('locca_vit_b', tokfile, args.quick).to(device).eval()
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
     text = model.tokenizer.text
     with torch.no_grad():
         for p in model.head.decoder.head.parameters():  # non-trivial logits
@@ -306,7 +306,7 @@ def bench_rec(args, tokfile, device, out):
     import torch
 
     from locca_mm.structures import LocCaDataSample
-    model = build('locca_vit_b', tokfile, args.quick).to(device).eval()
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
     img = model.backbone.img_size[0]
     images, per = max(2, args.batch // 2), 3
 
@@ -338,7 +338,7 @@ def bench_open_clip(args, tokfile, device, out):
     except ImportError as e:
         out['open_clip'] = f'not installed ({e})'
         return
-    ours = build('coca_vit_b', tokfile, args.quick).to(device)
+    ours = build('coca/coca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     dec = ours.head.decoder
     vit = ours.backbone.arch_settings
     vocab, length = dec.vocab_size, 64
@@ -395,7 +395,7 @@ def bench_open_clip(args, tokfile, device, out):
     # Generation speed does not depend on the weights: time fresh models, so
     # neither side decodes with weights a few random training steps left.
     theirs = their_model().eval()
-    ours = build('coca_vit_b', tokfile, args.quick).to(device).eval()
+    ours = build('coca/coca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
     g = n  # the same batch as the training step; images encoded inside the timed call
     gen_images = images[:g]
     new = 64
@@ -434,7 +434,7 @@ def bench_mfu(args, tokfile, out):
     import torch
     if not torch.cuda.is_available():
         return
-    model = build('locca_vit_b', tokfile, args.quick).cuda()
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).cuda()
     img = model.backbone.img_size[0]
     data = to_device(batch_for(model, args.batch, img), torch.device('cuda'))
     flops = 3 * forward_flops(model, data)  # forward + backward ~ 3x forward

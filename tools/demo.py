@@ -6,7 +6,8 @@
 For each seed (pretraining and REC both reseeded; the test sets stay fixed):
 
 1. Pretrain a tiny LocCa and a tiny Cap: the same encoder, decoder, data, steps
-   and seed (configs/shapes/locca_tiny_shapes.py, cap_tiny_shapes.py).
+   and seed (configs/locca/locca_vit-tiny_1xb48-600it_shapes.py,
+   configs/cap/cap_vit-tiny_1xb48-600it_shapes.py).
 2. Score both models' captions of held-out images (CIDEr, BLEU-4), and LocCa's
    own ARef (its pretrained decoder asked for the box) on the referring test split.
 3. A linear dense probe of each frozen encoder: every patch token classified as
@@ -35,9 +36,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = osp.join(ROOT, 'configs', 'shapes')
+CONFIGS = osp.join(ROOT, 'configs')
 MODELS = ('locca', 'cap')
-REC_CONFIGS = dict(plain='rec_tiny_shapes', aided='rec-aided_tiny_shapes')
+PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-600it_shapes',
+                        cap='cap/cap_vit-tiny_1xb48-600it_shapes')
+REC_CONFIGS = dict(plain='shapes/rec_tiny_shapes', aided='shapes/rec-aided_tiny_shapes')
 PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
 
 
@@ -137,7 +140,7 @@ def evaluate(model, dataloader_cfg, evaluator_cfg) -> dict:
 # ------------------------------------------------------------------------------ configs
 def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=None,
                  **overrides):
-    """``configs/shapes/<name>.py`` for one seed: training randomness and training data
+    """``configs/<name>.py`` for one seed: training randomness and training data
     reseeded, test sets fixed; ``iters`` shortens it (warm-up scaled)."""
     from mmengine.config import Config
 
@@ -199,7 +202,7 @@ def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
     out = dict(seed=seed, models={})
     encoders = {}
     for name in MODELS:
-        cfg = stage_config(f'{name}_tiny_shapes', osp.join(work, name, 'pretrain'), seed, args,
+        cfg = stage_config(PRETRAIN_CONFIGS[name], osp.join(work, name, 'pretrain'), seed, args,
                            pre_iters, args.pretrain_options)
         runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
         encoders[name] = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
@@ -342,7 +345,7 @@ def main(argv=None):
                             seed=args.seed).location_word_share(200 if args.quick else 2000)
     print(f'captions ({args.captions}): {share * 100:.1f}% name a location', flush=True)
     from locca_mm.registry import MODELS as REGISTRY
-    probe_model = REGISTRY.build(stage_config('locca_tiny_shapes', work, 0, args).model)
+    probe_model = REGISTRY.build(stage_config(PRETRAIN_CONFIGS['locca'], work, 0, args).model)
     n_probe = 40 if args.quick else args.probe_images
     probe = probe_data(probe_model, n_probe, max(n_probe // 3, 10))
     runs, vis = [], None

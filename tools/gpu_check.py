@@ -4,7 +4,7 @@
 
 Measured in one run, on the GPU, in bfloat16 autocast (the precision ViT-B is trained in):
 
-- ``train_step_s`` of LocCa-B and Cap-B (``configs/locca_vit_b.py``, ``configs/cap_vit_b.py``,
+- ``train_step_s`` of LocCa-B and Cap-B (``configs/locca/locca_vit-b16_256xb32-1100k_webli.py``, ``configs/cap/cap_vit-b16_256xb32-1100k_webli.py``,
   a 32k-word synthetic vocabulary, 64-token captions; forward, backward, AdamW), timed in
   alternation; ``locca_over_cap``; ``step_peak_mem_mb`` of each (peak allocated during a
   step above the resident weights, gradients and optimizer state); ``mfu`` of each from the FLOPs
@@ -90,7 +90,7 @@ def check_train(args, tokfile, device, out):
         train_step,
     )
     models = {name: build(cfg, tokfile, args.quick).to(device)
-              for name, cfg in (('cap', 'cap_vit_b'), ('locca', 'locca_vit_b'))}
+              for name, cfg in (('cap', 'cap/cap_vit-b16_256xb32-1100k_webli'), ('locca', 'locca/locca_vit-b16_256xb32-1100k_webli'))}
     img = models['locca'].backbone.img_size[0]
     data = {k: to_device(batch_for(m, args.batch, img), device) for k, m in models.items()}
     steps = {k: train_step(m, data[k], amp=True) for k, m in models.items()}
@@ -136,7 +136,7 @@ def check_fsdp(args, tokfile, device, out):
     from benchmark import batch_for, build, time_it, to_device
 
     from locca_mm.engine.strategies.fsdp2 import FSDP2Strategy
-    model = build('locca_vit_b', tokfile, args.quick).to(device)
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     img = model.backbone.img_size[0]
     data = to_device(batch_for(model, args.batch, img), device)
     with torch.no_grad(), _autocast(device):
@@ -165,7 +165,7 @@ def check_bf16(args, tokfile, device, out):
     """Loss and gradient of one batch in fp32 and in bf16 autocast, same weights."""
     import torch
     from benchmark import batch_for, build, to_device
-    model = build('locca_vit_b', tokfile, args.quick).to(device)
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     with torch.no_grad():  # the zero-initialised logit layer would make every gradient trivial
         torch.nn.init.normal_(model.head.decoder.head.weight, std=0.02)
     img = model.backbone.img_size[0]

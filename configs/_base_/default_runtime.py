@@ -10,6 +10,8 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=3,
         save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Checkpoints that torch's default weights_only loading accepts (resume on torch >= 2.6).
+    weights_only_checkpoint=dict(type='WeightsOnlyCheckpointHook'),
 )
 
 # Counts of skipped/cut data, per-step seeds (exact resume), a checkpoint on SIGTERM,

@@ -1,7 +1,7 @@
 # Caption transfer to COCO: the pretrained encoder is frozen and a fresh decoder
 # learns COCO captions; CIDEr and BLEU on val2017 (tools/test.py prints them).
 #   python tools/train.py configs/coco_caption/caption-frozen_locca-vit-b_coco.py \
-#       --cfg-options encoder_from=work_dirs/locca_vit_b/iter_1100000.pth
+#       --cfg-options encoder_from=work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth
 _base_ = [
     '../_base_/models/locca_vit_b.py',
     '../_base_/datasets/coco_caption_eval.py',
@@ -9,9 +9,12 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-encoder_from = 'work_dirs/locca_vit_b/iter_1100000.pth'
 model = dict(
-    backbone=dict(frozen_stages=12),
+    backbone=dict(
+        frozen_stages=12,
+        # The pretrained encoder (or --cfg-options encoder_from=CKPT with the tools).
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth')),
     head=dict(tasks=('cap', ), parallel_ratio=0.0),
     test_cfg=dict(task='cap', num_beams=3, max_new_tokens=40),
 )

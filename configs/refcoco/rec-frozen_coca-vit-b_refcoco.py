@@ -1,5 +1,6 @@
 # The RefCOCO protocol for the CoCa encoder: the same frozen-encoder, fresh-decoder
-# training as rec-frozen_locca-vit-b_refcoco.py, from configs/coca_vit_b.py's checkpoint.
+# training as rec-frozen_locca-vit-b_refcoco.py, from configs/coca/coca_vit-b16_256xb32-1100k_webli.py's checkpoint.
 _base_ = './rec-frozen_locca-vit-b_refcoco.py'
 
-encoder_from = 'work_dirs/coca_vit_b/iter_1100000.pth'
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint='work_dirs/coca_vit-b16_256xb32-1100k_webli/iter_1100000.pth')))

@@ -6,9 +6,12 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-encoder_from = 'work_dirs/locca_vit_b/iter_1100000.pth'
 model = dict(
-    backbone=dict(frozen_stages=12),  # every block, the embeddings and the final norm
+    backbone=dict(
+        frozen_stages=12,  # every block, the embeddings and the final norm
+        # The pretrained encoder (or --cfg-options encoder_from=CKPT with the tools).
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth')),
     head=dict(tasks=('aref', ), parallel_ratio=0.0),
     test_cfg=dict(task='ref', num_beams=1),
 )

@@ -1,5 +1,6 @@
 # The RefCOCO protocol on the synthetic referring split: a pretrained encoder
-# (`encoder_from`, e.g. --cfg-options encoder_from=work_dirs/locca_tiny_shapes/iter_600.pth)
+# (`model.backbone.init_cfg`; with the tools also --cfg-options
+# encoder_from=work_dirs/locca_vit-tiny_1xb48-600it_shapes/iter_600.pth)
 # is frozen and a freshly initialised decoder learns ARef; Acc@0.5 on ref_test.
 _base_ = [
     '../_base_/models/locca_tiny_shapes.py',
@@ -8,9 +9,12 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-encoder_from = None
 model = dict(
-    backbone=dict(frozen_stages=4),  # all 4 blocks, the embeddings and the final norm
+    backbone=dict(
+        frozen_stages=4,  # all 4 blocks, the embeddings and the final norm
+        # The pretrained encoder: the demo and the tools set it with
+        # --cfg-options encoder_from=CKPT (= model.backbone.init_cfg, Pretrained).
+        init_cfg=None),
     head=dict(tasks=('aref', ), parallel_ratio=0.0),
     test_cfg=dict(task='ref'),
 )

@@ -9,10 +9,10 @@
   are replaced by the next record, and the replacement carries the count in
   its ``data_stats`` so that :class:`DataStatsHook` can add it up over workers
   and ranks.
-- The tokenizer of the model config is handed to the pipeline's
-  ``BuildTaskSequences`` through ``tokenizer=`` (one config entry for both;
-  the tools fill it from ``model.tokenizer``, see
-  :func:`locca_mm.utils.cli.link_tokenizer`).
+- The pipeline's ``BuildTaskSequences`` tokenises as the model decodes: a
+  dataset given ``tokenizer=`` hands it on; without one it takes the
+  tokenizer of the model built before it (a Runner builds its model first;
+  see :func:`locca_mm.models.tokenizers.set_model_tokenizer`).
 """
 import copy
 import logging
@@ -97,8 +97,9 @@ class LocCaBaseDataset(BaseDataset):
     Args:
         skip_invalid (bool): skip malformed records (counted and logged)
             instead of raising. Defaults to False.
-        tokenizer (dict, optional): the model's ``LocCaTokenizer`` config, given
-            to every ``BuildTaskSequences`` in ``pipeline`` that has none.
+        tokenizer (dict, optional): a ``LocCaTokenizer`` config, given to every
+            ``BuildTaskSequences`` in ``pipeline`` that has none. None: the
+            model's (the last model built in this process).
         max_refetch (int): how many replacements to try for an invalid sample.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """

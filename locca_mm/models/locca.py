@@ -9,7 +9,7 @@ from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 
 from .heads import LocCaHead
-from .tokenizers.builder import build_tokenizer
+from .tokenizers.builder import build_tokenizer, set_model_tokenizer
 
 
 @MODELS.register_module()
@@ -52,6 +52,8 @@ class LocCa(BaseModel):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         self.tokenizer = build_tokenizer(tokenizer)
+        # Data pipelines built after the model (a Runner's) tokenise as it decodes.
+        set_model_tokenizer(tokenizer)
         preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
         preprocessor.update(data_preprocessor or {})
         preprocessor.setdefault('pad_id', self.tokenizer.text.pad_id)

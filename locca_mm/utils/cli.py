@@ -58,6 +58,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     Raises:
         SetupError: the file does not exist or cannot be parsed.
     """
+    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
+    apply_runtime_fixes()  # the tools' checkpoint loading and saving (see its module)
     if not osp.isfile(path):
         raise SetupError(f'config file not found: {path}')
     try:
@@ -181,10 +183,16 @@ def apply_runner_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 
 def build_runner(cfg: Config):
-    """``Runner.from_cfg``, or the registered runner named by ``runner_type``."""
+    """``Runner.from_cfg``, or the registered runner named by ``runner_type``.
+
+    The tools' runs get :func:`locca_mm.engine.apply_runtime_fixes` (atomic,
+    crash-safe checkpoints; CPU multi-process training).
+    """
     from mmengine.runner import Runner
 
+    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
     from locca_mm.registry import RUNNERS
+    apply_runtime_fixes()
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     return quiet_dependency_deprecations(runner)
 
@@ -277,7 +285,11 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], object],
     A distributed run ends with every rank leaving the process group together
     (a barrier, then ``destroy_process_group``): a rank that exits with the
     group's communication threads still running can abort at interpreter exit.
+    It applies :func:`locca_mm.engine.apply_runtime_fixes` first: every tool
+    loads and saves checkpoints through them.
     """
+    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
+    apply_runtime_fixes()
     try:
         main(argv)
         _leave_process_group()

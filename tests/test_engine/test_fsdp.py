@@ -5,7 +5,7 @@ import torch
 from tests.conftest import ROOT, free_port, run_tool
 
 BASE = f"""
-_base_ = ['{ROOT}/configs/shapes/locca_tiny_shapes.py']
+_base_ = ['{ROOT}/configs/locca/locca_vit-tiny_1xb48-600it_shapes.py']
 train_cfg = dict(max_iters=4)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 train_dataloader = dict(batch_size=4, dataset=dict(num_samples=64))
@@ -32,7 +32,7 @@ def _train(tmp_path, name, text, *extra):
 def test_fsdp2_matches_ddp_and_resumes(tmp_path):
     from locca_mm.registry import MODELS
     from locca_mm.utils.cli import load_config
-    from locca_mm.utils.mmengine_compat import safe_torch_load
+    from locca_mm.utils.checkpoint_io import safe_torch_load
     # Both runs start from the same weights (the runners seed their inits differently).
     (tmp_path / 'probe.py').write_text(BASE)
     model = MODELS.build(load_config(str(tmp_path / 'probe.py')).model)

@@ -32,8 +32,8 @@ def _decay_by_name(model, optim_wrapper):
     return out
 
 
-@pytest.mark.parametrize('config', ['locca_vit_b', 'cap_vit_b', 'cappa_vit_b', 'coca_vit_b',
-                                    'clip_vit_b'])
+@pytest.mark.parametrize('config', ['locca/locca_vit-b16_256xb32-1100k_webli', 'cap/cap_vit-b16_256xb32-1100k_webli', 'cappa/cappa_vit-b16_256xb32-1100k_webli', 'coca/coca_vit-b16_256xb32-1100k_webli',
+                                    'clip/clip_vit-b16_256xb32-1100k_webli'])
 @pytest.mark.parametrize('schedule', ['adafactor_cosine', 'adamw_cosine'])
 def test_weight_decay_on_kernels_only(config, schedule):
     model = build_tiny(config)
@@ -50,15 +50,15 @@ def test_weight_decay_on_kernels_only(config, schedule):
 
 
 def test_pretraining_configs_use_it():
-    for name in ('locca_vit_b', 'locca_vit_l', 'cap_vit_b', 'cappa_vit_b', 'coca_vit_b',
-                 'clip_vit_b', 'shapes/locca_tiny_shapes', 'shapes/cap_tiny_shapes',
+    for name in ('locca/locca_vit-b16_256xb32-1100k_webli', 'locca/locca_vit-l16_256xb32-1100k_webli', 'cap/cap_vit-b16_256xb32-1100k_webli', 'cappa/cappa_vit-b16_256xb32-1100k_webli', 'coca/coca_vit-b16_256xb32-1100k_webli',
+                 'clip/clip_vit-b16_256xb32-1100k_webli', 'locca/locca_vit-tiny_1xb48-600it_shapes', 'cap/cap_vit-tiny_1xb48-600it_shapes',
                  'shapes/rec_tiny_shapes', 'refcoco/rec-frozen_locca-vit-b_refcoco'):
         cfg = Config.fromfile(f'{ROOT}/configs/{name}.py')
         assert cfg.optim_wrapper.get('constructor') == 'KernelDecayOptimWrapperConstructor', name
 
 
 def test_custom_keys_still_apply_and_frozen_parameters_stay_out_of_the_update():
-    model = build_tiny('locca_vit_b')
+    model = build_tiny('locca/locca_vit-b16_256xb32-1100k_webli')
     torch.nn.init.normal_(model.head.decoder.head.weight, std=0.1)  # gradients reach all
     model.backbone.requires_grad_(False)
     cfg = dict(constructor='KernelDecayOptimWrapperConstructor',

@@ -8,8 +8,8 @@ from mmengine.config import Config
 from tests.conftest import ROOT
 from tests.test_models.utils import build_tiny, make_batch
 
-TASKS = {'locca_vit_b': ('cap', 'aref', 'gcap'), 'cap_vit_b': ('cap', ),
-         'cappa_vit_b': ('cap', ), 'coca_vit_b': ('cap', ), 'clip_vit_b': ('cap', )}
+TASKS = {'locca/locca_vit-b16_256xb32-1100k_webli': ('cap', 'aref', 'gcap'), 'cap/cap_vit-b16_256xb32-1100k_webli': ('cap', ),
+         'cappa/cappa_vit-b16_256xb32-1100k_webli': ('cap', ), 'coca/coca_vit-b16_256xb32-1100k_webli': ('cap', ), 'clip/clip_vit-b16_256xb32-1100k_webli': ('cap', )}
 
 
 @pytest.mark.parametrize('config', sorted(TASKS))
@@ -30,17 +30,17 @@ def test_tiny_variant_trains(config):
 
 def test_locca_l_config_builds_the_large_encoder():
     from mmengine.config import Config
-    cfg = Config.fromfile('configs/locca_vit_l.py')
+    cfg = Config.fromfile('configs/locca/locca_vit-l16_256xb32-1100k_webli.py')
     assert cfg.model.backbone.arch == 'l'
     assert cfg.optim_wrapper.optimizer.type == 'ScalingViTAdafactor'
     assert cfg.model.tokenizer == cfg.tokenizer  # one entry for model and pipeline
 
 
 @pytest.mark.parametrize('config,task,loss_on', [
-    ('locca_vit_b', 'aref', ('text', 'box')),
-    ('locca_vit_b', 'gcap', ('box', 'text')),
-    ('ablations/locca_vit_b_no-aref-text-loss', 'aref', ('box', )),
-    ('ablations/locca_vit_b_no-gcap-box-loss', 'gcap', ('text', )),
+    ('locca/locca_vit-b16_256xb32-1100k_webli', 'aref', ('text', 'box')),
+    ('locca/locca_vit-b16_256xb32-1100k_webli', 'gcap', ('box', 'text')),
+    ('locca/locca-no-aref-text-loss_vit-b16_256xb32-1100k_webli', 'aref', ('box', )),
+    ('locca/locca-no-gcap-box-loss_vit-b16_256xb32-1100k_webli', 'gcap', ('text', )),
 ])
 def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
     from locca_mm.models.tokenizers import build_tokenizer
@@ -48,5 +48,5 @@ def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py'))
     tok = build_tokenizer(dict(TINY_TOKENIZER, loss_on=cfg.model.tokenizer.loss_on))
     assert tok.loss_on[task] == loss_on
-    base = Config.fromfile(osp.join(ROOT, 'configs', 'locca_vit_b.py'))
+    base = Config.fromfile(osp.join(ROOT, 'configs', 'locca', 'locca_vit-b16_256xb32-1100k_webli.py'))
     assert cfg.model.backbone == base.model.backbone and cfg.model.head == base.model.head

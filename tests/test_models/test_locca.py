@@ -102,7 +102,7 @@ def test_checkpoint_reload_gives_identical_outputs_and_encoder_loads_by_prefix(t
     path = tmp_path / 'locca.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     restored = build_tiny(seed=1)
-    from locca_mm.utils.mmengine_compat import safe_torch_load
+    from locca_mm.utils.checkpoint_io import safe_torch_load
     restored.load_state_dict(safe_torch_load(str(path))['state_dict'])
     batch = make_batch(model)
     model.eval(), restored.eval()
@@ -239,8 +239,8 @@ def test_several_expressions_of_one_image_are_encoded_once():
         assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
 
 
-@pytest.mark.parametrize('config,loc_sigma', [('locca_vit_b', 0.0), ('locca_vit_b', 1.0),
-                                               ('coca_vit_b', 0.0)])
+@pytest.mark.parametrize('config,loc_sigma', [('locca/locca_vit-b16_256xb32-1100k_webli', 0.0), ('locca/locca_vit-b16_256xb32-1100k_webli', 1.0),
+                                               ('coca/coca_vit-b16_256xb32-1100k_webli', 0.0)])
 def test_logits_only_at_loss_positions_give_the_full_computation(config, loc_sigma):
     """The decoder projects to the vocabulary only where a loss is taken; losses and gradients
     equal those of logits on every position (prompt and padding included)."""

@@ -24,13 +24,28 @@ REGIONS = [('red circle', [2., 3., 14., 15.]), ('green triangle', [16., 4., 30.,
            ('yellow star', [5., 18., 20., 30.]), ('blue square', [10., 10., 26., 22.])]
 
 
-def tiny_model_cfg(config: str = 'locca_vit_b', **head_overrides) -> dict:
+LOCCA_B = 'locca/locca_vit-b16_256xb32-1100k_webli'
+
+
+def tiny_model_cfg(config: str = LOCCA_B, **head_overrides) -> dict:
     """The model of ``configs/<config>.py`` shrunk to a 2-layer width-32 encoder on 32 px."""
     cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py')).model.to_dict()
+    return shrink_model(cfg, **head_overrides)
+
+
+def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
+    """A LocCa model config shrunk to a 2-layer width-32 encoder on 32 px (a copy).
+
+    ``tokenizer``: replace the text tokenizer by the byte-level one (prefixes and
+    loss spans kept); False keeps the config's own.
+    """
     cfg = copy.deepcopy(cfg)
-    prefixes = cfg['tokenizer'].get('prefixes')
-    cfg['tokenizer'] = dict(TINY_TOKENIZER, prefixes=prefixes)
+    if tokenizer:
+        keep = {k: cfg['tokenizer'][k] for k in ('prefixes', 'loss_on') if k in cfg['tokenizer']}
+        cfg['tokenizer'] = dict(TINY_TOKENIZER, **keep)
     cfg['backbone'].update(arch=TINY_ARCH, img_size=IMG, patch_size=8)
+    if cfg['backbone'].get('frozen_stages', -1) > TINY_ARCH['num_layers']:
+        cfg['backbone']['frozen_stages'] = TINY_ARCH['num_layers']  # every block, still
     if cfg.get('head'):
         cfg['head']['decoder'].update(max_len=32)
         if cfg['head']['decoder'].get('num_unimodal_layers'):
@@ -46,7 +61,7 @@ def tiny_model_cfg(config: str = 'locca_vit_b', **head_overrides) -> dict:
     return cfg
 
 
-def build_tiny(config: str = 'locca_vit_b', seed: int = 0, **head_overrides):
+def build_tiny(config: str = LOCCA_B, seed: int = 0, **head_overrides):
     torch.manual_seed(seed)
     return MODELS.build(tiny_model_cfg(config, **head_overrides))
 

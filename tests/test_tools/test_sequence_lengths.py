@@ -4,7 +4,7 @@ import os.path as osp
 
 from tests.conftest import ROOT, run_tool
 
-SHAPES = osp.join(ROOT, 'configs', 'shapes', 'locca_tiny_shapes.py')
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
 
 
 def test_lengths_and_cut_share_match_the_pipeline_counts(tmp_path):

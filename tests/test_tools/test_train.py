@@ -7,7 +7,7 @@ import pickle
 import pytest
 import torch
 
-from locca_mm.utils.mmengine_compat import safe_torch_load
+from locca_mm.utils.checkpoint_io import safe_torch_load
 from tests.conftest import TOY_CONFIG, assert_same_training_state, free_port, read_scalars, run_tool
 
 # Raw per-iteration losses in scalars.json: no smoothing window, log every iteration.
@@ -145,7 +145,7 @@ def test_dist_test_two_cpu_processes_match_single_process(full_run, tmp_path):
 
 def test_amp_trains_locca_in_bfloat16_autocast(tmp_path):
     from tests.conftest import ROOT
-    cfg = osp.join(ROOT, 'configs', 'shapes', 'locca_tiny_shapes.py')
+    cfg = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
     work = tmp_path / 'amp_locca'
     proc = run_tool(['train.py', cfg, '--amp', '--work-dir', str(work), '--cfg-options',
                      'train_cfg.max_iters=3', 'train_dataloader.batch_size=4',

@@ -29,7 +29,7 @@ def config_path(name: str) -> str:
 def save_tiny_locca(path: str, seed: int = 0, **backbone) -> Dict[str, torch.Tensor]:
     """Save a tiny LocCa's full checkpoint (encoder, decoder, heads); return its encoder state."""
     from tests.test_models.utils import tiny_model_cfg
-    cfg = tiny_model_cfg('locca_vit_b')
+    cfg = tiny_model_cfg('locca/locca_vit-b16_256xb32-1100k_webli')
     cfg['backbone'].update(dict(arch=ARCH, patch_size=PATCH, img_size=PRETRAIN_SIZE), **backbone)
     torch.manual_seed(seed)
     model = MODELS.build(cfg)

@@ -1,7 +1,7 @@
 # Pretraining data in WebDataset-layout tar shards ({key}.jpg + {key}.json, the JSONL
 # record format), e.g. image-text pairs pseudo-labelled by tools/pseudo_label.py.
 # Shards may be local paths or fsspec URLs; brace ranges expand.
-# The model config's tokenizer is given to the dataset by the top-level config.
+# BuildTaskSequences uses the model's tokenizer (the Runner builds the model first).
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='LoadRegions', box_type=None),

@@ -11,7 +11,7 @@ locca_encoder = dict(
     img_size=224,
     patch_size=16,
     out_type='featmap',
-    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/locca_vit_b/encoder.pth', prefix='backbone.'))
+    init_cfg=dict(type='Pretrained', checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/encoder.pth', prefix='backbone.'))
 
 # LocCa's pretraining input: RGB scaled to [-1, 1].
 locca_normalization = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])

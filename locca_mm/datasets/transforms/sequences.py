@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from locca_mm.models.tokenizers.builder import build_tokenizer
+from locca_mm.models.tokenizers.builder import build_tokenizer, model_tokenizer
 from locca_mm.registry import TRANSFORMS
 from locca_mm.structures import box_frame
 
@@ -16,8 +16,10 @@ from ..base import add_stats, invalid
 class BuildTaskSequences(BaseTransform):
     """Turn the sample's caption and sampled regions into token sequences.
 
-    Uses the model's ``LocCaTokenizer`` (the same config entry; datasets pass
-    it in through their ``tokenizer=`` argument). Boxes are quantised in the
+    Uses the model's ``LocCaTokenizer``: the one given (a dataset passes its
+    ``tokenizer=`` argument on), else that of the last model built in this
+    process (:func:`~locca_mm.models.tokenizers.set_model_tokenizer`; a Runner
+    builds its model before its dataloaders). Boxes are quantised in the
     frame the encoder sees (the padded input if padded, else the image).
 
     - ``cap``: one caption, drawn at random when the sample has several
@@ -32,7 +34,8 @@ class BuildTaskSequences(BaseTransform):
     ``img_shape``/``pad_shape``. Added: ``task_sequences``, ``gt_caption``.
 
     Args:
-        tokenizer (dict): the ``LocCaTokenizer`` config (or object).
+        tokenizer (dict, optional): the ``LocCaTokenizer`` config (or object);
+            None takes the model's (see above).
         tasks (Sequence[str]): tasks to build. Defaults to all three.
         caption (str): ``'random'`` or ``'first'``. Defaults to ``'random'``.
     """
@@ -40,8 +43,13 @@ class BuildTaskSequences(BaseTransform):
     def __init__(self, tokenizer=None, tasks: Sequence[str] = ('cap', 'aref', 'gcap'),
                  caption: str = 'random'):
         if tokenizer is None:
-            raise ValueError('BuildTaskSequences needs the model tokenizer: set '
-                             'tokenizer=... on it or on the dataset')
+            tokenizer = model_tokenizer()
+        if tokenizer is None:
+            raise ValueError(
+                'BuildTaskSequences has no tokenizer: build the model first (an mmengine '
+                'Runner does: the dataset then takes model.tokenizer), or set tokenizer=... on '
+                'the dataset (locca_mm.utils.cli.link_tokenizer(cfg) copies model.tokenizer '
+                'into every dataset of a config)')
         if caption not in ('random', 'first'):
             raise ValueError(f"caption must be 'random' or 'first', got {caption!r}")
         self.tokenizer = build_tokenizer(tokenizer)

@@ -1,7 +1,9 @@
 """Hooks."""
 from .data_stats_hook import DataStatsHook
 from .reliability_hooks import NonFiniteLossError, NonFiniteLossHook, PreemptionHook, StepSeedHook
+from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = [
-    'DataStatsHook', 'StepSeedHook', 'PreemptionHook', 'NonFiniteLossHook', 'NonFiniteLossError'
+    'DataStatsHook', 'StepSeedHook', 'PreemptionHook', 'NonFiniteLossHook', 'NonFiniteLossError',
+    'WeightsOnlyCheckpointHook'
 ]

@@ -1,8 +1,8 @@
 # LocCa ViT-L/16 pretraining with fully sharded data parallel (FSDP2) through
 # mmengine's FlexibleRunner: parameters, gradients and optimizer state are sharded
 # over the GPUs (each encoder block its own unit); compute in bfloat16.
-#   bash tools/dist_train.sh configs/locca_vit_l_fsdp.py 8
-_base_ = './locca_vit_l.py'
+#   bash tools/dist_train.sh configs/locca/locca_vit-l16_256xb32-fsdp-1100k_webli.py 8
+_base_ = './locca_vit-l16_256xb32-1100k_webli.py'
 
 runner_type = 'FlexibleRunner'
 strategy = dict(

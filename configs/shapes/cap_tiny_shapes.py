@@ -1,5 +1,0 @@
-# The Cap baseline of the demo: the same encoder, decoder, data, steps and seed as
-# locca_tiny_shapes.py, trained on captions only (autoregressive).
-_base_ = './locca_tiny_shapes.py'
-
-model = dict(head=dict(tasks=('cap', ), parallel_ratio=0.0))
