@@ -1,6 +1,15 @@
-"""Packaging of locca_mm: ``pip install -e .`` (``make install`` sets up the whole stack)."""
+"""Packaging of locca_mm: ``pip install -e .`` (``make install`` sets up the whole stack).
+
+As mmdet and mmpretrain do, ``configs/``, ``tools/`` and ``model-index.yml`` are
+placed under ``locca_mm/.mim/``: symlinked for an editable install, copied into
+a wheel or sdist. That is what ``_base_ = ['locca_mm::locca/...py']`` in a
+user's config, ``mim train locca_mm CONFIG`` and ``mim test`` look up.
+"""
+import os
 import os.path as osp
 import re
+import shutil
+import sys
 
 from setuptools import find_packages, setup
 
@@ -23,11 +32,42 @@ def parse_requirements(fname: str) -> list:
     return reqs
 
 
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension() -> None:
+    """Place :data:`MIM_FILES` under ``locca_mm/.mim``: symlinks for an editable install
+    (``develop`` / ``editable_wheel``), copies for a wheel or sdist; nothing otherwise."""
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'copy' if os.name == 'nt' else 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'build_py'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    mim_path = osp.join(HERE, 'locca_mm', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in MIM_FILES:
+        src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if not osp.exists(src):
+            continue
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isdir(src):
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(src, dst)
+
+
 def readme() -> str:
     with open(osp.join(HERE, 'README.md'), encoding='utf-8') as f:
         return f.read()
 
 
+add_mim_extension()
 setup(
     name='locca_mm',
     version=get_version(),

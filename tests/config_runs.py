@@ -146,6 +146,8 @@ def run(path: str, work_root: str) -> dict:
         if cfg.get('train_dataloader'):
             runner.train()
             out['trained'] = runner.iter == 2
+            out['validated'] = sorted(k for k in runner.message_hub.log_scalars
+                                      if k.startswith('val/'))
         if cfg.get('test_dataloader'):
             out['metrics'] = {k: float(v) for k, v in runner.test().items()
                               if isinstance(v, (int, float))}

@@ -26,14 +26,21 @@ def test_every_config_runs_through_a_plain_runner(chunk, tmp_path):
     assert len(results) == len(configs), proc.stderr[-3000:]
     failed = {r['config']: r['error'] for r in results if 'error' in r}
     assert not failed, '\n\n'.join(f'{k}:\n{v}' for k, v in failed.items())
+    import torch
     for r in results:
         assert r['trained'] or r['tested'], r
+        name = osp.splitext(osp.relpath(r['config'], 'configs'))[0].replace('/', '__')
         if r['trained']:
             # The run's checkpoint loads with torch's own weights_only loader (no allow list).
-            name = osp.splitext(osp.relpath(r['config'], 'configs'))[0].replace('/', '__')
-            import torch
             ckpt = torch.load(osp.join(tmp_path, name, 'iter_2.pth'), weights_only=True)
             assert ckpt['meta']['iter'] == 2
+        if r['config'].startswith('configs/locca/'):
+            # Pretraining validates: the model's own ARef on held-out expressions and
+            # caption CIDEr, and keeps the checkpoint with the best ARef accuracy.
+            assert {'val/aref/Acc@0.5', 'val/caption/CIDEr'} <= set(r['validated']), r
+            assert glob.glob(osp.join(tmp_path, name, 'best_aref_Acc@0.5_iter_*.pth')), r
+        elif r['config'].startswith(('configs/cap/', 'configs/cappa/', 'configs/coca/')):
+            assert 'val/caption/CIDEr' in r['validated'], r
 
 
 def test_a_plain_runner_resumes_its_own_checkpoint(tmp_path):

@@ -21,7 +21,8 @@ def test_config_parses_and_is_complete(path):
         assert 'locca_mm' in cfg.custom_imports['imports']
         assert cfg.model.backbone.type == 'locca_mm.LocCaViT'
         assert cfg.model.backbone.init_cfg == dict(
-            type='Pretrained', checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/encoder.pth', prefix='backbone.')
+            type='Pretrained', prefix='backbone.',
+            checkpoint='work_dirs/locca_vit-b16_256xb32-1100k_webli/encoder.pth')
     else:
         assert cfg.default_scope == 'locca_mm'
     assert cfg.get('model') is not None

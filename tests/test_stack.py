@@ -92,7 +92,7 @@ def test_pretraining_and_rec_run_without_mmcv_ops(tmp_path):
 
     proc = train('locca/locca_vit-tiny_1xb48-600it_shapes.py', tmp_path / 'pre')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = train('shapes/rec_tiny_shapes.py', tmp_path / 'rec', f'encoder_from={tmp_path}/pre/iter_2.pth',
-                 'val_dataloader.dataset.num_samples=4')
+    proc = train('shapes/rec_tiny_shapes.py', tmp_path / 'rec',
+                 f'encoder_from={tmp_path}/pre/iter_2.pth', 'val_dataloader.dataset.num_samples=4')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'refcoco/acc@0.5' in (proc.stdout + proc.stderr).lower()

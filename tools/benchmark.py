@@ -26,6 +26,10 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   and ``vs_open_clip_coca_generate`` (their time / ours; 64 new tokens, greedy,
   end to end: encoding the images included on both sides);
 - on CUDA, ``mfu`` of the ViT-B LocCa step in bfloat16;
+- ``--sections val`` (only when named): ``validation.cost_fraction``, the time
+  of one validation pass of a pretraining config (``--val-config``; the demo's
+  tiny LocCa by default) over ``val_interval`` training steps of it, both timed
+  in one runner (steps after 5 warm-up ones).
 - ``--sections transfer`` (only when named): ``maskrcnn_vit_b_step_s``, one
   training step (forward, backward, AdamW with layer decay) of
   ``configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py`` on
@@ -46,8 +50,9 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer')
-OPT_IN = ('transfer', )  # measured only when named in --sections
+SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val')
+OPT_IN = ('transfer', 'val')  # measured only when named in --sections
+VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-600it_shapes.py'
 MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
 EXTRA_WORDS = ['Cap', 'ARef', 'GCap', ':', '[UNK]', '[PAD]', '[BOS]', '[EOS]', '[MASK]']
 # Dense bf16 peak of the accelerators this project is measured on (TFLOP/s).
@@ -67,6 +72,9 @@ def parse_args(argv=None):
                         help='only the data pipeline (the same as --sections data)')
     parser.add_argument('--sections', nargs='+', choices=SECTIONS, default=None,
                         help='what to measure (default: all that apply, except transfer)')
+    parser.add_argument('--val-config', default=VAL_CONFIG,
+                        help='the pretraining config whose validation cost --sections val '
+                             'measures')
     parser.add_argument('--transfer-batch', type=int, default=None,
                         help='images per Mask R-CNN step (default: 1 on CPU, 4 on CUDA)')
     return parser.parse_args(argv)
@@ -509,6 +517,49 @@ def bench_transfer(args, device, out):
     out['maskrcnn_input'] = f'{size}x{size}'
 
 
+def bench_val(args, root: str, out: dict) -> None:
+    """The cost of validation while pretraining: one validation pass of ``--val-config``
+    against ``val_interval`` training steps, timed side by side in one runner."""
+    from mmengine.hooks import Hook
+
+    from locca_mm.utils.cli import build_runner, load_config
+    cfg = load_config(osp.join(ROOT, args.val_config))
+    interval = cfg.train_cfg.val_interval
+    warm, timed = (1, 2) if args.quick else (5, 40)
+    cfg.work_dir = osp.join(root, 'val_cost')
+    cfg.train_cfg.update(max_iters=warm + timed, val_interval=10**9)
+    cfg.param_scheduler = None  # a constant lr: the step's cost does not depend on it
+    cfg.default_hooks.checkpoint = None
+    cfg.log_level = 'WARNING'
+    cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
+    if args.quick:
+        cfg.train_dataloader.batch_size = 2
+        for d in cfg.val_dataloader.dataset.get('datasets', [cfg.val_dataloader.dataset]):
+            d.num_samples = 4
+    stamps = {}
+
+    class Stamp(Hook):
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == warm:
+                stamps['start'] = time.perf_counter()
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            stamps['end'] = time.perf_counter()
+
+    runner = build_runner(cfg)
+    runner.register_hook(Stamp(), 'LOWEST')
+    runner.train()
+    step = (stamps['end'] - stamps['start']) / timed
+    start = time.perf_counter()
+    metrics = runner.val()
+    val = time.perf_counter() - start
+    out['validation'] = dict(
+        config=args.val_config, val_interval=interval, train_step_s=round(step, 4),
+        val_pass_s=round(val, 3), val_samples=len(runner.val_dataloader.dataset),
+        cost_fraction=round(val / (interval * step), 4), metrics=sorted(metrics))
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -535,6 +586,7 @@ def main(argv=None):
             open_clip=lambda: bench_open_clip(args, tokfile, device, out),
             mfu=lambda: bench_mfu(args, tokfile, out),
             transfer=lambda: bench_transfer(args, device, out),
+            val=lambda: bench_val(args, root, out),
             data=lambda: out.__setitem__('samples_per_s_per_worker', data_rates(args.quick)))
         for name in SECTIONS:
             if name not in sections:

@@ -41,6 +41,9 @@ MODELS = ('locca', 'cap')
 PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-600it_shapes',
                         cap='cap/cap_vit-tiny_1xb48-600it_shapes')
 REC_CONFIGS = dict(plain='shapes/rec_tiny_shapes', aided='shapes/rec-aided_tiny_shapes')
+# What pretraining validates (configs/_base_/datasets/shapes_pretrain.py): the model's own
+# ARef on held-out expressions (LocCa only) and caption CIDEr.
+PRETRAIN_VAL = ('aref/Acc@0.5', 'caption/CIDEr')
 PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
 
 
@@ -155,20 +158,34 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
         cfg.train_cfg.max_iters = iters
         warmup = min(cfg.param_scheduler[0]['end'], max(iters // 2, 1))
         cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
-    if cfg.get('val_dataloader'):  # the REC learning curve: 5 points on the val split
+    val_sets = val_datasets(cfg)
+    rec = name in REC_CONFIGS.values()
+    if rec:  # the REC learning curve: 5 points on 100 expressions of the val split
         cfg.train_cfg.val_interval = max(cfg.train_cfg.max_iters // 5, 1)
-        cfg.val_dataloader.dataset.num_samples = 100
+        val_sets[0].num_samples = 100
+    # (pretraining validates as its config says: own ARef and CIDEr every 200 steps)
     if args.quick:
         cfg.train_dataloader.batch_size = 8
         cfg.test_dataloader.dataset.num_samples = 16
-        if cfg.get('val_dataloader'):
-            cfg.val_dataloader.dataset.num_samples = 16
+        for d in val_sets:
+            d.num_samples = min(d.num_samples, 16)
+        if iters and not rec:
+            cfg.train_cfg.val_interval = max(iters // 2, 1)
     cfg.merge_from_dict(dict(options or {}))
     for k, v in overrides.items():
         cfg[k] = v
     link_tokenizer(cfg)
     apply_encoder_from(cfg)
     return cfg
+
+
+def val_datasets(cfg) -> list:
+    """The leaf dataset configs of ``cfg``'s validation set (a ``ConcatDataset``'s parts)."""
+    loader = cfg.get('val_dataloader')
+    if not loader:
+        return []
+    dataset = loader.dataset
+    return list(dataset.datasets) if 'datasets' in dataset else [dataset]
 
 
 # ------------------------------------------------------------------------------ probe
@@ -206,7 +223,9 @@ def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
                            pre_iters, args.pretrain_options)
         runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
         encoders[name] = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
-        result = dict(pretrain_iters=runner.iter, final_losses=progress.history[-1])
+        result = dict(pretrain_iters=runner.iter, final_losses=progress.history[-1],
+                      val_curve=[(it, {k: m[k] for k in PRETRAIN_VAL if k in m})
+                                 for it, m in progress.curve])
         result['captions'] = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
         if name == 'locca':  # its own decoder, asked for the box of each expression
             ref = stage_config(REC_CONFIGS['plain'], work, seed, args)
@@ -255,6 +274,20 @@ def curve_mean(curve) -> float:
     return statistics.fmean(values) if values else 0.0
 
 
+def pretrain_val(runs: list) -> dict:
+    """Validation while pretraining, per model: the steps and each metric's mean over seeds."""
+    out = {}
+    for n in MODELS:
+        curves = [r['models'][n]['val_curve'] for r in runs]
+        steps = [it for it, _ in curves[0]]
+        out[n] = dict(steps=steps)
+        for key in PRETRAIN_VAL:
+            if all(key in m for c in curves for _, m in c):
+                out[n][key] = [round(statistics.fmean(c[i][1][key] for c in curves), 2)
+                               for i in range(len(steps))]
+    return out
+
+
 def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
     variants = list(runs[0]['rec'])
     rec = {}
@@ -295,6 +328,7 @@ def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
             locca_own_aref=round(r['models']['locca']['own_aref']['refcoco/Acc@0.5'], 2),
             cider={n: round(r['models'][n]['captions']['caption/CIDEr'], 2) for n in MODELS})
             for r in runs],
+        'pretrain_val': pretrain_val(runs),
         'steps': {'pretrain': runs[0]['models']['locca']['pretrain_iters'],
                   'rec': {v: runs[0]['rec'][v]['locca']['iters'] for v in variants}},
         'seeds': [r['seed'] for r in runs],
@@ -377,7 +411,7 @@ def plot(runs: list, summary: dict, path: str) -> None:
     import matplotlib.pyplot as plt
     colours = {'locca': 'tab:red', 'cap': 'tab:blue'}
     styles = {'plain': '-', 'aided': '--'}
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.2))
     for r in runs:
         for v, by_model in r['rec'].items():
             for n, res in by_model.items():
@@ -403,6 +437,19 @@ def plot(runs: list, summary: dict, path: str) -> None:
                 yerr=[probe[n]['std'] for n in MODELS], color=[colours[n] for n in MODELS],
                 capsize=4)
     axes[2].set(title='linear dense probe mIoU (frozen encoder)', ylim=(0, 100))
+    for r in runs:  # validation while pretraining: LocCa's own ARef, both models' CIDEr
+        for n in MODELS:
+            curve = r['models'][n]['val_curve']
+            for key, style, scale in (('aref/Acc@0.5', '-', 1.0), ('caption/CIDEr', ':', 0.25)):
+                pts = [(it, m[key] * scale) for it, m in curve if key in m]
+                if pts:
+                    axes[3].plot(*zip(*pts), style, color=colours[n], marker='o', ms=3,
+                                 label=f'{n}, {key}{" / 4" if scale != 1 else ""}'
+                                 if r is runs[0] else None)
+    axes[3].set(title='pretraining validation (held-out expressions and captions)',
+                xlabel='pretraining iteration', ylabel='own ARef Acc@0.5 (%), CIDEr / 4',
+                ylim=(0, 100))
+    axes[3].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -4,7 +4,8 @@
 
 Measured in one run, on the GPU, in bfloat16 autocast (the precision ViT-B is trained in):
 
-- ``train_step_s`` of LocCa-B and Cap-B (``configs/locca/locca_vit-b16_256xb32-1100k_webli.py``, ``configs/cap/cap_vit-b16_256xb32-1100k_webli.py``,
+- ``train_step_s`` of LocCa-B and Cap-B (``configs/locca/locca_vit-b16_256xb32-1100k_webli.py``,
+  ``configs/cap/cap_vit-b16_256xb32-1100k_webli.py``,
   a 32k-word synthetic vocabulary, 64-token captions; forward, backward, AdamW), timed in
   alternation; ``locca_over_cap``; ``step_peak_mem_mb`` of each (peak allocated during a
   step above the resident weights, gradients and optimizer state); ``mfu`` of each from the FLOPs
@@ -90,7 +91,8 @@ def check_train(args, tokfile, device, out):
         train_step,
     )
     models = {name: build(cfg, tokfile, args.quick).to(device)
-              for name, cfg in (('cap', 'cap/cap_vit-b16_256xb32-1100k_webli'), ('locca', 'locca/locca_vit-b16_256xb32-1100k_webli'))}
+              for name, cfg in (('cap', 'cap/cap_vit-b16_256xb32-1100k_webli'),
+                                ('locca', 'locca/locca_vit-b16_256xb32-1100k_webli'))}
     img = models['locca'].backbone.img_size[0]
     data = {k: to_device(batch_for(m, args.batch, img), device) for k, m in models.items()}
     steps = {k: train_step(m, data[k], amp=True) for k, m in models.items()}

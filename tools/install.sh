@@ -284,9 +284,19 @@ if [ "$LOCCA_MMCV_OPS" = 0 ]; then  # mmcv-lite is installed: asking for mmcv wo
 fi
 pip_install -r "$MMINSTALL" -r requirements/runtime.txt \
     -r requirements/optional.txt -r requirements/tests.txt
+pip_install --no-deps -r requirements/mim.txt  # see the file: its pinned deps are not needed
 [ "$MMINSTALL" = requirements/mminstall.txt ] || rm -f "$MMINSTALL"
 say "locca_mm (editable)"
 pipq install -q "${FIND_LINKS[@]}" --no-build-isolation --no-deps -e .
+# mim and mmengine's `_base_ = ['locca_mm::...']` look for the package at <site-packages>/locca_mm
+# (its distribution's location), where an editable install leaves only its metadata: link the
+# source package there (the same files; configs and tools are under locca_mm/.mim, see setup.py).
+SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+case "$SITE" in
+    "$VENV"/*) if [ -L "$SITE/locca_mm" ] || [ ! -e "$SITE/locca_mm" ]; then
+                   ln -sfn "$ROOT/locca_mm" "$SITE/locca_mm"
+               fi ;;
+esac
 
 say "checking imports"
 if [ "$LOCCA_MMCV_OPS" = 1 ]; then

@@ -151,6 +151,10 @@ download() {
 }
 say "downloading the stack's wheels"
 download
+if [ ${#REQ_FILES[@]} -eq 0 ]; then  # the mim CLI, without its unneeded pinned dependencies
+    "$PYTHON" -m pip download -q -d "$DIR" "${TARGET_ARGS[@]}" --no-deps -r "$ROOT/requirements/mim.txt" \
+        2> >(grep -v "^WARNING: Location 'file://" >&2) || die "cannot download requirements/mim.txt"
+fi
 if [ "$LOCAL" = 1 ]; then  # sdists here become wheels, so the offline install builds nothing
     for sdist in "$DIR"/*.tar.gz "$DIR"/*.zip; do
         [ -f "$sdist" ] || continue

@@ -3,6 +3,9 @@
 Runs the config's ``test_dataloader`` / ``test_evaluator`` and prints the
 metrics (also as one JSON line, and into ``--out-metrics`` when given).
 ``--out`` dumps the raw predictions to a pickle, as in mmdet/mmpretrain.
+``--show-dir DIR`` draws every test sample's prediction (and ground truth)
+with ``LocCaVisualizer`` into ``DIR/<image>_<index>.png``; ``--show`` (also)
+shows them in a window.
 """
 import argparse
 import json
@@ -31,6 +34,13 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--out-metrics', help='write the metrics to this JSON file')
+    parser.add_argument('--show-dir', help='draw each test prediction into this directory '
+                        '(relative to the working directory)')
+    parser.add_argument('--show', action='store_true', help='show each drawn prediction')
+    parser.add_argument('--wait-time', type=float, default=2,
+                        help='--show: seconds each picture stays (0: until a key)')
+    parser.add_argument('--interval', type=int, default=1,
+                        help='--show/--show-dir: draw every N-th sample (per process)')
     add_runner_args(parser)
     return parser.parse_args(argv)
 
@@ -51,6 +61,15 @@ def merge_args(cfg, args):
         evaluator = cfg.test_evaluator
         cfg.test_evaluator = (list(evaluator) if isinstance(evaluator, (list, tuple))
                               else [evaluator]) + [dump]
+    if args.show or args.show_dir:
+        if args.interval < 1:
+            raise SetupError(f'--interval must be >= 1, got {args.interval}')
+        # Registers LocCaVisualizationHook (in every process that runs this tool).
+        import locca_mm.engine.hooks.visualization_hook  # noqa: F401
+        hook = dict(type='LocCaVisualizationHook', interval=args.interval, show=args.show,
+                    wait_time=args.wait_time,
+                    out_dir=osp.abspath(args.show_dir) if args.show_dir else None)
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [hook]
     return cfg
 
 

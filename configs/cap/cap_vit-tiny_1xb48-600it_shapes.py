@@ -3,3 +3,7 @@
 _base_ = '../locca/locca_vit-tiny_1xb48-600it_shapes.py'
 
 model = dict(head=dict(tasks=('cap', ), parallel_ratio=0.0))
+# A captioner is validated on captions only; the best CIDEr is kept.
+val_dataloader = dict(dataset=dict(datasets=[{{_base_.val_captions}}]))
+val_evaluator = [dict(type='CaptionMetric')]
+default_hooks = dict(checkpoint=dict(save_best='caption/CIDEr'))

@@ -19,8 +19,12 @@ test_evaluator = dict(type='CaptionMetric')
 test_cfg = dict(type='TestLoop')
 
 train_dataloader = dict(batch_size=48)
+# Validation (held-out captions and referring expressions, see the dataset base) every 200
+# steps; the checkpoint with the best own-ARef accuracy is kept beside the last one.
+train_cfg = dict(val_interval=200)
 default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
+                     checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True,
+                                     save_best='aref/Acc@0.5', rule='greater'))
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
 randomness = dict(seed=0)

@@ -12,6 +12,11 @@ PRED_COLOUR = (231, 76, 60)
 PROMPT_COLOUR = (52, 152, 219)
 
 
+def _printable(text: str) -> str:
+    """``text`` with characters a font cannot draw (control bytes of an untrained model) as '?'."""
+    return ''.join(c if c.isprintable() else '?' for c in text)
+
+
 def _lines(data_sample, tokenizer=None, draw_gt=True, draw_pred=True) -> List[str]:
     lines = []
     task = data_sample.get('task')
@@ -36,9 +41,10 @@ class LocCaVisualizer(Visualizer):
 
     Green: ground-truth regions with their texts (and the reference box of a
     referring expression); blue: the prompt box of a GCap prediction; red:
-    predicted boxes with their scores. Captions, the referring expression,
-    predicted text and (for browsing the data) the decoded task sequences are
-    written in a panel under the image.
+    predicted boxes with their texts (detection) and scores. Captions, the
+    referring expression, predicted text and (for browsing the data) the
+    decoded task sequences are written in a panel under the image (or on it:
+    ``text_panel=False``).
 
     Args:
         name (str): instance name. Defaults to 'visualizer'.
@@ -60,12 +66,14 @@ class LocCaVisualizer(Visualizer):
                          line_widths=self.line_width)
         for box, label in zip(boxes, labels):
             if label:
-                self.draw_texts(label, box[:2] + 1, colors=[colour], font_sizes=self.font_size,
+                self.draw_texts(_printable(label), box[:2] + 1, colors=[colour],
+                                font_sizes=self.font_size,
                                 bboxes=dict(facecolor='black', alpha=0.6, pad=0.5,
                                             edgecolor='none'))
 
     def draw_sample(self, image: np.ndarray, data_sample, tokenizer=None, draw_gt: bool = True,
-                    draw_pred: bool = True, gt_frame: str = 'input') -> np.ndarray:
+                    draw_pred: bool = True, gt_frame: str = 'input',
+                    text_panel: bool = True) -> np.ndarray:
         """RGB image [H, W, 3] with the sample drawn, plus the text panel.
 
         Args:
@@ -75,6 +83,10 @@ class LocCaVisualizer(Visualizer):
             gt_frame: ``'input'`` when ``image`` is the model input (regions of
                 ``gt_instances``), ``'original'`` for the original image
                 (``gt_ref_bbox``, ``prompt_box``, predictions).
+            text_panel: write the text in a white panel under the image (the
+                picture grows); ``False`` writes it on the image, top left, on a
+                dark background, without the ``task:`` line, and the picture
+                keeps the image's size (as mmpretrain's inferencers draw captions).
         """
         self.set_image(image)
         if draw_gt:
@@ -89,19 +101,36 @@ class LocCaVisualizer(Visualizer):
         if draw_pred and 'pred_instances' in data_sample:
             pred = data_sample.pred_instances
             scores = pred.scores.cpu().numpy() if 'scores' in pred else [None] * len(pred.bboxes)
-            labels = [f'{s:.2f}' if s is not None else '' for s in scores]
+            texts = list(pred.texts) if 'texts' in pred else [''] * len(pred.bboxes)
+            labels = [' '.join(x for x in (t, f'{s:.2f}' if s is not None else '') if x)
+                      for t, s in zip(texts, scores)]
             self._boxes(pred.bboxes.cpu().numpy(), labels, PRED_COLOUR)
-        drawn = self.get_image()
-        return with_text_panel(drawn, _lines(data_sample, tokenizer, draw_gt, draw_pred))
+        lines = _lines(data_sample, tokenizer, draw_gt, draw_pred)
+        if not text_panel:
+            lines = [line for line in lines if not line.startswith('task: ')]
+            if lines:
+                # The font follows the image's size (9 at 224 px), as mmdet's labels do.
+                h, w = image.shape[:2]
+                scale = float(np.clip(np.sqrt(h * w) / 224, 0.5, 2.5))
+                self.draw_texts(_printable('\n'.join(lines)), np.array([2, 2]), colors='white',
+                                font_sizes=max(4, int(round(self.font_size * scale))),
+                                bboxes=dict(facecolor='black', alpha=0.6, pad=1,
+                                            edgecolor='none'))
+            return self.get_image()
+        return with_text_panel(self.get_image(), lines)
 
     @master_only
     def add_datasample(self, name: str, image: np.ndarray, data_sample=None,
                        draw_gt: bool = True, draw_pred: bool = True, show: bool = False,
                        wait_time: float = 0, out_file: Optional[str] = None, step: int = 0,
-                       tokenizer=None, gt_frame: str = 'original') -> None:
-        """Draw and show, save to ``out_file``, or log to the vis backends (mmengine API)."""
-        drawn = self.draw_sample(image, data_sample, tokenizer, draw_gt, draw_pred, gt_frame) \
-            if data_sample is not None else image
+                       tokenizer=None, gt_frame: str = 'original',
+                       text_panel: bool = True) -> None:
+        """Draw and show, save to ``out_file``, or log to the vis backends (mmengine API).
+
+        ``image`` is RGB; ``text_panel`` as in :meth:`draw_sample`.
+        """
+        drawn = self.draw_sample(image, data_sample, tokenizer, draw_gt, draw_pred, gt_frame,
+                                 text_panel) if data_sample is not None else image
         if show:
             self.show(drawn, win_name=name, wait_time=wait_time)
         if out_file is not None:

@@ -31,8 +31,8 @@ def _train(tmp_path, name, text, *extra):
 @pytest.mark.slow
 def test_fsdp2_matches_ddp_and_resumes(tmp_path):
     from locca_mm.registry import MODELS
-    from locca_mm.utils.cli import load_config
     from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.utils.cli import load_config
     # Both runs start from the same weights (the runners seed their inits differently).
     (tmp_path / 'probe.py').write_text(BASE)
     model = MODELS.build(load_config(str(tmp_path / 'probe.py')).model)

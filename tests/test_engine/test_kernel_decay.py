@@ -8,7 +8,17 @@ from mmengine.optim import build_optim_wrapper as _build
 from mmengine.registry import DefaultScope
 
 from tests.conftest import ROOT
-from tests.test_models.utils import build_tiny
+from tests.test_models.utils import (
+    CAP_B,
+    CAP_TINY,
+    CAPPA_B,
+    CLIP_B,
+    COCA_B,
+    LOCCA_B,
+    LOCCA_L,
+    LOCCA_TINY,
+    build_tiny,
+)
 
 # The kernels: matrices of dense layers (attention, MLP, pooler, projections, the logit
 # layer) and the patch-embedding convolution. Everything else is not decayed.
@@ -32,8 +42,8 @@ def _decay_by_name(model, optim_wrapper):
     return out
 
 
-@pytest.mark.parametrize('config', ['locca/locca_vit-b16_256xb32-1100k_webli', 'cap/cap_vit-b16_256xb32-1100k_webli', 'cappa/cappa_vit-b16_256xb32-1100k_webli', 'coca/coca_vit-b16_256xb32-1100k_webli',
-                                    'clip/clip_vit-b16_256xb32-1100k_webli'])
+@pytest.mark.parametrize('config', [LOCCA_B, CAP_B, CAPPA_B, COCA_B,
+                                    CLIP_B])
 @pytest.mark.parametrize('schedule', ['adafactor_cosine', 'adamw_cosine'])
 def test_weight_decay_on_kernels_only(config, schedule):
     model = build_tiny(config)
@@ -50,15 +60,15 @@ def test_weight_decay_on_kernels_only(config, schedule):
 
 
 def test_pretraining_configs_use_it():
-    for name in ('locca/locca_vit-b16_256xb32-1100k_webli', 'locca/locca_vit-l16_256xb32-1100k_webli', 'cap/cap_vit-b16_256xb32-1100k_webli', 'cappa/cappa_vit-b16_256xb32-1100k_webli', 'coca/coca_vit-b16_256xb32-1100k_webli',
-                 'clip/clip_vit-b16_256xb32-1100k_webli', 'locca/locca_vit-tiny_1xb48-600it_shapes', 'cap/cap_vit-tiny_1xb48-600it_shapes',
+    for name in (LOCCA_B, LOCCA_L, CAP_B, CAPPA_B, COCA_B,
+                 CLIP_B, LOCCA_TINY, CAP_TINY,
                  'shapes/rec_tiny_shapes', 'refcoco/rec-frozen_locca-vit-b_refcoco'):
         cfg = Config.fromfile(f'{ROOT}/configs/{name}.py')
         assert cfg.optim_wrapper.get('constructor') == 'KernelDecayOptimWrapperConstructor', name
 
 
 def test_custom_keys_still_apply_and_frozen_parameters_stay_out_of_the_update():
-    model = build_tiny('locca/locca_vit-b16_256xb32-1100k_webli')
+    model = build_tiny(LOCCA_B)
     torch.nn.init.normal_(model.head.decoder.head.weight, std=0.1)  # gradients reach all
     model.backbone.requires_grad_(False)
     cfg = dict(constructor='KernelDecayOptimWrapperConstructor',

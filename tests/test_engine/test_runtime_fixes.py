@@ -32,6 +32,8 @@ def snapshot():
                                  if any(o in r for o in ours))
     out['copyreg'] = sorted(r for r in map(repr, copyreg.dispatch_table)
                             if any(o in r for o in ours))
+    from mmengine.config import utils as config_utils
+    out['MODULE2PACKAGE'] = sorted(config_utils.MODULE2PACKAGE.items())
     out['torch.load'] = id(torch.load)
     out['torch.save'] = id(torch.save)
     out['set_device'] = id(torch.cuda.set_device)
@@ -45,12 +47,13 @@ from locca_mm.utils import register_all_modules
 register_all_modules()
 after = snapshot()
 changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+added = sorted(set(map(tuple, after['MODULE2PACKAGE'])) - set(map(tuple, before['MODULE2PACKAGE'])))
 import locca_mm.engine
 locca_mm.engine.apply_runtime_fixes()
 fixed = snapshot()
 patched = sorted(k for k in set(after) | set(fixed) if after.get(k) != fixed.get(k))
 locca_mm.engine.apply_runtime_fixes()
-print(json.dumps(dict(changed=changed, patched=patched, again=snapshot() == fixed)))
+print(json.dumps(dict(changed=changed, added=added, patched=patched, again=snapshot() == fixed)))
 '''
 
 
@@ -59,7 +62,9 @@ def test_import_changes_nothing_outside_the_package_and_the_fixes_are_narrow():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result['changed'] == []
+    # One entry is added: the table that lets configs name `locca_mm::<config>` as a base.
+    assert result['changed'] == ['MODULE2PACKAGE']
+    assert result['added'] == [['locca_mm', 'locca_mm']]
     # What apply_runtime_fixes() patches, exactly (its module docstring lists the same).
     assert result['patched'] == [
         'Runner.wrap_model',

@@ -15,8 +15,8 @@ QUICK = ['train_cfg.max_iters=6', 'train_dataloader.batch_size=4',
 def test_rec_protocol_trains_only_the_decoder(tmp_path):
     from locca_mm.utils.checkpoint_io import safe_torch_load
     pre = tmp_path / 'pre'
-    proc = run_tool(['train.py', osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py'), '--work-dir',
-                     str(pre), '--cfg-options', *QUICK])
+    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
+    proc = run_tool(['train.py', config, '--work-dir', str(pre), '--cfg-options', *QUICK])
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = tmp_path / 'rec'
     proc = run_tool(['train.py', osp.join(SHAPES, 'rec_tiny_shapes.py'), '--work-dir', str(rec),
@@ -80,6 +80,14 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     assert 0 <= summary['captions']['location_word_share'] < 0.2
     assert summary['captions']['style'] == 'alt'
     assert summary['steps'] == {'pretrain': 10, 'rec': {'plain': 10, 'aided': 10}}
+    # Validation while pretraining: LocCa's own ARef and both models' CIDEr, over steps.
+    val = summary['pretrain_val']
+    assert val['locca']['steps'] == val['cap']['steps'] == [5, 10]
+    assert set(val['locca']) == {'steps', 'aref/Acc@0.5', 'caption/CIDEr'}
+    assert set(val['cap']) == {'steps', 'caption/CIDEr'}
+    own = [json.loads((tmp_path / f'seed_{s}' / 'results.json').read_text())['models']['locca']
+           ['val_curve'][-1][1]['aref/Acc@0.5'] for s in (5, 6)]
+    assert val['locca']['aref/Acc@0.5'][-1] == pytest.approx(sum(own) / 2, abs=0.01)
     seed_result = json.loads((tmp_path / 'seed_5' / 'results.json').read_text())
     assert [it for it, _ in seed_result['rec']['plain']['locca']['curve']] == [2, 4, 6, 8, 10]
     assert (tmp_path / 'curves.png').stat().st_size > 10_000

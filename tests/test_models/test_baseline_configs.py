@@ -6,10 +6,10 @@ import torch
 from mmengine.config import Config
 
 from tests.conftest import ROOT
-from tests.test_models.utils import build_tiny, make_batch
+from tests.test_models.utils import CAP_B, CAPPA_B, CLIP_B, COCA_B, LOCCA_B, build_tiny, make_batch
 
-TASKS = {'locca/locca_vit-b16_256xb32-1100k_webli': ('cap', 'aref', 'gcap'), 'cap/cap_vit-b16_256xb32-1100k_webli': ('cap', ),
-         'cappa/cappa_vit-b16_256xb32-1100k_webli': ('cap', ), 'coca/coca_vit-b16_256xb32-1100k_webli': ('cap', ), 'clip/clip_vit-b16_256xb32-1100k_webli': ('cap', )}
+TASKS = {LOCCA_B: ('cap', 'aref', 'gcap'), CAP_B: ('cap', ),
+         CAPPA_B: ('cap', ), COCA_B: ('cap', ), CLIP_B: ('cap', )}
 
 
 @pytest.mark.parametrize('config', sorted(TASKS))
@@ -37,8 +37,8 @@ def test_locca_l_config_builds_the_large_encoder():
 
 
 @pytest.mark.parametrize('config,task,loss_on', [
-    ('locca/locca_vit-b16_256xb32-1100k_webli', 'aref', ('text', 'box')),
-    ('locca/locca_vit-b16_256xb32-1100k_webli', 'gcap', ('box', 'text')),
+    (LOCCA_B, 'aref', ('text', 'box')),
+    (LOCCA_B, 'gcap', ('box', 'text')),
     ('locca/locca-no-aref-text-loss_vit-b16_256xb32-1100k_webli', 'aref', ('box', )),
     ('locca/locca-no-gcap-box-loss_vit-b16_256xb32-1100k_webli', 'gcap', ('text', )),
 ])
@@ -48,5 +48,5 @@ def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
     cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py'))
     tok = build_tokenizer(dict(TINY_TOKENIZER, loss_on=cfg.model.tokenizer.loss_on))
     assert tok.loss_on[task] == loss_on
-    base = Config.fromfile(osp.join(ROOT, 'configs', 'locca', 'locca_vit-b16_256xb32-1100k_webli.py'))
+    base = Config.fromfile(osp.join(ROOT, 'configs', f'{LOCCA_B}.py'))
     assert cfg.model.backbone == base.model.backbone and cfg.model.head == base.model.head

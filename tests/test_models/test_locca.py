@@ -4,7 +4,7 @@ import torch
 
 from locca_mm.models import LocCaViT
 from locca_mm.structures import LocCaDataSample
-from tests.test_models.utils import IMG, build_tiny, make_batch
+from tests.test_models.utils import COCA_B, IMG, LOCCA_B, build_tiny, make_batch
 
 
 def test_loss_step_gives_every_parameter_a_finite_gradient():
@@ -239,8 +239,8 @@ def test_several_expressions_of_one_image_are_encoded_once():
         assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
 
 
-@pytest.mark.parametrize('config,loc_sigma', [('locca/locca_vit-b16_256xb32-1100k_webli', 0.0), ('locca/locca_vit-b16_256xb32-1100k_webli', 1.0),
-                                               ('coca/coca_vit-b16_256xb32-1100k_webli', 0.0)])
+@pytest.mark.parametrize('config,loc_sigma', [(LOCCA_B, 0.0), (LOCCA_B, 1.0),
+                                               (COCA_B, 0.0)])
 def test_logits_only_at_loss_positions_give_the_full_computation(config, loc_sigma):
     """The decoder projects to the vocabulary only where a loss is taken; losses and gradients
     equal those of logits on every position (prompt and padding included)."""

@@ -24,7 +24,15 @@ REGIONS = [('red circle', [2., 3., 14., 15.]), ('green triangle', [16., 4., 30.,
            ('yellow star', [5., 18., 20., 30.]), ('blue square', [10., 10., 26., 22.])]
 
 
+# The pretraining configs, by the short names the tests use.
 LOCCA_B = 'locca/locca_vit-b16_256xb32-1100k_webli'
+LOCCA_L = 'locca/locca_vit-l16_256xb32-1100k_webli'
+CAP_B = 'cap/cap_vit-b16_256xb32-1100k_webli'
+CAPPA_B = 'cappa/cappa_vit-b16_256xb32-1100k_webli'
+COCA_B = 'coca/coca_vit-b16_256xb32-1100k_webli'
+CLIP_B = 'clip/clip_vit-b16_256xb32-1100k_webli'
+LOCCA_TINY = 'locca/locca_vit-tiny_1xb48-600it_shapes'
+CAP_TINY = 'cap/cap_vit-tiny_1xb48-600it_shapes'
 
 
 def tiny_model_cfg(config: str = LOCCA_B, **head_overrides) -> dict:
@@ -46,8 +54,10 @@ def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
     cfg['backbone'].update(arch=TINY_ARCH, img_size=IMG, patch_size=8)
     if cfg['backbone'].get('frozen_stages', -1) > TINY_ARCH['num_layers']:
         cfg['backbone']['frozen_stages'] = TINY_ARCH['num_layers']  # every block, still
+    lengths = cfg['tokenizer'].get('max_length', 32)
+    max_len = max(32, max(lengths.values()) if isinstance(lengths, dict) else lengths)
     if cfg.get('head'):
-        cfg['head']['decoder'].update(max_len=32)
+        cfg['head']['decoder'].update(max_len=max_len)
         if cfg['head']['decoder'].get('num_unimodal_layers'):
             cfg['head']['decoder'].update(num_layers=2, num_unimodal_layers=1)
         if cfg['head'].get('memory_pool'):
@@ -57,7 +67,7 @@ def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
         cfg['contrastive_head']['num_heads'] = 2
         if cfg['contrastive_head'].get('text_encoder'):
             cfg['contrastive_head']['text_encoder'].update(
-                embed_dims=32, num_layers=2, num_heads=2, max_len=32)
+                embed_dims=32, num_layers=2, num_heads=2, max_len=max_len)
     return cfg
 
 

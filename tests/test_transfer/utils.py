@@ -13,6 +13,7 @@ from mmengine.hooks import Hook
 from locca_mm.models.layers import resize_pos_embed
 from locca_mm.registry import MODELS
 from tests.conftest import ROOT
+from tests.test_models.utils import LOCCA_B
 
 # A 4-block encoder: Feature2Pyramid takes four block outputs; patch 16 keeps mmdet's strides.
 ARCH = dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64)
@@ -29,7 +30,7 @@ def config_path(name: str) -> str:
 def save_tiny_locca(path: str, seed: int = 0, **backbone) -> Dict[str, torch.Tensor]:
     """Save a tiny LocCa's full checkpoint (encoder, decoder, heads); return its encoder state."""
     from tests.test_models.utils import tiny_model_cfg
-    cfg = tiny_model_cfg('locca/locca_vit-b16_256xb32-1100k_webli')
+    cfg = tiny_model_cfg(LOCCA_B)
     cfg['backbone'].update(dict(arch=ARCH, patch_size=PATCH, img_size=PRETRAIN_SIZE), **backbone)
     torch.manual_seed(seed)
     model = MODELS.build(cfg)

@@ -1,10 +1,13 @@
 # LocCa with a ViT-B/16 encoder (224 px) and a 6-layer decoder of the same width.
-# Text: a 32k SentencePiece vocabulary (train one with tools/train_tokenizer.py);
+# Text: CLIP's byte-level BPE (49,408 tokens, shipped with open_clip_torch: nothing to train);
 # boxes: 500 location tokens appended after it, 4 per box in (y1, x1, y2, x2) order.
 num_bins = 500
 tokenizer = dict(
     type='LocCaTokenizer',
-    text_tokenizer=dict(type='SentencePieceTokenizer', model_file='data/tokenizer/spm_32k.model'),
+    text_tokenizer=dict(type='ClipBPETokenizer'),
+    # The paper's choice, a 32k SentencePiece trained on your captions first:
+    #   python tools/train_tokenizer.py CAPTIONS --out data/tokenizer/spm_32k --vocab-size 32000
+    # text_tokenizer=dict(type='SentencePieceTokenizer', model_file='data/tokenizer/spm_32k.model'),
     box_tokenizer=dict(type='BoxTokenizer', num_bins=num_bins, order='yxyx'),
     prefixes=dict(cap='Cap:', aref='ARef:', gcap='GCap:'),
     # Region rows: prefix (~3) + text + separator + 4 locations + eos. 48 leaves ~38 text

@@ -90,17 +90,24 @@ class CaptionMetric(BaseMetric):
     Args:
         use_java (bool, optional): force (True) or avoid (False) the Java
             tokenizer; None uses it when ``java`` is on the PATH.
+        task (str): the samples scored: those whose ``task`` is this (or unset),
+            so one evaluation over a mixed set (pretraining validation: captions
+            and referring expressions) gives each metric its own. Defaults to 'cap'.
         collect_device (str), prefix (str): as in mmengine's ``BaseMetric``.
     """
 
     default_prefix = 'caption'
 
-    def __init__(self, use_java: bool = None, collect_device: str = 'cpu', prefix=None):
+    def __init__(self, use_java: bool = None, task: str = 'cap', collect_device: str = 'cpu',
+                 prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.use_java = use_java
+        self.task = task
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            if sample.get('task', self.task) != self.task:
+                continue
             refs = sample.get('gt_captions') or ([sample['gt_caption']]
                                                  if sample.get('gt_caption') else [])
             if not refs:

@@ -24,17 +24,24 @@ class RefCOCOMetric(BaseMetric):
 
     Args:
         iou_thr (float): IoU counted as a hit. Defaults to 0.5.
-        collect_device (str): 'cpu' or 'gpu'. prefix (str): metric name prefix.
+        task (str): the samples scored: those whose ``task`` is this (or unset);
+            see :class:`CaptionMetric`. Defaults to 'ref'.
+        collect_device (str): 'cpu' or 'gpu'. prefix (str): metric name prefix
+            (``'aref'`` in the pretraining configs' validation).
     """
 
     default_prefix = 'refcoco'
 
-    def __init__(self, iou_thr: float = 0.5, collect_device: str = 'cpu', prefix=None):
+    def __init__(self, iou_thr: float = 0.5, task: str = 'ref', collect_device: str = 'cpu',
+                 prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.iou_thr = iou_thr
+        self.task = task
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
+            if sample.get('task', self.task) != self.task:
+                continue
             pred = sample['pred_instances']['bboxes']
             if len(pred) == 0:
                 raise ValueError(f'no predicted box for {sample.get("source", "a sample")}')

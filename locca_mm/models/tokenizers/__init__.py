@@ -1,14 +1,17 @@
-"""Tokenizers: text (byte-level, SentencePiece, HF ``tokenizer.json``), boxes, task sequences."""
+"""Tokenizers: text (byte-level, CLIP BPE, SentencePiece, HF ``tokenizer.json``), boxes, task
+sequences."""
 from .base import TextTokenizer
 from .box import BoxTokenizer
-from .builder import build_tokenizer
+from .builder import build_tokenizer, model_tokenizer, set_model_tokenizer
 from .byte import ByteTokenizer
+from .clip_bpe import ClipBPETokenizer
 from .hf import HFTokenizer
 from .locca import LocCaTokenizer, TaskSequence
 from .sentencepiece import SentencePieceTokenizer
 from .word import WordTokenizer
 
 __all__ = [
-    'TextTokenizer', 'ByteTokenizer', 'SentencePieceTokenizer', 'HFTokenizer', 'BoxTokenizer',
-    'LocCaTokenizer', 'TaskSequence', 'build_tokenizer', 'WordTokenizer'
+    'TextTokenizer', 'ByteTokenizer', 'ClipBPETokenizer', 'SentencePieceTokenizer', 'HFTokenizer',
+    'BoxTokenizer', 'LocCaTokenizer', 'TaskSequence', 'build_tokenizer', 'WordTokenizer',
+    'model_tokenizer', 'set_model_tokenizer'
 ]

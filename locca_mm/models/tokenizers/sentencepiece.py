@@ -7,6 +7,21 @@ from locca_mm.registry import TOKENIZERS
 from .base import TextTokenizer, append_missing_specials
 
 
+def missing_model_message(model_file: str) -> str:
+    """What a missing ``.model`` file is reported with: how to make one, or the ready choice."""
+    prefix = model_file[:-len('.model')] if model_file.endswith('.model') else model_file
+    return (
+        f'SentencePiece model file not found: {model_file}\n'
+        'Either train it on your captions (files: .txt one caption per line, .jsonl, or COCO '
+        'captions .json):\n'
+        f'    python tools/train_tokenizer.py CAPTIONS [CAPTIONS ...] --out {prefix} '
+        '--vocab-size 32000 [--lowercase]\n'
+        f'  (it writes {prefix}.model), or use the ready CLIP BPE vocabulary, which needs no '
+        'training (pip install open_clip_torch): in the LocCaTokenizer config\n'
+        "    text_tokenizer=dict(type='ClipBPETokenizer'),\n"
+        "  (in a config that inherits this one: dict(_delete_=True, type='ClipBPETokenizer')).")
+
+
 @TOKENIZERS.register_module()
 class SentencePieceTokenizer(TextTokenizer):
     """Text through a SentencePiece model (``tools/train_tokenizer.py`` makes one).
@@ -26,7 +41,7 @@ class SentencePieceTokenizer(TextTokenizer):
     def __init__(self, model_file: str, num_loc_tokens: int = 0, lowercase: bool = False):
         import sentencepiece as spm
         if not osp.isfile(model_file):
-            raise FileNotFoundError(f'SentencePiece model file not found: {model_file}')
+            raise FileNotFoundError(missing_model_message(model_file))
         self.model_file = model_file
         self.sp = spm.SentencePieceProcessor()
         try:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from locca_mm.models.losses import clip_loss, siglip_loss
-from tests.test_models.utils import build_tiny, make_batch
+from tests.test_models.utils import CLIP_B, COCA_B, build_tiny, make_batch
 
 
 def _features(b=6, e=16, seed=0):
@@ -53,7 +53,7 @@ def test_siglip_loss_matches_formula_and_open_clip():
 
 
 def test_coca_model_has_decoupled_decoder_and_contrastive_loss():
-    model = build_tiny('coca/coca_vit-b16_256xb32-1100k_webli')
+    model = build_tiny(COCA_B)
     decoder = model.head.decoder
     assert decoder.blocks[0].cross_attn is None and decoder.blocks[1].cross_attn is not None
     losses = model(**make_batch(model, tasks=('cap', )), mode='loss')
@@ -70,7 +70,7 @@ def test_coca_model_has_decoupled_decoder_and_contrastive_loss():
 
 
 def test_clip_model_contrastive_only():
-    model = build_tiny('clip/clip_vit-b16_256xb32-1100k_webli')
+    model = build_tiny(CLIP_B)
     assert model.head is None
     losses = model(**make_batch(model, tasks=('cap', )), mode='loss')
     assert set(losses) == {'loss_con', 'logit_scale'}
@@ -83,7 +83,7 @@ def test_clip_model_contrastive_only():
 def test_siglip_option_builds_with_bias():
     from locca_mm.registry import MODELS
     from tests.test_models.utils import tiny_model_cfg
-    cfg = tiny_model_cfg('clip/clip_vit-b16_256xb32-1100k_webli')
+    cfg = tiny_model_cfg(CLIP_B)
     cfg['contrastive_head']['loss_type'] = 'sigmoid'
     model = MODELS.build(cfg)
     assert float(model.contrastive_head.logit_bias) == -10.0

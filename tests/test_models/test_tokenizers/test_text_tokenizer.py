@@ -1,4 +1,5 @@
 """What every text tokenizer guarantees: vocabulary layout, location tokens, decoding."""
+import importlib.util
 import pickle
 
 import pytest
@@ -6,6 +7,7 @@ import torch
 
 from locca_mm.models.tokenizers import (
     ByteTokenizer,
+    ClipBPETokenizer,
     HFTokenizer,
     SentencePieceTokenizer,
     TextTokenizer,
@@ -14,10 +16,14 @@ from locca_mm.models.tokenizers import (
 K = 7
 
 
-@pytest.fixture(params=['byte', 'sentencepiece', 'hf'])
+@pytest.fixture(params=['byte', 'sentencepiece', 'hf', 'clip_bpe'])
 def tok(request) -> TextTokenizer:
     if request.param == 'byte':
         return ByteTokenizer(num_loc_tokens=K)
+    if request.param == 'clip_bpe':
+        if importlib.util.find_spec('open_clip') is None:
+            pytest.skip('open_clip_torch not installed')
+        return ClipBPETokenizer(num_loc_tokens=K)
     if request.param == 'sentencepiece':
         return SentencePieceTokenizer(request.getfixturevalue('sp_model_file'), num_loc_tokens=K)
     return HFTokenizer(request.getfixturevalue('hf_tokenizer_file'), num_loc_tokens=K)

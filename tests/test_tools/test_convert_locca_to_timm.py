@@ -1,0 +1,135 @@
+"""tools/convert/locca_to_timm.py: a LocCaViT (and MAP pooler) as a timm VisionTransformer."""
+import json
+
+import pytest
+import torch
+
+from locca_mm.models import LocCaViT, MAPNeck
+from locca_mm.models.backbones.converters import timm_to_locca
+from locca_mm.utils.cli import run_cli
+from locca_mm.utils.encoder_checkpoint import save_encoder
+from tests.test_transfer.utils import load_tool
+
+timm = pytest.importorskip('timm')
+
+ARCH = dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=256)
+SIZE, PATCH = 32, 8
+CONFIG = f"""
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='locca_mm.LocCaViT', arch={ARCH!r}, img_size={SIZE},
+                  patch_size={PATCH}, out_type='featmap'),
+    neck=dict(type='locca_mm.MAPNeck', in_channels=64, num_heads=2),
+    head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
+data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+"""
+
+
+def _perturbed(*modules):
+    """Random non-zero biases and norms too (the init zeroes them), in eval mode."""
+    with torch.no_grad():
+        for m in modules:
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+    return [m.eval() for m in modules]
+
+
+def _timm_model(dst):
+    """The timm model as the printed / DST.json instructions build it."""
+    with open(f'{dst}.json') as f:
+        meta = json.load(f)
+    return timm.create_model(meta['model_name'], **meta['kwargs']).eval(), meta
+
+
+def test_map_pooler_from_a_full_checkpoint(tmp_path, capsys):
+    """Probe checkpoint + config -> safetensors; timm's tokens and MAP vector are ours."""
+    torch.manual_seed(0)
+    backbone, neck = _perturbed(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH),
+                                MAPNeck(64, num_heads=2))
+    state = {f'backbone.{k}': v for k, v in backbone.state_dict().items()}
+    state.update({f'neck.{k}': v for k, v in neck.state_dict().items()})
+    state['head.fc.weight'] = torch.zeros(10, 64)
+    src, config, dst = tmp_path / 'probe.pth', tmp_path / 'cfg.py', tmp_path / 'vit.safetensors'
+    torch.save({'state_dict': state, 'meta': {'epoch': 1}}, src)
+    config.write_text(CONFIG)
+
+    load_tool('convert/locca_to_timm.py').main([str(src), str(dst), '--config', str(config),
+                                                '--check'])
+    out = capsys.readouterr().out
+    assert "timm.create_model('vit_base_patch16_224', pretrained=True" in out
+    assert float(out.split('max |LocCaViT - timm| = ')[1].split()[0]) < 1e-5
+    model, meta = _timm_model(dst)
+    assert meta['kwargs']['global_pool'] == 'map' and meta['kwargs']['class_token'] is False
+    assert meta['kwargs']['pretrained_cfg_overlay']['mean'] == pytest.approx([0.485, 0.456, 0.406])
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        tokens = backbone(x)[0]
+        features = model.forward_features(x)
+        assert (features - tokens).abs().max() < 1e-5
+        pooled = model.forward_head(features, pre_logits=True)
+        assert (pooled - neck(tokens)[0]).abs().max() < 1e-5
+
+    # ... and back through the timm -> LocCaViT converter: the same weights.
+    from safetensors.torch import load_file
+    back = timm_to_locca(load_file(str(dst)), num_heads=2)
+    assert back.backbone['img_size'] == SIZE and back.backbone['pos_embed'] == 'learn'
+    assert sorted(back.state_dict) == sorted(backbone.state_dict())
+    assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in back.state_dict.items())
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(pos_embed='sincos2d'),
+    dict(with_cls_token=True, final_norm=False),
+])
+def test_gap_from_an_encoder_file(tmp_path, capsys, kwargs):
+    """Encoder file, no config (--num-heads) -> .pth with GAP; sin-cos / class token kept."""
+    torch.manual_seed(1)
+    backbone, = _perturbed(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH, **kwargs))
+    src, dst = tmp_path / 'encoder.pth', tmp_path / 'vit.pth'
+    save_encoder(backbone.state_dict(), str(src), dict(source='test'))
+
+    load_tool('convert/locca_to_timm.py').main(
+        [str(src), str(dst), '--num-heads', '2', '--img-size', str(SIZE)])
+    out = capsys.readouterr().out
+    assert "global_pool='avg'" in out and 'fc_norm=False' in out
+    model, meta = _timm_model(dst)
+    assert meta['kwargs']['class_token'] == kwargs.get('with_cls_token', False)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        tokens = backbone(x)[0]
+        features = model.forward_features(x)
+        assert (features - tokens).abs().max() < 1e-5
+        assert (model.forward_head(features, pre_logits=True) - tokens.mean(1)).abs().max() < 1e-5
+
+    back = timm_to_locca(torch.load(dst, weights_only=True), num_heads=2)
+    expected = dict(backbone.state_dict())
+    if 'pos_embed' not in expected:  # the sin-cos table is exported as a learned one
+        expected['pos_embed'] = backbone.pos_embed_table
+    assert sorted(back.state_dict) == sorted(expected)
+    assert all(torch.equal(v, expected[k]) for k, v in back.state_dict.items())
+
+
+def test_bad_input_is_one_named_error(tmp_path, capsys):
+    """Missing file, no backbone keys, unknown heads, no pooler: one error line each."""
+    main = load_tool('convert/locca_to_timm.py').main
+
+    def error(*argv):
+        """The tool's one-line error for ``argv`` (exit code 1)."""
+        with pytest.raises(SystemExit) as exit_info:
+            run_cli(main, [str(a) for a in argv])
+        assert exit_info.value.code == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and 'error:' in err, err
+        return err
+
+    dst = tmp_path / 'out.safetensors'
+    assert 'checkpoint not found' in error(tmp_path / 'none.pth', dst)
+    bare = tmp_path / 'bare.pth'
+    torch.save({'state_dict': {'encoder.w': torch.zeros(2)}}, bare)
+    err = error(bare, dst)
+    assert str(bare) in err and "no parameters under the prefix 'backbone.'" in err
+    wide = tmp_path / 'wide.pth'  # width 64 is no LocCaViT arch: the heads are unknown
+    save_encoder(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH).state_dict(), str(wide))
+    assert 'number of attention heads' in error(wide, dst)
+    assert 'no MAP pooler' in error(wide, dst, '--num-heads', 2, '--global-pool', 'map')
+    assert not dst.exists()

@@ -1,0 +1,314 @@
+"""LocCaViT encoder (and MAP pooler) -> timm VisionTransformer weights.
+
+    python tools/convert/locca_to_timm.py SRC DST [--config CONFIG] [--global-pool map|avg]
+        [--model-name NAME] [--num-heads N] [--img-size S] [--check]
+
+SRC is a full LocCa / Cap / CapPa / CoCa / CLIP (or mmpretrain probe)
+checkpoint, or an encoder file from ``tools/extract_encoder.py`` (``.pth`` or
+``.safetensors``): the encoder under ``backbone.``, a MAP pooler, if any, at
+``neck.pool.`` (``MAPNeck``) or ``contrastive_head.image_pool.`` (CoCa/CLIP).
+DST is written as safetensors if it ends in ``.safetensors``, else as a torch
+file of tensors; ``DST.json`` beside it holds the ``timm.create_model``
+arguments, which are also printed::
+
+    timm.create_model('vit_base_patch16_224', pretrained=True,
+                      pretrained_cfg_overlay=dict(file=DST, ...), num_classes=0,
+                      global_pool='map', class_token=False, ...)
+
+The model name only has to exist in timm: the keyword arguments set every
+size. ``global_pool`` is ``'map'`` when SRC has a MAP pooler, else ``'avg'``.
+The architecture comes from ``--config`` (the model's config), else from the
+tensor shapes; the number of heads, which no shape tells, then falls back to
+the LocCaViT arch of the same width or ``--num-heads``. The mapping and what
+timm cannot express (an error naming it) are documented in
+``locca_mm/models/backbones/converters.py`` (``locca_to_timm``). ``--check``
+builds the timm model from DST (needs timm) and prints its largest
+difference to LocCaViT's tokens (and pooled vector).
+"""
+import argparse
+import inspect
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, Optional, Tuple
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+import torch  # noqa: E402
+
+import locca_mm  # noqa: E402,F401
+from locca_mm.models.backbones.converters import TimmExport, locca_to_timm  # noqa: E402
+from locca_mm.utils.checkpoint_io import safe_torch_load  # noqa: E402
+from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
+from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, encoder_state  # noqa: E402
+
+# Where the models put a one-query MAP pooler (an AttentionPool), most specific first.
+POOL_PREFIXES = ('neck.pool.', 'contrastive_head.image_pool.')
+# LocCaViT arguments that matter for the export (the rest: training, output format).
+BACKBONE_KEYS = ('arch', 'img_size', 'patch_size', 'in_channels', 'pos_embed', 'with_cls_token',
+                 'final_norm', 'qkv_bias', 'norm_eps', 'window_size', 'global_attn_indexes')
+TIMM_SIZES = {192: 'tiny', 384: 'small', 768: 'base', 1024: 'large', 1280: 'huge'}
+LOCCA_MEAN_STD = ([0.5] * 3, [0.5] * 3)  # LocCa's pretraining input: RGB in [-1, 1]
+
+
+def parse_args(argv=None):
+    """Command-line arguments."""
+    parser = argparse.ArgumentParser(description='Convert a LocCaViT encoder to timm')
+    parser.add_argument('src', help='full checkpoint or encoder file (.pth / .safetensors)')
+    parser.add_argument('dst', help='output file: .safetensors, else a torch file')
+    parser.add_argument('--config', help='the model\'s config (else: inferred from shapes)')
+    parser.add_argument('--global-pool', choices=('map', 'avg'),
+                        help='timm pooling (default: map if SRC has a MAP pooler, else avg)')
+    parser.add_argument('--model-name', help='timm model name to print (any ViT; the '
+                        'arguments set the sizes); default: one of the width\'s size')
+    parser.add_argument('--num-heads', type=int, help='attention heads (no shape tells them)')
+    parser.add_argument('--img-size', type=int,
+                        help='input size, for an encoder with fixed sin-cos positions')
+    parser.add_argument('--check', action='store_true',
+                        help='build the timm model from DST and compare (needs timm)')
+    return parser.parse_args(argv)
+
+
+def read_checkpoint(path: str) -> Dict[str, torch.Tensor]:
+    """The flat state dict of ``path`` (``.safetensors``, or a torch file read weights-only).
+
+    Raises:
+        SetupError: the file is missing, unreadable or holds no state dict (named).
+    """
+    if not osp.isfile(path):
+        raise SetupError(f'checkpoint not found: {path}')
+    try:
+        if path.endswith('.safetensors'):
+            from safetensors.torch import load_file
+            return load_file(path, device='cpu')
+        state = safe_torch_load(path, map_location='cpu')
+    except Exception as e:  # noqa: BLE001 - unreadable, unsafe or truncated files
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SetupError(message if path in message else f'cannot read {path}: {message}') from e
+    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+        state = state['state_dict']
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise SetupError(f'{path} holds no state dict of tensors')
+    return state
+
+
+def find_pool(state: Dict[str, torch.Tensor], source: str
+              ) -> Tuple[Optional[str], Dict[str, torch.Tensor]]:
+    """(prefix, state dict) of the checkpoint's one-query MAP pooler, or (None, {}).
+
+    Known places (``POOL_PREFIXES``) first, else any ``<prefix>query`` of shape
+    [1, 1, D] beside ``<prefix>attn.kv.weight`` (a LocCa head's 256-query
+    memory pooler does not count).
+    """
+    for prefix in POOL_PREFIXES:
+        if prefix + 'query' in state:
+            return prefix, encoder_state(state, prefix, source)
+    found = sorted(k[:-len('query')] for k, v in state.items()
+                   if k.endswith('.query') and v.dim() == 3 and v.shape[:2] == (1, 1)
+                   and k[:-len('query')] + 'attn.kv.weight' in state)
+    if len(found) > 1:
+        raise SetupError(f'{source} has several MAP poolers ({found}): use --global-pool avg')
+    if found:
+        return found[0], encoder_state(state, found[0], source)
+    return None, {}
+
+
+def _plain(value):
+    """A config value as plain dicts / lists (ConfigDicts and tuples unwrapped)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _default(cls, name: str):
+    """The default of ``cls(...)``'s argument ``name``."""
+    return inspect.signature(cls).parameters[name].default
+
+
+def read_config(path: str) -> dict:
+    """What the model's config says about the encoder, its pooler and its input.
+
+    Returns:
+        dict with ``backbone`` (the LocCaViT arguments of ``BACKBONE_KEYS`` it
+        sets), ``out_type``, ``pool_heads`` (pooler prefix -> heads, for the
+        poolers the config builds) and ``mean_std`` (in [0, 1], or None).
+
+    Raises:
+        SetupError: no such file, or its ``model.backbone`` is no LocCaViT.
+    """
+    from locca_mm.models import ContrastiveHead, LocCaViT, MAPNeck
+    cfg = load_config(path)
+    model = _plain(cfg.get('model') or {})
+    backbone = model.get('backbone') or {}
+    if str(backbone.get('type', '')).split('.')[-1] != 'LocCaViT':
+        raise SetupError(f'{path}: model.backbone is {backbone.get("type")!r}, not a LocCaViT')
+    pool_heads = {}
+    neck = model.get('neck') or {}
+    if isinstance(neck, dict) and str(neck.get('type', '')).split('.')[-1] == 'MAPNeck':
+        pool_heads['neck.pool.'] = neck.get('num_heads', _default(MAPNeck, 'num_heads'))
+    con = model.get('contrastive_head') or {}
+    if con and con.get('pool', _default(ContrastiveHead, 'pool')) == 'map':
+        pool_heads['contrastive_head.image_pool.'] = con.get(
+            'num_heads', _default(ContrastiveHead, 'num_heads'))
+    prep = model.get('data_preprocessor') or _plain(cfg.get('data_preprocessor') or {})
+    mean_std = None
+    if prep.get('mean') is not None and prep.get('std') is not None:
+        mean_std = ([m / 255 for m in prep['mean']], [s / 255 for s in prep['std']])
+    return dict(backbone={k: backbone[k] for k in BACKBONE_KEYS if k in backbone},
+                out_type=backbone.get('out_type', _default(LocCaViT, 'out_type')),
+                pool_heads=pool_heads, mean_std=mean_std)
+
+
+def default_model_name(kwargs: dict) -> str:
+    """A plain timm ViT name of the export's width and patch (timm's own if it has one)."""
+    size = TIMM_SIZES.get(kwargs['embed_dim'], 'base')
+    img = kwargs['img_size'] if isinstance(kwargs['img_size'], int) else kwargs['img_size'][0]
+    names = [f'vit_{size}_patch{kwargs["patch_size"]}_{img}', f'vit_{size}_patch16_224',
+             'vit_base_patch16_224']
+    try:
+        import timm
+    except ImportError:
+        return names[-1]
+    return next(n for n in names if timm.is_model(n))
+
+
+def create_model_kwargs(export: TimmExport, dst: str, mean_std) -> dict:
+    """Everything ``timm.create_model(name, **kwargs)`` needs to load DST (strictly)."""
+    kwargs = export.model_kwargs
+    size = kwargs['img_size']
+    size = [size, size] if isinstance(size, int) else list(size)
+    # num_classes=0 here too, so that timm loads the file strictly (it relaxes the load
+    # when the model's classes differ from the pretrained config's).
+    overlay = dict(file=osp.abspath(dst), num_classes=0, mean=mean_std[0], std=mean_std[1],
+                   input_size=[kwargs.get('in_chans', 3)] + size)
+    return dict(pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+
+
+def python_call(name: str, kwargs: dict) -> str:
+    """``timm.create_model(...)`` as Python source."""
+    def show(v):
+        """A value as source: dicts as ``dict(k=v, ...)``."""
+        if isinstance(v, dict):
+            return 'dict(' + ', '.join(f'{k}={show(x)}' for k, x in v.items()) + ')'
+        return repr(v)
+    return f'timm.create_model({name!r}, ' + ', '.join(
+        f'{k}={show(v)}' for k, v in kwargs.items()) + ')'
+
+
+def save_timm(state: Dict[str, torch.Tensor], dst: str, meta: dict) -> None:
+    """Write ``state`` as ``.safetensors`` (meta as JSON metadata) or a torch file."""
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if dst.endswith('.safetensors'):
+        from safetensors.torch import save_file
+        save_file(tensors, dst, metadata={'locca_mm': json.dumps(meta)})
+    else:
+        torch.save(tensors, dst)
+
+
+def check(encoder: Dict[str, torch.Tensor], pool: Dict[str, torch.Tensor], export: TimmExport,
+          name: str, kwargs: dict, pool_heads: Optional[int]) -> float:
+    """Largest |timm - LocCaViT| over the tokens (and the pooled vector) of random images."""
+    from locca_mm.models import LocCaViT
+    from locca_mm.models.layers import AttentionPool
+    try:
+        import timm
+        ref = timm.create_model(name, **kwargs).eval()
+    except Exception as e:  # noqa: BLE001 - missing timm, kwargs it rejects
+        raise SetupError(f'--check: cannot build timm model {name!r}: {e}') from e
+    tk = export.model_kwargs
+    arch = dict(embed_dims=tk['embed_dim'], num_layers=tk['depth'], num_heads=tk['num_heads'],
+                feedforward_channels=encoder['blocks.0.mlp.fc1.weight'].shape[0])
+    ours = LocCaViT(arch=arch, img_size=tk['img_size'], patch_size=tk['patch_size'],
+                    in_channels=tk.get('in_chans', 3), with_cls_token=tk['class_token'],
+                    pos_embed='learn' if 'pos_embed' in encoder else 'sincos2d',
+                    final_norm=tk.get('final_norm', True), qkv_bias=tk['qkv_bias']).eval()
+    ours.load_state_dict(encoder)
+    size = tk['img_size'] if isinstance(tk['img_size'], list) else [tk['img_size']] * 2
+    x = torch.randn(2, tk.get('in_chans', 3), *size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tokens = ours(x)[-1]
+        theirs = ref.forward_features(x)
+        diff = float((tokens.float() - theirs.float()).abs().max())
+        if tk['global_pool'] == 'map':
+            pooler = AttentionPool(arch['embed_dims'], pool_heads or arch['num_heads'],
+                                   mlp_ratio=tk['mlp_ratio']).eval()
+            pooler.load_state_dict(pool)
+            if tk['class_token'] and not tk.get('pool_include_prefix'):
+                tokens = tokens[:, 1:]
+            pooled = pooler(tokens)[:, 0]
+        else:
+            pooled = tokens.mean(1) if tk.get('pool_include_prefix') or not tk['class_token'] \
+                else tokens[:, 1:].mean(1)
+        diff = max(diff, float((pooled - ref.forward_head(theirs, pre_logits=True)).abs().max()))
+    print(f'check: max |LocCaViT - timm| = {diff:.3g}')
+    return diff
+
+
+def main(argv=None):
+    """Convert SRC, write DST and DST.json, print the ``timm.create_model`` call."""
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise SetupError(f'DST is SRC ({args.src}): choose another output file')
+    config = read_config(args.config) if args.config else \
+        dict(backbone={}, out_type='tokens', pool_heads={}, mean_std=None)
+    state = read_checkpoint(args.src)
+    try:
+        encoder = encoder_state(state, ENCODER_PREFIX, source=args.src)
+    except KeyError as e:
+        raise SetupError(e.args[0]) from e
+    pool_prefix, pool = find_pool(state, args.src)
+    backbone = dict(config['backbone'])
+    if args.num_heads:
+        arch = backbone.get('arch') or {}
+        if isinstance(arch, str):
+            from locca_mm.models import LocCaViT
+            arch = LocCaViT.arch_zoo.get(arch.lower(), arch)
+        backbone['arch'] = dict(arch, num_heads=args.num_heads) if isinstance(arch, dict) else arch
+    if args.img_size:
+        backbone['img_size'] = args.img_size
+    if args.global_pool == 'map' and not pool:
+        raise SetupError(f'{args.src} has no MAP pooler (looked under {", ".join(POOL_PREFIXES)} '
+                         'and for any one-query AttentionPool): use --global-pool avg')
+    pool_heads = config['pool_heads'].get(pool_prefix)
+    if args.config and pool_prefix and args.global_pool != 'avg' \
+            and pool_prefix not in config['pool_heads']:
+        raise SetupError(f'{args.src} has a MAP pooler at {pool_prefix!r} that {args.config} '
+                         'does not build: is it the model\'s config?')
+    try:
+        export = locca_to_timm(encoder, backbone, pool, pool_heads, args.global_pool,
+                               pool_include_prefix=config['out_type'] == 'tokens')
+    except (KeyError, ValueError) as e:
+        raise SetupError(f'{args.src}: {e.args[0]}') from e
+    if pool and export.model_kwargs['global_pool'] == 'map':
+        export.notes.insert(0, f'MAP pooler from {pool_prefix!r}')
+    if config['mean_std'] is None:
+        export.notes.append('input normalisation: LocCa\'s, RGB in [-1, 1] (no config with a '
+                            'data_preprocessor tells otherwise)')
+
+    name = args.model_name or default_model_name(export.model_kwargs)
+    try:
+        import timm
+        if not timm.is_model(name):
+            raise SetupError(f'timm has no model {name!r} (see timm.list_models(\'vit_*\'))')
+    except ImportError:
+        export.notes.append('timm is not installed: the model name is not checked')
+    kwargs = create_model_kwargs(export, args.dst, config['mean_std'] or LOCCA_MEAN_STD)
+    meta = dict(source=osp.abspath(args.src), model_name=name, kwargs=kwargs,
+                notes=export.notes)
+    save_timm(export.state_dict, args.dst, meta)
+    with open(args.dst + '.json', 'w') as f:
+        json.dump(meta, f, indent=2)
+    for note in export.notes:
+        print(f'note: {note}')
+    print(f'wrote {args.dst} ({len(export.state_dict)} tensors) and {args.dst}.json; load it with')
+    print(f'  {python_call(name, kwargs)}')
+    if args.check and check(encoder, pool, export, name, kwargs, pool_heads) > 1e-4:
+        raise SetupError('timm does not reproduce LocCaViT\'s features (see above)')
+
+
+if __name__ == '__main__':
+    run_cli(main)
