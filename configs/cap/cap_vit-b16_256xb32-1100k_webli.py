@@ -2,7 +2,7 @@
 _base_ = [
     '../_base_/models/cap_vit_b.py',
     '../_base_/datasets/wds_shards.py',
-    '../_base_/datasets/pretrain_val.py',
+    '../_base_/datasets/pretrain_val_captions.py',
     '../_base_/schedules/adafactor_cosine.py',
     '../_base_/default_runtime.py',
 ]
@@ -10,9 +10,5 @@ _base_ = [
 # 8192 images a step, as in the paper: e.g. 256 GPUs x 32 (tools/dist_train.sh / slurm_train.sh).
 # The dataset tokenises with model.tokenizer (the Runner builds the model first).
 train_dataloader = dict(batch_size=32)
-# Validation every 10k steps on held-out captions (CIDEr; see _base_/datasets/pretrain_val.py);
-# the checkpoint with the best CIDEr is kept.
-train_cfg = dict(val_interval=10_000)
-val_dataloader = dict(dataset=dict(datasets=[{{_base_.val_captions}}]))
-val_evaluator = [dict(type='CaptionMetric')]
+# Validation on held-out captions (_base_/datasets/pretrain_val_captions.py): keep the best.
 default_hooks = dict(checkpoint=dict(save_best='caption/CIDEr', rule='greater'))

@@ -12,5 +12,4 @@ _base_ = [
 train_dataloader = dict(batch_size=32)
 # Validation every 10k steps (held-out captions and RefCOCO val expressions, see
 # _base_/datasets/pretrain_val.py); the checkpoint with the best own-ARef accuracy is kept.
-train_cfg = dict(val_interval=10_000)
 default_hooks = dict(checkpoint=dict(save_best='aref/Acc@0.5', rule='greater'))

@@ -17,6 +17,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=warmup_iters, eta_min_ratio=0.0),
 ]
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1_100_000, val_interval=50_000)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=1_100_000, val_interval=10_000)
 
 auto_scale_lr = dict(base_batch_size=8192, enable=False)
