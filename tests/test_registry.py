@@ -4,7 +4,6 @@ import sys
 
 import pytest
 from mmengine import registry as mmengine_registry
-from mmengine.registry import DefaultScope
 
 from locca_mm import registry
 from tests.conftest import ROOT, tool_env
@@ -36,13 +35,6 @@ def test_children_fall_back_to_mmengine():
     # An mmengine class resolves through our node (the parent is searched).
     assert registry.OPTIM_WRAPPERS.get('OptimWrapper').__name__ == 'OptimWrapper'
     assert registry.HOOKS.get('CheckpointHook').__name__ == 'CheckpointHook'
-
-
-def test_register_all_modules_sets_default_scope():
-    from locca_mm.utils import register_all_modules
-    register_all_modules(init_default_scope=True)
-    assert DefaultScope.get_current_instance().scope_name == 'locca_mm'
-    assert registry.OPTIM_WRAPPERS.get('AutocastOptimWrapper') is not None
 
 
 FOREIGN_CONFIG = """
@@ -80,6 +72,7 @@ def test_foreign_config_builds_locca_mm_type_through_custom_imports(tmp_path):
 def test_scope_prefix_reaches_testing_model_from_mmdet_registry():
     from mmdet.registry import MODELS as MMDET_MODELS
 
-    import locca_mm.testing  # noqa: F401
+    import tests.toy  # noqa: F401
     model = MMDET_MODELS.build(dict(type='locca_mm.ToyRegressor', dim=3))
     assert type(model).__name__ == 'ToyRegressor'
+

@@ -53,6 +53,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val')
 OPT_IN = ('transfer', 'val')  # measured only when named in --sections
 VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-600it_shapes.py'
+COCA = 'coca/coca_vit-b16_256xb32-1100k_webli'  # the baseline compared with open_clip's
 MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
 EXTRA_WORDS = ['Cap', 'ARef', 'GCap', ':', '[UNK]', '[PAD]', '[BOS]', '[EOS]', '[MASK]']
 # Dense bf16 peak of the accelerators this project is measured on (TFLOP/s).
@@ -108,6 +109,8 @@ def build(config: str, tokenizer_file: str, quick: bool):
     if quick:
         cfg.backbone.update(arch=dict(embed_dims=64, num_layers=2, num_heads=2,
                                       feedforward_channels=128), img_size=64)
+        if cfg.get('head'):  # the decoder as the tiny encoder's: its width and heads, half depth
+            cfg.head.decoder.update(embed_dims=64, num_heads=2, num_layers=1)
         if cfg.get('head') and cfg.head.get('memory_pool'):
             cfg.head.memory_pool = dict(num_queries=16, num_heads=2)
         if cfg.get('head') and cfg.head.decoder.get('num_unimodal_layers'):
@@ -281,7 +284,7 @@ def bench_decode(args, tokfile, device, out):
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
     text = model.tokenizer.text
     with torch.no_grad():
-        for p in model.head.decoder.head.parameters():  # non-trivial logits
+        for p in model.head.decoder.logit_layer.parameters():  # non-trivial logits
             torch.nn.init.normal_(p, std=0.02)
     n, new = min(args.batch, 8), 64
     img = model.backbone.img_size[0]
@@ -337,47 +340,64 @@ def bench_rec(args, tokfile, device, out):
 
 def bench_open_clip(args, tokfile, device, out):
     """open_clip CoCa at our CoCa's size: training step and 64-token greedy generation."""
-    import torch
     try:
         import open_clip  # noqa: F401
-        from open_clip.coca_model import CoCa, MultimodalCfg
-        from open_clip.loss import CoCaLoss
-        from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+        from open_clip.coca_model import CoCa, MultimodalCfg  # noqa: F401
+        from open_clip.loss import CoCaLoss  # noqa: F401
+        from open_clip.model import CLIPTextCfg, CLIPVisionCfg  # noqa: F401
     except ImportError as e:
         out['open_clip'] = f'not installed ({e})'
         return
-    ours = build('coca/coca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
-    dec = ours.head.decoder
-    vit = ours.backbone.arch_settings
-    vocab, length = dec.vocab_size, 64
-    pool = ours.head.memory_pool.query.shape[1]
-    heads = dec.blocks[0].self_attn.num_heads
+    length = 64
+    ours = build(COCA, tokfile, args.quick).to(device)
+    images = time_open_clip_train(args, ours, length, device, out)
+    # Generation speed does not depend on the weights: time fresh models, so
+    # neither side decodes with weights a few random training steps left.
+    theirs = open_clip_coca(ours, length, device).eval()
+    ours = build(COCA, tokfile, args.quick).to(device).eval()
+    time_open_clip_generate(args, ours, theirs, images, out)
+    out['open_clip_matched_size'] = matched_size(ours, length, args.batch)
 
-    def their_model():
-        torch.manual_seed(0)
-        vision = CLIPVisionCfg(
-            layers=vit['num_layers'], width=vit['embed_dims'],
-            head_width=vit['embed_dims'] // vit['num_heads'],
-            mlp_ratio=vit['feedforward_channels'] / vit['embed_dims'],
-            patch_size=ours.backbone.patch_size, image_size=ours.backbone.img_size[0],
-            attentional_pool=True, attn_pooler_queries=pool, attn_pooler_heads=heads,
-            output_tokens=True)
-        text = CLIPTextCfg(context_length=length + 1, vocab_size=vocab, width=dec.embed_dims,
-                           heads=heads, layers=dec.num_unimodal_layers, embed_cls=True,
-                           output_tokens=True)
-        multimodal = MultimodalCfg(context_length=length + 1, vocab_size=vocab,
-                                   width=dec.embed_dims, heads=heads,
-                                   layers=len(dec.blocks) - dec.num_unimodal_layers)
-        model = CoCa(embed_dim=dec.embed_dims, vision_cfg=vision, text_cfg=text,
-                     multimodal_cfg=multimodal)
-        # open_clip 3.3 never initialises the multimodal decoder's output projection
-        # (width x vocab, torch.empty; its init_parameters() is never called and would
-        # fail): left as it is, it holds garbage that can be NaN or denormal (slow on CPUs).
-        # Initialise it as that init_parameters() means to.
-        torch.nn.init.normal_(model.text_decoder.text_projection, std=dec.embed_dims**-0.5)
-        return model.to(device)
 
-    theirs = their_model()
+def open_clip_coca(ours, length: int, device):
+    """open_clip's CoCa built at the size of ``ours`` (our CoCa) for ``length``-token texts,
+    its weights drawn after ``torch.manual_seed(0)``, on ``device``."""
+    import torch
+    from open_clip.coca_model import CoCa, MultimodalCfg
+    from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+    dec, vit = ours.head.decoder, ours.backbone.arch_settings
+    vocab, heads = dec.vocab_size, dec.blocks[0].self_attn.num_heads
+    torch.manual_seed(0)
+    vision = CLIPVisionCfg(
+        layers=vit['num_layers'], width=vit['embed_dims'],
+        head_width=vit['embed_dims'] // vit['num_heads'],
+        mlp_ratio=vit['feedforward_channels'] / vit['embed_dims'],
+        patch_size=ours.backbone.patch_size, image_size=ours.backbone.img_size[0],
+        attentional_pool=True, attn_pooler_queries=ours.head.memory_pool.query.shape[1],
+        attn_pooler_heads=heads, output_tokens=True)
+    text = CLIPTextCfg(context_length=length + 1, vocab_size=vocab, width=dec.embed_dims,
+                       heads=heads, layers=dec.num_unimodal_layers, embed_cls=True,
+                       output_tokens=True)
+    multimodal = MultimodalCfg(context_length=length + 1, vocab_size=vocab,
+                               width=dec.embed_dims, heads=heads,
+                               layers=len(dec.blocks) - dec.num_unimodal_layers)
+    model = CoCa(embed_dim=dec.embed_dims, vision_cfg=vision, text_cfg=text,
+                 multimodal_cfg=multimodal)
+    # open_clip 3.3 never initialises the multimodal decoder's output projection
+    # (width x vocab, torch.empty; its init_parameters() is never called and would
+    # fail): left as it is, it holds garbage that can be NaN or denormal (slow on CPUs).
+    # Initialise it as that init_parameters() means to.
+    torch.nn.init.normal_(model.text_decoder.text_projection, std=dec.embed_dims**-0.5)
+    return model.to(device)
+
+
+def time_open_clip_train(args, ours, length: int, device, out):
+    """One training step of open_clip's CoCa against ours (same batch and text length);
+    returns the batch's images, which the generation timing reuses."""
+    import torch
+    from open_clip.loss import CoCaLoss
+    vocab = ours.head.decoder.vocab_size
+    theirs = open_clip_coca(ours, length, device)
     n = args.batch
     img = ours.backbone.img_size[0]
     images = torch.randn(n, 3, img, img, generator=torch.Generator().manual_seed(0)).to(device)
@@ -398,20 +418,21 @@ def bench_open_clip(args, tokfile, device, out):
     out['open_clip_coca_train_step_s'] = round(t_theirs, 4)
     out['ours_coca_train_step_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
+    return images
+
+
+def time_open_clip_generate(args, ours, theirs, images, out):
+    """64 new tokens, greedy, for every image, end to end (the images encoded inside the
+    timed call) by open_clip's CoCa and by ours."""
+    import torch
 
     from locca_mm.models.decoding import TextConstraint, generate
-    # Generation speed does not depend on the weights: time fresh models, so
-    # neither side decodes with weights a few random training steps left.
-    theirs = their_model().eval()
-    ours = build('coca/coca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
-    g = n  # the same batch as the training step; images encoded inside the timed call
-    gen_images = images[:g]
-    new = 64
-    eos = vocab - 2
+    vocab = ours.head.decoder.vocab_size
+    new, eos, g = 64, vocab - 2, len(images)
 
     def their_generate():
         with torch.no_grad():
-            theirs.generate(gen_images, seq_len=new + 1, generation_type='top_k', top_k=1,
+            theirs.generate(images, seq_len=new + 1, generation_type='top_k', top_k=1,
                             sot_token_id=vocab - 3, eos_token_id=eos, pad_token_id=0,
                             min_seq_len=new, fixed_output_length=True)
 
@@ -420,21 +441,26 @@ def bench_open_clip(args, tokfile, device, out):
 
     def our_generate():
         with torch.no_grad():
-            memory = ours.head.project_memory(ours.extract_feat(gen_images))
-            generate(ours.head.decoder, memory, [ours.tokenizer.prompt('cap').to(device)] * g,
-                     constraint, text_tok.eos_id, new)
+            memory = ours.head.project_memory(ours.extract_feat(images))
+            prompts = [ours.tokenizer.prompt('cap').to(images.device)] * g
+            generate(ours.head.decoder, memory, prompts, constraint, text_tok.eos_id, new)
 
     t_theirs, t_ours = time_each([their_generate, our_generate], max(1, args.reps // 2))
     out['open_clip_coca_generate_s'] = round(t_theirs, 4)
     out['ours_coca_generate_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_generate'] = round(t_theirs / t_ours, 2)
-    out['open_clip_matched_size'] = dict(
+
+
+def matched_size(ours, length: int, batch: int) -> dict:
+    """What open_clip's CoCa was matched to: our CoCa's encoder, decoder and inputs."""
+    dec, vit = ours.head.decoder, ours.backbone.arch_settings
+    return dict(
         encoder=f"ViT ({vit['embed_dims']}x{vit['num_layers']}, patch "
-                f"{ours.backbone.patch_size}, {img} px)",
+                f"{ours.backbone.patch_size}, {ours.backbone.img_size[0]} px)",
         decoder=f'{dec.num_unimodal_layers} unimodal + '
                 f'{len(dec.blocks) - dec.num_unimodal_layers} multimodal layers of width '
-                f'{dec.embed_dims}', vocab=vocab, text_len=length, batch=n,
-        pooler_queries=pool)
+                f'{dec.embed_dims}', vocab=dec.vocab_size, text_len=length, batch=batch,
+        pooler_queries=ours.head.memory_pool.query.shape[1])
 
 
 def bench_mfu(args, tokfile, out):
@@ -458,20 +484,29 @@ def bench_mfu(args, tokfile, out):
 
 def bench_transfer(args, device, out):
     """One Mask R-CNN (LocCaViT-B, SimpleFPN, ViTDet recipe) training step."""
-    import numpy as np
-    import torch
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.mask import BitmapMasks
+    size = 128 if args.quick else 1024
+    batch = args.transfer_batch or (4 if device.type == 'cuda' else 1)
+    model, wrapper = mask_rcnn(args.quick, size, device)
+    data = detection_batch(batch, size)
+    model.train()
+    t = time_it(lambda: model.train_step(dict(data), wrapper), args.reps)
+    out['maskrcnn_vit_b_step_s'] = round(t, 3)
+    out['maskrcnn_images_per_step'] = batch
+    out['maskrcnn_input'] = f'{size}x{size}'
+
+
+def mask_rcnn(quick: bool, size: int, device):
+    """The Mask R-CNN of ``MASK_RCNN`` at ``size`` px (``quick``: a tiny encoder and heads),
+    randomly initialised on ``device``, and its optimizer wrapper."""
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import DefaultScope
-    from mmengine.structures import InstanceData
+    from mmengine.registry import MODELS, DefaultScope
 
     cfg = Config.fromfile(osp.join(ROOT, MASK_RCNN))
     cfg.model.backbone.init_cfg = None
-    size = 1024
-    if args.quick:
-        size, d = 128, 32
+    if quick:
+        d = 32
         cfg.model.backbone.update(arch=dict(embed_dims=d, num_layers=4, num_heads=2,
                                             feedforward_channels=64),
                                   img_size=size, window_size=4, global_attn_indexes=(1, 3))
@@ -479,11 +514,8 @@ def bench_transfer(args, device, out):
         cfg.model.data_preprocessor.batch_augments[0].size = (size, size)
         cfg.model.roi_head.bbox_head.update(conv_out_channels=32, fc_out_channels=64)
         cfg.model.roi_head.mask_head.conv_out_channels = 32
-    batch = args.transfer_batch or (4 if device.type == 'cuda' else 1)
     with DefaultScope.overwrite_default_scope('mmdet'):
-        from mmengine.registry import MODELS
         model = MODELS.build(cfg.model).to(device)
-        from mmengine.logging import MMLogger
         logger = MMLogger.get_current_instance()
         level = logger.level
         logger.setLevel('WARNING')  # init_weights logs every parameter on stdout
@@ -492,6 +524,17 @@ def bench_transfer(args, device, out):
         finally:
             logger.setLevel(level)
         wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    return model, wrapper
+
+
+def detection_batch(batch: int, size: int) -> dict:
+    """``batch`` random ``size``-px uint8 images with 8 random boxes (and box masks) each."""
+    import numpy as np
+    import torch
+    from mmdet.structures import DetDataSample
+    from mmdet.structures.mask import BitmapMasks
+    from mmengine.structures import InstanceData
+
     rng = np.random.default_rng(0)
     samples, images = [], []
     for _ in range(batch):
@@ -509,12 +552,7 @@ def bench_transfer(args, device, out):
                                            masks=BitmapMasks(masks, size, size))
         samples.append(sample)
         images.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8))
-    data = dict(inputs=images, data_samples=samples)
-    model.train()
-    t = time_it(lambda: model.train_step(dict(data), wrapper), args.reps)
-    out['maskrcnn_vit_b_step_s'] = round(t, 3)
-    out['maskrcnn_images_per_step'] = batch
-    out['maskrcnn_input'] = f'{size}x{size}'
+    return dict(inputs=images, data_samples=samples)
 
 
 def bench_val(args, root: str, out: dict) -> None:
@@ -578,7 +616,7 @@ def main(argv=None):
                torch_threads=torch.get_num_threads(), batch=args.batch, quick=args.quick)
     with tempfile.TemporaryDirectory() as root:
         tokfile = word_tokenizer_file(root, 1000 if args.quick else 32000)
-        from locca_mm.utils.data_benchmark import data_rates
+        from data_benchmark import data_rates  # tools/data_benchmark.py, beside this file
         steps = dict(
             train=lambda: bench_train(args, tokfile, device, out),
             decode=lambda: bench_decode(args, tokfile, device, out),

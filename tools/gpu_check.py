@@ -169,7 +169,7 @@ def check_bf16(args, tokfile, device, out):
     from benchmark import batch_for, build, to_device
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     with torch.no_grad():  # the zero-initialised logit layer would make every gradient trivial
-        torch.nn.init.normal_(model.head.decoder.head.weight, std=0.02)
+        torch.nn.init.normal_(model.head.decoder.logit_layer.weight, std=0.02)
     img = model.backbone.img_size[0]
     data = to_device(batch_for(model, min(args.batch, 16), img), device)
     results = {}

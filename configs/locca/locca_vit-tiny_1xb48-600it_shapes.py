@@ -8,19 +8,16 @@ _base_ = [
 
 # Captions of held-out images, scored with CIDEr / BLEU (tools/test.py).
 test_dataloader = dict(
-    batch_size=100,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
+    _base_.val_dataloader,
     dataset=dict(type='SyntheticShapes', split='pretrain', num_samples=200, seed=12345,
                  img_size=64, test_mode=True,
                  pipeline=[dict(type='LoadImage'), dict(type='PackLocCaInputs')]))
 test_evaluator = dict(type='CaptionMetric')
 test_cfg = dict(type='TestLoop')
 
-train_dataloader = dict(batch_size=48)
-# Validation (held-out captions and referring expressions, see the dataset base) every 200
-# steps; the checkpoint with the best own-ARef accuracy is kept beside the last one.
+# 48 images a step (_base_/datasets/shapes_loaders.py). Validation (held-out captions and
+# referring expressions, see the dataset base) every 200 steps; the checkpoint with the best
+# own-ARef accuracy is kept beside the last one.
 train_cfg = dict(val_interval=200)
 default_hooks = dict(logger=dict(interval=20),
                      checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True,

@@ -1,8 +1,10 @@
 # The smallest config that trains: a linear regressor on a synthetic dataset.
-# A smoke test of the tools (train, resume, distributed, test) in seconds.
+# A smoke test of the tools (train, resume, distributed, test) in seconds. Its components are
+# test scaffolding (tests/toy.py), importable from a source checkout (the tools put the
+# repository root on the path); the installed package does not carry them.
 _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py']
 
-custom_imports = dict(imports=['locca_mm.testing'], allow_failed_imports=False)
+custom_imports = dict(imports=['tests.toy'], allow_failed_imports=False)
 
 model = dict(type='ToyRegressor', dim=8)
 

@@ -12,8 +12,7 @@ import os.path as osp
 import warnings
 from functools import partial
 from math import ceil
-from numbers import Real
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional
 
 import mmcv
 import numpy as np
@@ -25,83 +24,20 @@ from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_mod
 
 from locca_mm.registry import INFERENCERS, MODELS, TRANSFORMS
 from locca_mm.structures import LocCaDataSample
+from locca_mm.structures.tasks import PREDICT_TASKS
 
-TASKS = ('cap', 'ref', 'gcap', 'detect')
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+from .inputs import (  # noqa: F401 - parse_box, to_box_list: this module's old names
+    IMAGE_EXTS,
+    is_one_box,
+    output_names,
+    parse_box,
+    per_input,
+    to_box,
+    to_box_list,
+)
 
-
-def parse_box(text: str) -> List[float]:
-    """``'x1,y1,x2,y2'`` -> four floats (ValueError with the reason otherwise)."""
-    try:
-        box = [float(v) for v in text.split(',')]
-    except ValueError:
-        raise ValueError(f'--box must be four numbers x1,y1,x2,y2, got {text!r}') from None
-    if len(box) != 4 or not all(np.isfinite(box)):
-        raise ValueError(f'--box must be four numbers x1,y1,x2,y2, got {text!r}')
-    if box[2] <= box[0] or box[3] <= box[1]:
-        raise ValueError(f'--box needs x2 > x1 and y2 > y1, got {text!r}')
-    return box
-
-
-def _is_one_box(box) -> bool:
-    """``'x1,y1,x2,y2'`` or four numbers (not a list of boxes)."""
-    if isinstance(box, str):
-        return True
-    return (isinstance(box, Sequence) and len(box) == 4
-            and all(isinstance(v, (Real, np.number)) for v in box))
-
-
-def to_box(box) -> List[float]:
-    """One box given as ``'x1,y1,x2,y2'`` or four numbers -> four checked floats."""
-    if isinstance(box, (torch.Tensor, np.ndarray)):
-        box = np.asarray(box.tolist() if isinstance(box, torch.Tensor) else box).tolist()
-    if isinstance(box, str):
-        return parse_box(box)
-    if not _is_one_box(box):
-        raise ValueError(f'a box is four numbers x1,y1,x2,y2, got {box!r}')
-    return parse_box(','.join(str(float(v)) for v in box))
-
-
-def to_box_list(boxes) -> list:
-    """One box or a sequence of boxes (an array [N, 4] too) -> a list of boxes (unchecked)."""
-    if isinstance(boxes, (torch.Tensor, np.ndarray)):
-        boxes = boxes.tolist()
-    if _is_one_box(boxes):
-        return [boxes]
-    return list(boxes)
-
-
-def per_input(value, n: int, what: str, single: Callable[[object], bool]) -> list:
-    """``value`` for each of ``n`` inputs: one value shared by all, or one per input.
-
-    Raises:
-        ValueError: a list whose length is not ``n``.
-    """
-    if value is None or single(value):
-        return [value] * n
-    values = list(value)
-    if len(values) != n:
-        raise ValueError(f'{len(values)} {what}s for {n} images: give one {what} for all '
-                         f'images or one per image')
-    return values
-
-
-def output_names(inputs: list) -> List[str]:
-    """A file name stem per input: the image's name, or the input's index for an array.
-
-    Repeated names (the same image with several texts, or two folders with an
-    ``a.jpg``) get ``_1``, ``_2``, ... so that no picture overwrites another.
-    """
-    names, seen = [], set()
-    for i, x in enumerate(inputs):
-        name = osp.splitext(osp.basename(x))[0] if isinstance(x, str) else f'{i:05d}'
-        base, k = name, 0
-        while name in seen:
-            k += 1
-            name = f'{base}_{k}'
-        seen.add(name)
-        names.append(name)
-    return names
+#: The tasks an inferencer runs (:data:`locca_mm.structures.tasks.PREDICT_TASKS`).
+TASKS = tuple(PREDICT_TASKS)
 
 
 @INFERENCERS.register_module()
@@ -309,7 +245,7 @@ class LocCaInferencer(BaseInferencer):
             raise ValueError(f'unknown task {task!r}: choose from {TASKS}')
         n = len(inputs)
         texts = per_input(text, n, 'text', lambda v: isinstance(v, str))
-        boxes = per_input(box, n, 'box', lambda v: _is_one_box(v) or
+        boxes = per_input(box, n, 'box', lambda v: is_one_box(v) or
                           (isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 1))
         if task == 'ref':
             if any(not (isinstance(t, str) and t.strip()) for t in texts):

@@ -35,6 +35,35 @@ __all__ = [
 ]
 
 
+#: The constructor's arguments, the same for every task-named inferencer.
+_INIT_ARGS = """
+    Args:
+        model (str | Config): the model config.
+        weights (str, optional): checkpoint to load.
+        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
+        show_progress (bool): a progress bar over batches.
+"""
+#: The call arguments of the drawing inferencers; ``{unit}``: one input (an image or a pair).
+_CALL_ARGS = """return_datasamples (bool): return the :class:`LocCaDataSample` s.
+            batch_size (int): {unit}s per forward pass.
+            show (bool): show each picture in a window.
+            show_dir (str, optional): write one picture per {unit} here.
+            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``."""
+
+
+def _documented(unit: Optional[str] = None):
+    """Completes a task inferencer's docstrings: the constructor's arguments (class), and
+    with ``unit`` the shared call arguments (``{common}`` in ``__call__``'s)."""
+    def complete(cls):
+        cls.__doc__ = cls.__doc__.rstrip() + '\n' + _INIT_ARGS
+        if unit is not None:
+            call = cls.__dict__['__call__']
+            call.__doc__ = call.__doc__.replace('{common}', _CALL_ARGS.format(unit=unit))
+        return cls
+
+    return complete
+
+
 class _TaskInferencer(LocCaInferencer):
     """One task of :class:`LocCaInferencer`, returning a list with one result per input.
 
@@ -79,8 +108,29 @@ class _TaskInferencer(LocCaInferencer):
         raise NotImplementedError
 
 
+@_documented('image')
+class _ImageTaskInferencer(_TaskInferencer):
+    """A task run on images alone (no text or box paired with them)."""
+
+    def __call__(self, images, return_datasamples: bool = False, batch_size: int = 1,
+                 show: bool = False, show_dir: Optional[str] = None, **kwargs) -> list:
+        """Run the task on each image.
+
+        Args:
+            images (str | np.ndarray | list): image paths or BGR arrays, or a directory.
+            {common}
+
+        Returns:
+            list[dict]: one result per image, in input order (:meth:`pred_to_result`).
+        """
+        return self._predict(images, return_datasamples, batch_size,
+                             dict(kwargs, show=show, show_dir=show_dir))
+
+
+
 @INFERENCERS.register_module()
-class ImageCaptionInferencer(_TaskInferencer):
+@_documented()
+class ImageCaptionInferencer(_ImageTaskInferencer):
     """Caption images (the ``'cap'`` task).
 
     Example::
@@ -90,33 +140,9 @@ class ImageCaptionInferencer(_TaskInferencer):
         >>> inferencer = ImageCaptionInferencer(cfg, 'locca.pth')
         >>> inferencer('dog.jpg')[0]
         {'pred_caption': 'a dog on a sofa'}
-
-    Args:
-        model (str | Config): the model config.
-        weights (str, optional): checkpoint to load.
-        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
-        show_progress (bool): a progress bar over batches.
     """
 
     task = 'cap'
-
-    def __call__(self, images, return_datasamples: bool = False, batch_size: int = 1,
-                 show: bool = False, show_dir: Optional[str] = None, **kwargs) -> list:
-        """Caption each image.
-
-        Args:
-            images (str | np.ndarray | list): image paths or BGR arrays, or a directory.
-            return_datasamples (bool): return the :class:`LocCaDataSample` s.
-            batch_size (int): images per forward pass.
-            show (bool): show each picture in a window.
-            show_dir (str, optional): write one picture per image here.
-            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``.
-
-        Returns:
-            list[dict]: ``{'pred_caption': str}`` per image, in input order.
-        """
-        return self._predict(images, return_datasamples, batch_size,
-                             dict(kwargs, show=show, show_dir=show_dir))
 
     def pred_to_result(self, pred: LocCaDataSample) -> dict:
         """``{'pred_caption': str}``."""
@@ -124,6 +150,7 @@ class ImageCaptionInferencer(_TaskInferencer):
 
 
 @INFERENCERS.register_module()
+@_documented('pair')
 class VisualGroundingInferencer(_TaskInferencer):
     """Locate referring expressions (the ``'ref'`` task): text -> box.
 
@@ -135,12 +162,6 @@ class VisualGroundingInferencer(_TaskInferencer):
         >>> inferencer('dog.jpg', 'the dog on the left')[0]
         {'pred_bboxes': tensor([[ 36.6,  29.6, 355.8, 395.2]]), 'pred_scores': tensor([0.41])}
         >>> inferencer(['a.jpg', 'a.jpg'], ['the dog', 'the cat'])  # two expressions, one image
-
-    Args:
-        model (str | Config): the model config.
-        weights (str, optional): checkpoint to load.
-        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
-        show_progress (bool): a progress bar over batches.
     """
 
     task = 'ref'
@@ -153,11 +174,7 @@ class VisualGroundingInferencer(_TaskInferencer):
             images (str | np.ndarray | list): image paths or BGR arrays.
             texts (str | list[str]): one referring expression per image (one
                 string for one image).
-            return_datasamples (bool): return the :class:`LocCaDataSample` s.
-            batch_size (int): pairs per forward pass.
-            show (bool): show each picture in a window.
-            show_dir (str, optional): write one picture per pair here.
-            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``.
+            {common}
 
         Returns:
             list[dict]: ``{'pred_bboxes': Tensor [1, 4], 'pred_scores': Tensor [1]}``
@@ -175,6 +192,7 @@ class VisualGroundingInferencer(_TaskInferencer):
 
 
 @INFERENCERS.register_module()
+@_documented('pair')
 class GroundedCaptionInferencer(_TaskInferencer):
     """Describe boxes (the ``'gcap'`` task): box -> text.
 
@@ -186,12 +204,6 @@ class GroundedCaptionInferencer(_TaskInferencer):
         >>> inferencer('dog.jpg', [36, 29, 355, 395])[0]
         {'pred_caption': 'a brown dog'}
         >>> inferencer(['a.jpg', 'b.jpg'], [[0, 0, 50, 50], '10,10,90,60'])
-
-    Args:
-        model (str | Config): the model config.
-        weights (str, optional): checkpoint to load.
-        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
-        show_progress (bool): a progress bar over batches.
     """
 
     task = 'gcap'
@@ -205,11 +217,7 @@ class GroundedCaptionInferencer(_TaskInferencer):
             boxes: one box per image, xyxy in original-image pixels, each four
                 numbers or ``'x1,y1,x2,y2'`` (an array [N, 4] too); one box for
                 one image.
-            return_datasamples (bool): return the :class:`LocCaDataSample` s.
-            batch_size (int): pairs per forward pass.
-            show (bool): show each picture in a window.
-            show_dir (str, optional): write one picture per pair here.
-            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``.
+            {common}
 
         Returns:
             list[dict]: ``{'pred_caption': str}`` (the region's text) per pair.
@@ -225,7 +233,8 @@ class GroundedCaptionInferencer(_TaskInferencer):
 
 
 @INFERENCERS.register_module()
-class GroundedDetectionInferencer(_TaskInferencer):
+@_documented()
+class GroundedDetectionInferencer(_ImageTaskInferencer):
     """Detect regions with their texts (the ``'detect'`` task: GCap with no box given).
 
     The decoder proposes ``num_beams`` boxes by beam search over the box
@@ -239,35 +248,9 @@ class GroundedDetectionInferencer(_TaskInferencer):
         >>> inferencer = GroundedDetectionInferencer(cfg, 'locca.pth')
         >>> inferencer('dog.jpg', num_beams=5)[0]['pred_texts']
         ['a brown dog', 'a red sofa', ...]
-
-    Args:
-        model (str | Config): the model config.
-        weights (str, optional): checkpoint to load.
-        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
-        show_progress (bool): a progress bar over batches.
     """
 
     task = 'detect'
-
-    def __call__(self, images, return_datasamples: bool = False, batch_size: int = 1,
-                 show: bool = False, show_dir: Optional[str] = None, **kwargs) -> list:
-        """Detect regions in each image.
-
-        Args:
-            images (str | np.ndarray | list): image paths or BGR arrays, or a directory.
-            return_datasamples (bool): return the :class:`LocCaDataSample` s.
-            batch_size (int): images per forward pass.
-            show (bool): show each picture in a window.
-            show_dir (str, optional): write one picture per image here.
-            **kwargs: ``num_beams`` (boxes proposed), ``wait_time``,
-                ``draw_pred``, ``text_panel``.
-
-        Returns:
-            list[dict]: ``{'pred_bboxes': Tensor [K, 4], 'pred_scores': Tensor [K],
-            'pred_texts': list[str]}`` per image, boxes xyxy in original-image pixels.
-        """
-        return self._predict(images, return_datasamples, batch_size,
-                             dict(kwargs, show=show, show_dir=show_dir))
 
     def pred_to_result(self, pred: LocCaDataSample) -> dict:
         """``{'pred_bboxes': Tensor [K, 4], 'pred_scores': Tensor [K], 'pred_texts': [K]}``."""
@@ -278,6 +261,7 @@ class GroundedDetectionInferencer(_TaskInferencer):
 
 
 @INFERENCERS.register_module()
+@_documented()
 class FeatureInferencer(_TaskInferencer):
     """The encoder's output per image (the ``'feature'`` task), as mmpretrain's FeatureExtractor.
 
@@ -297,12 +281,6 @@ class FeatureInferencer(_TaskInferencer):
         torch.Size([196, 768])
         >>> inferencer(['a.jpg', 'b.jpg'], pooled=True)[1].shape
         torch.Size([768])
-
-    Args:
-        model (str | Config): the model config.
-        weights (str, optional): checkpoint to load.
-        device (str, optional): e.g. ``'cpu'`` or ``'cuda:0'``.
-        show_progress (bool): a progress bar over batches.
     """
 
     task = 'feature'

@@ -60,6 +60,7 @@ def fit_linear_probe(features: Tensor, labels: Tensor, num_classes: int,
                               history_size=20, line_search_fn='strong_wolfe')
 
     def closure():
+        """L-BFGS's re-evaluation: the regularised cross-entropy and its gradients."""
         optim.zero_grad()
         loss = F.cross_entropy(linear(x), labels) + \
             0.5 * weight_decay * linear.weight.square().sum()
@@ -96,6 +97,7 @@ def linear_dense_probe(model, train: Tuple[Tensor, Tensor], test: Tuple[Tensor, 
         ``per_class_iou`` (class name -> % or None) and ``train_miou``.
     """
     def tokens_and_labels(split):
+        """(patch tokens [N * h * w, D], their labels) of one (images, label maps) split."""
         images, labels = split
         feats = encode_patches(model, images)
         if feats.shape[1] != labels[0].numel():

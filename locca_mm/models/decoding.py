@@ -13,7 +13,9 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .decoders import TextDecoder, VisualMemory
+from locca_mm.structures.tasks import predict_task
+
+from .text import TextDecoder, VisualMemory
 
 __all__ = [
     'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'GroundedCaptionConstraint',
@@ -168,62 +170,88 @@ def generate(decoder: TextDecoder,
     """
     if num_beams < 1:
         raise ValueError(f'num_beams must be >= 1, got {num_beams}')
-    inputs, positions, valid = left_pad(prompts, decoder.bos_id, decoder.pad_id)
-    if inputs.shape[1] + max_new_tokens > decoder.max_len + 1:
-        raise ValueError(f'prompt of {inputs.shape[1]} tokens + {max_new_tokens} new tokens '
-                         f'exceeds the decoder max_len={decoder.max_len}')
-    b, k = inputs.shape[0], num_beams
-    if k > 1:
-        rows = torch.arange(b, device=inputs.device).repeat_interleave(k)
-        inputs, positions, valid = inputs[rows], positions[rows], valid[rows]
-        memory = memory.index_select(rows)
-    stepper = _Stepper(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
-    n = inputs.shape[0]
-    device = inputs.device
-    generated = torch.full((n, max_new_tokens), decoder.pad_id, dtype=torch.long, device=device)
-    scores = torch.zeros(n, device=device)
-    if k > 1:  # only the first beam of each row is live at the start (no duplicates)
-        scores.view(b, k)[:, 1:] = float('-inf')
-    lengths = torch.zeros(n, dtype=torch.long, device=device)
-    finished = torch.zeros(n, dtype=torch.bool, device=device)
+    stepper = _Stepper.start(decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
+    search = _Search(len(prompts), num_beams, max_new_tokens, decoder.pad_id,
+                     stepper.inputs.device)
     logits = stepper.first()
-
     for step in range(max_new_tokens):
-        logp = logits.float().log_softmax(-1)
-        logp = logp.masked_fill(~constraint.allowed(generated[:, :step], step), float('-inf'))
-        # A finished row can only continue with pad, at no cost.
-        logp[finished] = float('-inf')
-        logp[finished, decoder.pad_id] = 0.0
-        if k == 1:
-            token = logp.argmax(-1)
-            scores = scores + logp.gather(1, token[:, None])[:, 0]
-        else:
-            v = logp.shape[-1]
-            cand = (scores[:, None] + logp).view(b, k * v)
-            top, idx = cand.topk(k, dim=-1)
-            beam = (idx // v + torch.arange(b, device=device)[:, None] * k).view(-1)
-            token = (idx % v).view(-1)
-            scores = top.view(-1)
-            generated, lengths, finished = generated[beam], lengths[beam], finished[beam]
-            stepper.reorder(beam)
-        generated[:, step] = token
-        lengths = lengths + (~finished).long()
-        finished = finished | (token == eos_id)
-        if bool(finished.all()) or step == max_new_tokens - 1:
+        logp = search.allowed_logp(logits, constraint, step)
+        token = search.choose(logp, stepper)
+        search.record(token, step, eos_id)
+        if bool(search.finished.all()) or step == max_new_tokens - 1:
             break
         logits = stepper.next(token)
+    return search.result(length_penalty, return_all_beams)
 
-    if k > 1:
-        norm = (scores / lengths.clamp(min=1).float()**length_penalty).view(b, k)
+
+class _Search:
+    """The hypotheses of a greedy (K = 1) or beam search over B prompts, N = B * K rows.
+
+    Attributes:
+        generated: [N, max_new_tokens] tokens so far (``pad_id`` after ``eos``).
+        scores: [N] summed log-probabilities.
+        lengths: [N] generated tokens, ``eos`` included.
+        finished: bool [N], rows that produced ``eos``.
+    """
+
+    def __init__(self, b: int, k: int, max_new_tokens: int, pad_id: int, device):
+        n = b * k
+        self.b, self.k, self.pad_id = b, k, pad_id
+        self.generated = torch.full((n, max_new_tokens), pad_id, dtype=torch.long,
+                                    device=device)
+        self.scores = torch.zeros(n, device=device)
+        if k > 1:  # only the first beam of each row is live at the start (no duplicates)
+            self.scores.view(b, k)[:, 1:] = float('-inf')
+        self.lengths = torch.zeros(n, dtype=torch.long, device=device)
+        self.finished = torch.zeros(n, dtype=torch.bool, device=device)
+
+    def allowed_logp(self, logits: Tensor, constraint: DecodeConstraint, step: int) -> Tensor:
+        """Log-probabilities [N, V] of the next token, -inf where the constraint forbids it."""
+        logp = logits.float().log_softmax(-1)
+        logp = logp.masked_fill(~constraint.allowed(self.generated[:, :step], step), float('-inf'))
+        # A finished row can only continue with pad, at no cost.
+        logp[self.finished] = float('-inf')
+        logp[self.finished, self.pad_id] = 0.0
+        return logp
+
+    def choose(self, logp: Tensor, stepper: '_Stepper') -> Tensor:
+        """The next token [N] of every row: the argmax, or the K best continuations of each
+        prompt's beams (the beams, and the stepper's caches, reordered to follow them)."""
+        if self.k == 1:
+            token = logp.argmax(-1)
+            self.scores = self.scores + logp.gather(1, token[:, None])[:, 0]
+            return token
+        v = logp.shape[-1]
+        cand = (self.scores[:, None] + logp).view(self.b, self.k * v)
+        top, idx = cand.topk(self.k, dim=-1)
+        beam = (idx // v + torch.arange(self.b, device=logp.device)[:, None] * self.k).view(-1)
+        self.scores = top.view(-1)
+        self.generated, self.lengths = self.generated[beam], self.lengths[beam]
+        self.finished = self.finished[beam]
+        stepper.reorder(beam)
+        return (idx % v).view(-1)
+
+    def record(self, token: Tensor, step: int, eos_id: int) -> None:
+        """Append ``token`` [N] at ``step``; rows that emit ``eos`` finish."""
+        self.generated[:, step] = token
+        self.lengths = self.lengths + (~self.finished).long()
+        self.finished = self.finished | (token == eos_id)
+
+    def result(self, length_penalty: float, return_all_beams: bool) -> Generation:
+        """The best hypothesis per prompt, or every beam best first (``return_all_beams``)."""
+        generated, scores, lengths = self.generated, self.scores, self.lengths
+        if self.k > 1:
+            b, k = self.b, self.k
+            norm = (scores / lengths.clamp(min=1).float()**length_penalty).view(b, k)
+            if return_all_beams:
+                order = norm.argsort(dim=-1, descending=True) + \
+                    torch.arange(b, device=scores.device)[:, None] * k
+                return Generation(generated[order], scores[order], lengths[order])
+            best = norm.argmax(-1) + torch.arange(b, device=scores.device) * k
+            generated, scores, lengths = generated[best], scores[best], lengths[best]
         if return_all_beams:
-            order = norm.argsort(dim=-1, descending=True) + \
-                torch.arange(b, device=device)[:, None] * k
-            return Generation(generated[order], scores[order], lengths[order])
-        best = norm.argmax(-1) + torch.arange(b, device=device) * k
-        generated, scores, lengths = generated[best], scores[best], lengths[best]
-    if return_all_beams:
-        return Generation(generated[:, None], scores[:, None], lengths[:, None])
-    return Generation(generated, scores, lengths)
+            return Generation(generated[:, None], scores[:, None], lengths[:, None])
+        return Generation(generated, scores, lengths)
 
 
 class _Stepper:
@@ -235,6 +263,20 @@ class _Stepper:
         self.inputs, self.positions, self.valid = inputs, positions, valid
         self.capacity = inputs.shape[1] + max_new_tokens
         self.cache = decoder.new_cache()
+
+    @classmethod
+    def start(cls, decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tensor],
+              max_new_tokens: int, num_beams: int, use_cache: bool) -> '_Stepper':
+        """Left-padded prompts (each repeated ``num_beams`` times) and their memory rows."""
+        inputs, positions, valid = left_pad(prompts, decoder.bos_id, decoder.pad_id)
+        if inputs.shape[1] + max_new_tokens > decoder.max_len + 1:
+            raise ValueError(f'prompt of {inputs.shape[1]} tokens + {max_new_tokens} new tokens '
+                             f'exceeds the decoder max_len={decoder.max_len}')
+        if num_beams > 1:
+            rows = torch.arange(inputs.shape[0], device=inputs.device).repeat_interleave(num_beams)
+            inputs, positions, valid = inputs[rows], positions[rows], valid[rows]
+            memory = memory.index_select(rows)
+        return cls(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
 
     def first(self) -> Tensor:
         return self._run(self.inputs, self.positions)
@@ -263,14 +305,14 @@ class _Stepper:
 
 
 def constraint_for(task: str, tokenizer) -> DecodeConstraint:
-    """The constraint of a prediction task (``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``)."""
-    text = tokenizer.text
-    box = BoxConstraint(text.loc_offset, text.num_loc_tokens, text.vocab_size, text.eos_id)
-    if task in ('ref', 'aref'):
+    """The constraint of a prediction task (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`:
+    ``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``), for a :class:`LocCaTokenizer`."""
+    kind = predict_task(task).constraint
+    vocab = tokenizer.text_tokenizer
+    box = BoxConstraint(vocab.loc_offset, tokenizer.num_bins, vocab.vocab_size, vocab.eos_id)
+    if kind == 'box':
         return box
-    if task in ('cap', 'gcap'):
-        return TextConstraint(text.text_token_mask(), text.eos_id)
-    if task == 'detect':
-        return GroundedCaptionConstraint(box, text.encode(tokenizer.separator),
-                                         TextConstraint(text.text_token_mask(), text.eos_id))
-    raise ValueError(f'unknown task {task!r}: expected one of cap, ref, gcap, detect')
+    text = TextConstraint(vocab.text_token_mask(), vocab.eos_id)
+    if kind == 'text':
+        return text
+    return GroundedCaptionConstraint(box, vocab.encode(tokenizer.separator), text)

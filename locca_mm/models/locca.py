@@ -7,34 +7,65 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
+from locca_mm.structures.tasks import TRAIN_TASKS
 
-from .heads import LocCaHead
 from .tokenizers.builder import build_tokenizer, set_model_tokenizer
+
+
+def decoder_sizes(backbone, decoder: dict) -> Dict[str, int]:
+    """The decoder sizes a config leaves out, from the encoder: its width and heads, and
+    half its depth (the CapPa recipe).
+
+    Only the sizes missing from ``decoder`` are looked up, so a config that
+    gives ``embed_dims``, ``num_heads`` and ``num_layers`` (as every base
+    config does) takes nothing from the encoder.
+
+    Raises:
+        ValueError: a size is missing and the encoder does not say its own
+            (no ``embed_dims`` / ``arch_settings``).
+    """
+    arch = dict(getattr(backbone, 'arch_settings', None) or {})
+    arch.setdefault('embed_dims', getattr(backbone, 'embed_dims', None))
+    found = dict(embed_dims=arch['embed_dims'], num_heads=arch.get('num_heads'),
+                 num_layers=arch.get('num_layers') and max(1, arch['num_layers'] // 2))
+    sizes = {}
+    for key, value in found.items():
+        if key in decoder:
+            continue
+        if value is None:
+            raise ValueError(f'model.head.decoder.{key} is not set and the encoder '
+                             f'{type(backbone).__name__} does not give it: set it in the config')
+        sizes[key] = value
+    return sizes
 
 
 @MODELS.register_module()
 class LocCa(BaseModel):
     """Location-aware captioner (Wan et al., NeurIPS 2024) and its baselines.
 
-    ``forward(inputs, data_samples, text, mode)`` as any mmengine model:
+    ``forward(inputs, data_samples, task_batches, mode)`` as any mmengine model:
 
     - ``mode='loss'``: the encoder runs once on the images; the decoder's
-      cross-attention memory is projected once; the Cap / ARef / GCap rows in
-      ``text`` run against it (:class:`LocCaHead`), plus the contrastive loss
-      when a :class:`ContrastiveHead` is configured. Returns ``loss_cap``,
+      cross-attention memory is projected once; the Cap / ARef / GCap rows
+      (``task_batches``: task -> :class:`TaskBatch`; the data preprocessor
+      passes them as ``text``) run against it (:class:`LocCaHead`), plus the
+      contrastive loss when a :class:`ContrastiveHead` is configured. Returns ``loss_cap``,
       ``loss_aref``, ``loss_gcap`` (and ``loss_con``).
     - ``mode='predict'``: per sample, the task in ``data_sample.task`` or
       ``test_cfg['task']``: ``'cap'`` -> ``pred_caption``; ``'ref'`` (with
       ``prompt_text``) -> ``pred_instances.bboxes`` (xyxy, original image) and
-      ``scores``; ``'gcap'`` (with ``prompt_box``) -> ``pred_caption``.
+      ``scores``; ``'gcap'`` (with ``prompt_box``) -> ``pred_caption``;
+      ``'detect'`` -> boxes with their texts (:meth:`LocCaHead.predict`).
     - ``mode='tensor'``: the visual tokens [B, N, D].
 
     Args:
         backbone (dict): encoder config, e.g. :class:`LocCaViT` with ``out_type='tokens'``.
         tokenizer (dict): :class:`LocCaTokenizer` config — the same entry the
             pipeline's ``BuildTaskSequences`` uses.
-        head (dict, optional): :class:`LocCaHead` config. Its decoder defaults to
-            the encoder's width and heads and half its depth (the CapPa recipe).
+        head (dict, optional): :class:`LocCaHead` config. The base configs give
+            the decoder's ``embed_dims``, ``num_heads`` and ``num_layers``; a
+            size left out follows the encoder (:func:`decoder_sizes`: its width
+            and heads and half its depth, the CapPa recipe).
         contrastive_head (dict, optional): :class:`ContrastiveHead` (CoCa, CLIP).
         data_preprocessor (dict, optional): :class:`LocCaDataPreprocessor`
             arguments; the token pad id comes from the tokenizer.
@@ -56,8 +87,8 @@ class LocCa(BaseModel):
         set_model_tokenizer(tokenizer)
         preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
         preprocessor.update(data_preprocessor or {})
-        preprocessor.setdefault('pad_id', self.tokenizer.text.pad_id)
-        tasks = set(head.get('tasks', LocCaHead.TASKS)) if head is not None else set()
+        preprocessor.setdefault('pad_id', self.tokenizer.text_tokenizer.pad_id)
+        tasks = set(head.get('tasks', TRAIN_TASKS)) if head is not None else set()
         if contrastive_head is not None:
             tasks.add('cap')
         preprocessor.setdefault('tasks', sorted(tasks))
@@ -68,20 +99,17 @@ class LocCa(BaseModel):
         width = self.backbone.embed_dims
         self.head = None
         if head is not None:
-            head = dict(head)
             decoder = dict(head['decoder'])
-            arch = getattr(self.backbone, 'arch_settings', {})
-            decoder.setdefault('embed_dims', width)
-            decoder.setdefault('num_heads', arch.get('num_heads', 12))
-            decoder.setdefault('num_layers', max(1, arch.get('num_layers', 12) // 2))
-            head['decoder'] = decoder
+            for key, value in decoder_sizes(self.backbone, decoder).items():
+                decoder.setdefault(key, value)
             self.head = MODELS.build(
-                head, default_args=dict(tokenizer=self.tokenizer, memory_dims=width))
+                dict(head, decoder=decoder),
+                default_args=dict(tokenizer=self.tokenizer, memory_dims=width))
         self.contrastive_head = None
         if contrastive_head is not None:
             self.contrastive_head = MODELS.build(
                 contrastive_head, default_args=dict(tokenizer=self.tokenizer, embed_dims=width))
-            if self.head is not None and self.head.decoder.text_cls is None:
+            if self.head is not None and not self.head.decoder.has_text_embedding:
                 raise ValueError('CoCa: the captioning decoder needs with_text_cls=True (and '
                                  'unimodal layers) to give the contrastive text embedding')
         self.test_cfg = dict(task='cap', num_beams=1, max_new_tokens=None, length_penalty=0.0)
@@ -98,9 +126,17 @@ class LocCa(BaseModel):
         return self.backbone(inputs)[-1]
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
-                text: Optional[Dict[str, TaskBatch]] = None, mode: str = 'tensor'):
+                task_batches: Optional[Dict[str, TaskBatch]] = None, mode: str = 'tensor',
+                text: Optional[Dict[str, TaskBatch]] = None):
+        """mmengine's entry point: ``'loss'``, ``'predict'`` or ``'tensor'`` (class docstring).
+
+        ``task_batches`` (task -> :class:`TaskBatch`) may also come as ``text``,
+        the key :class:`LocCaDataPreprocessor` gives them under.
+        """
+        if task_batches is None:
+            task_batches = text
         if mode == 'loss':
-            return self.loss(inputs, data_samples, text)
+            return self.loss(inputs, data_samples, task_batches)
         if mode == 'predict':
             return self.predict(inputs, data_samples)
         if mode == 'tensor':
@@ -108,9 +144,9 @@ class LocCa(BaseModel):
         raise ValueError(f'Invalid mode "{mode}": expected "loss", "predict" or "tensor"')
 
     def loss(self, inputs: Tensor, data_samples: Optional[List],
-             text: Optional[Dict[str, TaskBatch]]) -> Dict[str, Tensor]:
+             task_batches: Optional[Dict[str, TaskBatch]]) -> Dict[str, Tensor]:
         """The training losses (see the class docstring)."""
-        if not text:
+        if not task_batches:
             raise ValueError('no task sequences in the batch: the training pipeline must '
                              'build them (BuildTaskSequences) before PackLocCaInputs')
         visual = self.extract_feat(inputs)
@@ -118,13 +154,15 @@ class LocCa(BaseModel):
         text_features = None
         if self.head is not None:
             memory = self.head.project_memory(visual)
-            coca = self.contrastive_head is not None
-            out = self.head.loss(memory, text, return_text_embedding=coca)
-            if coca:
-                out, text_features = out
-            losses.update(out)
+            if self.contrastive_head is not None:  # CoCa: the decoder's text embedding
+                head_losses, text_features = self.head.loss_and_text_embedding(memory,
+                                                                               task_batches)
+            else:
+                head_losses = self.head.loss(memory, task_batches)
+            losses.update(head_losses)
         if self.contrastive_head is not None:
-            losses.update(self.contrastive_head.loss(visual, text.get('cap'), text_features))
+            losses.update(self.contrastive_head.loss(visual, task_batches.get('cap'),
+                                                     text_features))
         return losses
 
     @torch.no_grad()

@@ -1,5 +1,18 @@
-"""Data structures exchanged between pipeline, model and metrics."""
-from .data_sample import LocCaDataSample, box_frame
+"""Data structures exchanged between pipeline, model and metrics, and the task definitions."""
+from .data_sample import LocCaDataSample, box_frame, to_input_frame, to_original
 from .task_batch import TaskBatch
+from .tasks import (
+    BOX_TASKS,
+    DEFAULT_PREFIXES,
+    PREDICT_TASKS,
+    TRAIN_TASKS,
+    PredictTask,
+    check_train_tasks,
+    predict_task,
+)
 
-__all__ = ['LocCaDataSample', 'box_frame', 'TaskBatch']
+__all__ = [
+    'LocCaDataSample', 'box_frame', 'to_input_frame', 'to_original', 'TaskBatch',
+    'TRAIN_TASKS', 'BOX_TASKS', 'DEFAULT_PREFIXES', 'PREDICT_TASKS', 'PredictTask',
+    'check_train_tasks', 'predict_task'
+]

@@ -1,7 +1,25 @@
 """LocCaDataSample: one image's annotations, task sequences and predictions."""
 from typing import Dict, Optional, Tuple
 
+import torch
 from mmengine.structures import BaseDataElement, InstanceData
+from torch import Tensor
+
+
+def _instances_field(name: str, doc: str) -> property:
+    """A data field that holds an :class:`InstanceData` (stored as ``_<name>``, type-checked)."""
+    key = f'_{name}'
+
+    def get(self) -> InstanceData:
+        return getattr(self, key)
+
+    def set_(self, value: InstanceData) -> None:
+        self.set_field(value, key, dtype=InstanceData)
+
+    def delete(self) -> None:
+        delattr(self, key)
+
+    return property(get, set_, delete, doc)
 
 
 class LocCaDataSample(BaseDataElement):
@@ -14,8 +32,9 @@ class LocCaDataSample(BaseDataElement):
         task_sequences (dict): task name (``'cap'``, ``'aref'``, ``'gcap'``) ->
             ``TaskSequence`` (tokens, prefix_len, truncated), built by the
             pipeline for training.
-        task (str): what :meth:`LocCa.predict` does for this sample: ``'cap'``,
-            ``'ref'`` or ``'gcap'`` (else the model's ``test_cfg.task``).
+        task (str): what :meth:`LocCa.predict` does for this sample, one of
+            :data:`~locca_mm.structures.tasks.PREDICT_TASKS` (else the model's
+            ``test_cfg.task``).
         prompt_text (str): the referring expression of a ``'ref'`` prediction.
         prompt_box (Tensor[4]): the box of a ``'gcap'`` prediction, xyxy in
             original-image pixels.
@@ -25,32 +44,13 @@ class LocCaDataSample(BaseDataElement):
 
     Metainfo used by the model: ``img_shape`` (h, w) of the resized image,
     ``pad_shape`` when the image was padded, ``ori_shape``, ``scale_factor``
-    (w_scale, h_scale) from the original image to ``img_shape``.
+    (w_scale, h_scale) from the original image to ``img_shape``. Boxes move
+    between the two frames by :func:`to_input_frame` and :func:`to_original`.
     """
 
-    @property
-    def gt_instances(self) -> InstanceData:
-        return self._gt_instances
-
-    @gt_instances.setter
-    def gt_instances(self, value: InstanceData) -> None:
-        self.set_field(value, '_gt_instances', dtype=InstanceData)
-
-    @gt_instances.deleter
-    def gt_instances(self) -> None:
-        del self._gt_instances
-
-    @property
-    def pred_instances(self) -> InstanceData:
-        return self._pred_instances
-
-    @pred_instances.setter
-    def pred_instances(self, value: InstanceData) -> None:
-        self.set_field(value, '_pred_instances', dtype=InstanceData)
-
-    @pred_instances.deleter
-    def pred_instances(self) -> None:
-        del self._pred_instances
+    gt_instances = _instances_field('gt_instances', 'The regions (:class:`InstanceData`).')
+    pred_instances = _instances_field('pred_instances',
+                                      'The predicted boxes (:class:`InstanceData`).')
 
 
 def box_frame(metainfo: Dict) -> Tuple[int, int]:
@@ -64,3 +64,23 @@ def box_frame(metainfo: Dict) -> Tuple[int, int]:
     if shape is None:
         raise KeyError('the data sample has neither pad_shape nor img_shape in its metainfo')
     return int(shape[0]), int(shape[1])
+
+
+def _scale(metainfo: dict, device) -> Tensor:
+    """(w_scale, h_scale, w_scale, h_scale) from the original image to the model input."""
+    sf = metainfo.get('scale_factor', (1.0, 1.0))
+    sf = (float(sf), float(sf)) if isinstance(sf, (int, float)) else tuple(map(float, sf[:2]))
+    return torch.tensor([sf[0], sf[1], sf[0], sf[1]], device=device)
+
+
+def to_original(boxes: Tensor, metainfo: dict) -> Tensor:
+    """Boxes [K, 4] of the model's input frame -> original-image pixels (clipped)."""
+    boxes = boxes / _scale(metainfo, boxes.device)
+    h, w = metainfo.get('ori_shape', box_frame(metainfo))[:2]
+    limit = boxes.new_tensor([w, h, w, h])
+    return torch.minimum(boxes.clamp(min=0), limit)
+
+
+def to_input_frame(boxes: Tensor, metainfo: dict) -> Tensor:
+    """Boxes [K, 4] in original-image pixels -> the model's input frame."""
+    return boxes * _scale(metainfo, boxes.device)

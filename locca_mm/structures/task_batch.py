@@ -23,6 +23,7 @@ class TaskBatch(NamedTuple):
 
     @property
     def num_rows(self) -> int:
+        """R, the number of rows."""
         return self.tokens.shape[0]
 
     def loss_mask(self, pad_id: int) -> Tensor:

@@ -8,7 +8,7 @@ from tests.conftest import ROOT, free_port, run_tool
 
 CONFIG = f"""
 _base_ = ['{ROOT}/configs/shapes/rec_tiny_shapes.py']
-custom_imports = dict(imports=['locca_mm.testing'], allow_failed_imports=False)
+custom_imports = dict(imports=['tests.toy'], allow_failed_imports=False)
 custom_hooks = [dict(type='RecordSamplesHook')]
 model = dict(backbone=dict(frozen_stages=-1))  # train the encoder too
 train_cfg = dict(max_iters=6)

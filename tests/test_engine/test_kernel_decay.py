@@ -22,9 +22,17 @@ from tests.test_models.utils import (
 
 # The kernels: matrices of dense layers (attention, MLP, pooler, projections, the logit
 # layer) and the patch-embedding convolution. Everything else is not decayed.
-KERNEL = re.compile(r'(\.(qkv|q|kv|proj|fc1|fc2)|decoder\.head|image_proj|text_proj)\.weight$')
+KERNEL = re.compile(r'(\.(qkv|q|kv|proj|fc1|fc2)|decoder\.(head|logit_layer)|image_proj|text_proj)'
+                    r'\.weight$')
 NOT_KERNEL = re.compile(r'(norm\d?\.(weight|bias)|\.bias|pos_embed|token_embed\.weight|'
                         r'text_cls|query|logit_scale|logit_bias)$')
+
+
+@pytest.fixture(autouse=True)
+def _locca_scope():
+    """Build in locca_mm's scope whatever an earlier test (a runner) left as the default."""
+    with DefaultScope.overwrite_default_scope('locca_mm'):
+        yield
 
 
 def build_optim_wrapper(model, cfg):
@@ -69,11 +77,11 @@ def test_pretraining_configs_use_it():
 
 def test_custom_keys_still_apply_and_frozen_parameters_stay_out_of_the_update():
     model = build_tiny(LOCCA_B)
-    torch.nn.init.normal_(model.head.decoder.head.weight, std=0.1)  # gradients reach all
+    torch.nn.init.normal_(model.head.decoder.logit_layer.weight, std=0.1)  # gradients reach all
     model.backbone.requires_grad_(False)
     cfg = dict(constructor='KernelDecayOptimWrapperConstructor',
                optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.1),
-               paramwise_cfg=dict(custom_keys={'head.decoder.head': dict(lr_mult=0.5)}))
+               paramwise_cfg=dict(custom_keys={'head.decoder.logit_layer': dict(lr_mult=0.5)}))
     wrapper = build_optim_wrapper(model, cfg)
     groups = {(g['lr'], g['weight_decay']): len(g['params'])
               for g in wrapper.optimizer.param_groups}

@@ -50,3 +50,36 @@ def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
     assert tok.loss_on[task] == loss_on
     base = Config.fromfile(osp.join(ROOT, 'configs', f'{LOCCA_B}.py'))
     assert cfg.model.backbone == base.model.backbone and cfg.model.head == base.model.head
+
+
+def _locca_configs():
+    import glob
+    for path in sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)):
+        if '_base_' not in path:
+            yield osp.relpath(path, osp.join(ROOT, 'configs'))[:-3]
+
+
+def test_decoder_sizes_are_explicit_and_follow_the_encoder():
+    """Every LocCa config gives its decoder's width, heads and depth, and they are the
+    encoder's width and heads and half its depth (the CapPa recipe) — the sizes the model
+    used to take from the encoder unseen."""
+    from locca_mm.models.backbones import LocCaViT
+    checked = []
+    for config in _locca_configs():
+        if config.split('/')[0] in ('mmdet', 'mmseg', 'mmpretrain'):
+            continue  # the encoder in another package's model: no text decoder
+        model = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py')).get('model') or {}
+        if str(model.get('type', '')).split('.')[-1] != 'LocCa' or not model.get('head'):
+            continue
+        arch = LocCaViT.parse_arch(model['backbone'].get('arch', 'b'))
+        decoder = model['head']['decoder']
+        expected = dict(embed_dims=arch['embed_dims'], num_heads=arch['num_heads'],
+                        num_layers=arch['num_layers'] // 2)
+        if decoder.get('num_unimodal_layers'):  # CoCa: unimodal + multimodal layers
+            expected['num_layers'] = arch['num_layers']
+        assert {k: decoder.get(k) for k in expected} == expected, config
+        checked.append(config)
+    # The L configs put an L encoder on a B base: their decoder must be L's too.
+    assert {'locca/locca_vit-l16_256xb32-1100k_webli', 'refcoco/rec-frozen_locca-vit-l_refcoco',
+            'locca/locca_vit-l16_256xb32-fsdp-1100k_webli'} <= set(checked)
+    assert len(checked) >= 18, checked

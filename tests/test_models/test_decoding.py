@@ -8,7 +8,7 @@ from tests.test_models.utils import IMG, build_tiny
 def _randomised(model, seed=0):
     """Give the zero-initialised logit layer weights, so decoding is not trivial."""
     torch.manual_seed(seed)
-    for p in model.head.decoder.head.parameters():
+    for p in model.head.decoder.logit_layer.parameters():
         torch.nn.init.normal_(p, std=2.0)
     return model.eval()
 

@@ -57,7 +57,13 @@ def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
     lengths = cfg['tokenizer'].get('max_length', 32)
     max_len = max(32, max(lengths.values()) if isinstance(lengths, dict) else lengths)
     if cfg.get('head'):
-        cfg['head']['decoder'].update(max_len=max_len)
+        # The tiny encoder's width and heads; a decoder deeper than the tiny encoder gets
+        # half its depth (the base configs' recipe), a shallower one keeps its own.
+        decoder = cfg['head']['decoder']
+        decoder.update(max_len=max_len, embed_dims=TINY_ARCH['embed_dims'],
+                       num_heads=TINY_ARCH['num_heads'])
+        if decoder.get('num_layers', 0) > TINY_ARCH['num_layers']:
+            decoder['num_layers'] = TINY_ARCH['num_layers'] // 2
         if cfg['head']['decoder'].get('num_unimodal_layers'):
             cfg['head']['decoder'].update(num_layers=2, num_unimodal_layers=1)
         if cfg['head'].get('memory_pool'):
@@ -103,3 +109,16 @@ def make_batch(model, n: int = 4, tasks=('cap', 'aref', 'gcap'), seed: int = 0, 
               for _ in range(n)]
     data = dict(inputs=images, data_samples=make_samples(model.tokenizer, n, tasks, size))
     return model.data_preprocessor(data, True)
+
+
+def predict_samples(task: str, n: int = 3, **fields):
+    """n prediction samples of ``task`` (a 32-px input of a 64-px image), ``fields`` set."""
+    samples = []
+    for _ in range(n):
+        ds = LocCaDataSample(metainfo=dict(img_shape=(IMG, IMG), ori_shape=(64, 64),
+                                           scale_factor=(0.5, 0.5)))
+        ds.task = task
+        for k, v in fields.items():
+            setattr(ds, k, v)
+        samples.append(ds)
+    return samples

@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from locca_mm.models import LocCaViT
-from locca_mm.models.layers.window import window_partition, window_unpartition
 
 from .utils import ARCH
 
@@ -43,10 +42,7 @@ def test_smaller_windows_are_local():
 
 
 def test_a_grid_that_is_not_a_multiple_of_the_window_is_padded():
-    x = torch.randn(2, 5 * 7, 8)
-    windows, padded = window_partition(x, (5, 7), 3)
-    assert padded == (6, 9) and windows.shape == (2 * 2 * 3, 9, 8)
-    assert torch.equal(window_unpartition(windows, (5, 7), padded, 3), x)
+    # The partitioning itself: tests/test_models/test_layers/test_window.py.
     _, win = _pair(window_size=3, img_size=80)  # a 5 x 5 grid in 3 x 3 windows
     win.train()
     out = win(torch.randn(2, 3, 80, 80))[0]

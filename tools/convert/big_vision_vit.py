@@ -2,7 +2,7 @@
 
     python tools/convert/big_vision_vit.py IN.npz OUT.pth [--img-size 224] [--check]
 
-The key mapping is documented in ``locca_mm/models/backbones/converters.py``.
+The key mapping is documented in ``locca_mm/models/backbones/converters/big_vision.py``.
 ``--img-size`` resamples the position table to that input size (bicubic;
 LocCaViT also resamples on load). ``--check`` runs big_vision's ViT directly
 on the ``.npz`` arrays and LocCaViT on the converted weights and prints the
@@ -30,6 +30,7 @@ from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
+    """Command-line arguments."""
     parser = argparse.ArgumentParser(description='Convert a big_vision ViT .npz to LocCaViT')
     parser.add_argument('src', help='big_vision checkpoint (.npz)')
     parser.add_argument('out', help='output encoder file (.pth or .safetensors)')
@@ -55,6 +56,7 @@ def check(params, converted) -> float:
 
 
 def main(argv=None):
+    """Convert SRC, optionally check it against big_vision's forward, write OUT."""
     args = parse_args(argv)
     if not osp.isfile(args.src):
         raise SetupError(f'checkpoint not found: {args.src}')

@@ -21,7 +21,7 @@ The architecture comes from ``--config`` (the model's config), else from the
 tensor shapes; the number of heads, which no shape tells, then falls back to
 the LocCaViT arch of the same width or ``--num-heads``. The mapping and what
 timm cannot express (an error naming it) are documented in
-``locca_mm/models/backbones/converters.py`` (``locca_to_timm``). ``--check``
+``locca_mm/models/backbones/converters/to_timm.py``. ``--check``
 builds the timm model from DST (needs timm) and prints its largest
 difference to LocCaViT's tokens (and pooled vector).
 """
@@ -248,28 +248,30 @@ def check(encoder: Dict[str, torch.Tensor], pool: Dict[str, torch.Tensor], expor
     return diff
 
 
-def main(argv=None):
-    """Convert SRC, write DST and DST.json, print the ``timm.create_model`` call."""
-    args = parse_args(argv)
-    if osp.abspath(args.src) == osp.abspath(args.dst):
-        raise SetupError(f'DST is SRC ({args.src}): choose another output file')
-    config = read_config(args.config) if args.config else \
-        dict(backbone={}, out_type='tokens', pool_heads={}, mean_std=None)
-    state = read_checkpoint(args.src)
-    try:
-        encoder = encoder_state(state, ENCODER_PREFIX, source=args.src)
-    except KeyError as e:
-        raise SetupError(e.args[0]) from e
-    pool_prefix, pool = find_pool(state, args.src)
+def backbone_args(config: dict, args) -> dict:
+    """The config's LocCaViT arguments with ``--num-heads`` and ``--img-size`` applied."""
     backbone = dict(config['backbone'])
     if args.num_heads:
         arch = backbone.get('arch') or {}
         if isinstance(arch, str):
             from locca_mm.models import LocCaViT
-            arch = LocCaViT.arch_zoo.get(arch.lower(), arch)
+            try:
+                arch = LocCaViT.parse_arch(arch)
+            except ValueError:
+                pass  # locca_to_timm names the unknown arch
         backbone['arch'] = dict(arch, num_heads=args.num_heads) if isinstance(arch, dict) else arch
     if args.img_size:
         backbone['img_size'] = args.img_size
+    return backbone
+
+
+def export_checkpoint(args, config: dict, state: Dict[str, torch.Tensor]):
+    """(encoder state, pooler state, pooler heads, the export) of SRC's ``state``."""
+    try:
+        encoder = encoder_state(state, ENCODER_PREFIX, source=args.src)
+    except KeyError as e:
+        raise SetupError(e.args[0]) from e
+    pool_prefix, pool = find_pool(state, args.src)
     if args.global_pool == 'map' and not pool:
         raise SetupError(f'{args.src} has no MAP pooler (looked under {", ".join(POOL_PREFIXES)} '
                          'and for any one-query AttentionPool): use --global-pool avg')
@@ -279,7 +281,8 @@ def main(argv=None):
         raise SetupError(f'{args.src} has a MAP pooler at {pool_prefix!r} that {args.config} '
                          'does not build: is it the model\'s config?')
     try:
-        export = locca_to_timm(encoder, backbone, pool, pool_heads, args.global_pool,
+        export = locca_to_timm(encoder, backbone_args(config, args), pool, pool_heads,
+                               args.global_pool,
                                pool_include_prefix=config['out_type'] == 'tokens')
     except (KeyError, ValueError) as e:
         raise SetupError(f'{args.src}: {e.args[0]}') from e
@@ -288,7 +291,18 @@ def main(argv=None):
     if config['mean_std'] is None:
         export.notes.append('input normalisation: LocCa\'s, RGB in [-1, 1] (no config with a '
                             'data_preprocessor tells otherwise)')
+    return encoder, pool, pool_heads, export
 
+
+def main(argv=None):
+    """Convert SRC, write DST and DST.json, print the ``timm.create_model`` call."""
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise SetupError(f'DST is SRC ({args.src}): choose another output file')
+    config = read_config(args.config) if args.config else \
+        dict(backbone={}, out_type='tokens', pool_heads={}, mean_std=None)
+    encoder, pool, pool_heads, export = export_checkpoint(args, config,
+                                                          read_checkpoint(args.src))
     name = args.model_name or default_model_name(export.model_kwargs)
     try:
         import timm

@@ -7,7 +7,7 @@ IN is a timm state dict / checkpoint file (``.pth``, ``.bin`` or
 ``.safetensors``); ``--model NAME`` builds the timm model instead (random
 weights unless ``--pretrained``, which needs timm's download). The key
 mapping (names are the same; class/register tokens, LayerScale, classifier
-parts) is documented in ``locca_mm/models/backbones/converters.py``.
+parts) is documented in ``locca_mm/models/backbones/converters/from_timm.py``.
 ``--check`` (needs the timm model: ``--model``) compares timm's
 ``forward_features`` with LocCaViT's tokens and prints the largest
 difference. OUT holds ``backbone.``-prefixed keys: load it with
@@ -32,6 +32,7 @@ from locca_mm.utils.encoder_checkpoint import read_state_dict  # noqa: E402
 
 
 def parse_args(argv=None):
+    """Command-line arguments."""
     parser = argparse.ArgumentParser(description='Convert a timm ViT to LocCaViT')
     parser.add_argument('src', nargs='?', help='timm state dict / checkpoint file')
     parser.add_argument('out', help='output encoder file (.pth or .safetensors)')
@@ -78,6 +79,7 @@ def check(timm_model, converted, num_heads) -> float:
 
 
 def main(argv=None):
+    """Convert SRC (or --model), optionally check it against timm, write OUT."""
     args = parse_args(argv)
     state, timm_model, num_heads, source = load_source(args)
     try:

@@ -1,5 +1,7 @@
 # COCO captions for caption transfer: train2017 captions (Cap rows) and val2017
 # images as 'cap' predictions scored against their 5 references (CIDEr, BLEU).
+_base_ = ['./train_loader.py', './eval_loader.py']
+
 data_root = 'data/coco/'
 img_size = 224
 train_pipeline = [
@@ -14,27 +16,13 @@ test_pipeline = [
     dict(type='PackLocCaInputs'),
 ]
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CocoCaptionDataset', data_root=data_root,
                  ann_file='annotations/captions_train2017.json',
-                 data_prefix=dict(img_path='train2017/'), pipeline=train_pipeline),
-)
+                 data_prefix=dict(img_path='train2017/'), pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='CocoCaptionDataset', data_root=data_root,
                  ann_file='annotations/captions_val2017.json',
-                 data_prefix=dict(img_path='val2017/'), pipeline=test_pipeline,
-                 test_mode=True),
-)
-test_dataloader = val_dataloader
+                 data_prefix=dict(img_path='val2017/'), pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(_base_.val_dataloader, dataset=val_dataloader['dataset'])
 val_evaluator = dict(type='CaptionMetric')
 test_evaluator = val_evaluator

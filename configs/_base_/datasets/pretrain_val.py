@@ -2,6 +2,8 @@
 # localise? 500 COCO val2017 images (caption CIDEr / BLEU against their 5 references) and
 # 500 RefCOCO val expressions (the model's own ARef: "ARef: {text} :" -> box, Acc@0.5).
 # Both are held out from the pretraining data; neither is trained on here.
+_base_ = ['./eval_loader.py']
+
 img_size = 224
 val_pipeline = [
     dict(type='LoadImage'),
@@ -19,9 +21,6 @@ val_regions = dict(type='RefCOCODataset', data_root='data/refcoco/', ann_file='i
 val_dataloader = dict(
     batch_size=32,
     num_workers=4,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='ConcatDataset', datasets=[val_captions, val_regions]),
 )
 val_evaluator = [dict(type='CaptionMetric'), dict(type='RefCOCOMetric', prefix='aref')]

@@ -1,6 +1,8 @@
 # RefCOCO (UNC splits): train as ARef rows; evaluate each referring expression
 # as a 'ref' prediction on val, testA and testB (the split name travels with each
-# sample, so the metric reports every split).
+# sample, so the metric reports every split). 32 expressions a GPU (train_loader.py).
+_base_ = ['./train_loader.py', './eval_loader.py']
+
 data_root = 'data/refcoco/'
 refs_file = 'refs(unc).p'
 test_splits = ['val', 'testA', 'testB']
@@ -22,29 +24,11 @@ test_pipeline = [
 ]
 _dataset = dict(type='RefCOCODataset', data_root=data_root, ann_file='instances.json',
                 split_file=refs_file, data_prefix=dict(img_path='train2014/'))
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(**_dataset, split='train', pipeline=train_pipeline),
-)
+train_dataloader = dict(dataset=dict(**_dataset, split='train', pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(**_dataset, split='val', pipeline=test_pipeline, test_mode=True),
-)
+    dataset=dict(**_dataset, split='val', pipeline=test_pipeline, test_mode=True))
 test_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
+    _base_.val_dataloader,
     dataset=dict(type='ConcatDataset', datasets=[
         dict(**_dataset, split=s, pipeline=test_pipeline, test_mode=True) for s in test_splits
     ]),

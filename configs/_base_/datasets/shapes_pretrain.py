@@ -1,4 +1,6 @@
 # The embedded default: SyntheticShapes generated on the fly (no files, no downloads).
+_base_ = ['./shapes_loaders.py']
+
 img_size = 64
 train_pipeline = [
     dict(type='LoadImage'),
@@ -10,10 +12,6 @@ train_pipeline = [
     dict(type='PackLocCaInputs'),
 ]
 train_dataloader = dict(
-    batch_size=48,
-    num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='SyntheticShapes', split='pretrain', num_samples=100_000,
                  img_size=img_size, pipeline=train_pipeline),
 )
@@ -29,12 +27,6 @@ val_captions = dict(type='SyntheticShapes', split='pretrain', num_samples=100, s
                     img_size=img_size, test_mode=True, pipeline=val_pipeline)
 val_regions = dict(type='SyntheticShapes', split='ref_val', num_samples=100, img_size=img_size,
                    test_mode=True, pipeline=val_pipeline)
-val_dataloader = dict(
-    batch_size=100,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='ConcatDataset', datasets=[val_captions, val_regions]),
-)
+val_dataloader = dict(dataset=dict(type='ConcatDataset', datasets=[val_captions, val_regions]))
 val_evaluator = [dict(type='CaptionMetric'), dict(type='RefCOCOMetric', prefix='aref')]
 val_cfg = dict(type='ValLoop')

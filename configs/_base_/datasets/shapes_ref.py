@@ -1,5 +1,7 @@
 # The synthetic referring split (SyntheticShapes ref_train / ref_val / ref_test):
 # the RefCOCO protocol on the embedded data.
+_base_ = ['./shapes_loaders.py']
+
 img_size = 64
 train_pipeline = [
     dict(type='LoadImage'),
@@ -17,27 +19,13 @@ test_pipeline = [
 ]
 _shapes = dict(type='SyntheticShapes', img_size=img_size)
 train_dataloader = dict(
-    batch_size=48,
-    num_workers=0,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(**_shapes, split='ref_train', num_samples=50_000, pipeline=train_pipeline),
-)
+    dataset=dict(**_shapes, split='ref_train', num_samples=50_000, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=100,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(**_shapes, split='ref_val', num_samples=500, pipeline=test_pipeline,
-                 test_mode=True),
-)
+                 test_mode=True))
 test_dataloader = dict(
-    batch_size=100,
-    num_workers=0,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
+    _base_.val_dataloader,
     dataset=dict(**_shapes, split='ref_test', num_samples=1000, pipeline=test_pipeline,
-                 test_mode=True),
-)
+                 test_mode=True))
 val_evaluator = dict(type='RefCOCOMetric')
 test_evaluator = val_evaluator

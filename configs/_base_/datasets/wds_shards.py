@@ -2,6 +2,8 @@
 # record format), e.g. image-text pairs pseudo-labelled by tools/pseudo_label.py.
 # Shards may be local paths or fsspec URLs; brace ranges expand.
 # BuildTaskSequences uses the model's tokenizer (the Runner builds the model first).
+_base_ = ['./train_loader.py']
+
 train_pipeline = [
     dict(type='LoadImage'),
     dict(type='LoadRegions', box_type=None),
@@ -20,12 +22,6 @@ region_pipeline = [
     dict(type='PackLocCaInputs'),
 ]
 train_dataloader = dict(
-    batch_size=32,
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='pseudo_collate'),
     dataset=dict(
         type='ShardedTarDataset',
         shards='data/pretrain/shards/train-{000000..000999}.tar',

@@ -13,7 +13,7 @@ model = dict(
         loss_type='softmax',
         pool='map',
         num_heads=12,
-        text_encoder=dict(type='TextDecoder', embed_dims=768, num_layers=12, num_heads=12,
+        text_encoder=dict(type='TextEncoder', embed_dims=768, num_layers=12, num_heads=12,
                           max_len=64),
     ),
 )

@@ -33,7 +33,8 @@ model = dict(
         pos_embed='sincos2d'),
     head=dict(
         type='LocCaHead',
-        decoder=dict(type='TextDecoder', num_layers=2, max_len=32, loc_embed_init='sincos'),
+        decoder=dict(type='TextDecoder', embed_dims=128, num_heads=4, num_layers=2, max_len=32,
+                     loc_embed_init='sincos'),
         tasks=('cap', 'aref', 'gcap'),
         parallel_ratio=0.5,
         loc_sigma=1.0),

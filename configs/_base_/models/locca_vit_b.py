@@ -25,8 +25,8 @@ model = dict(
     backbone=dict(type='LocCaViT', arch='b', img_size=224, patch_size=16, out_type='tokens'),
     head=dict(
         type='LocCaHead',
-        # Width and heads follow the encoder; depth is half of it (6).
-        decoder=dict(type='TextDecoder', max_len=64),
+        # The encoder's width and heads, half its depth (the CapPa recipe).
+        decoder=dict(type='TextDecoder', embed_dims=768, num_heads=12, num_layers=6, max_len=64),
         tasks=('cap', 'aref', 'gcap'),
         parallel_ratio=0.5,  # half of the Cap rows in CapPa parallel prediction
     ),

@@ -8,6 +8,7 @@ from mmcv.transforms import BaseTransform
 from locca_mm.models.tokenizers.builder import build_tokenizer, model_tokenizer
 from locca_mm.registry import TRANSFORMS
 from locca_mm.structures import box_frame
+from locca_mm.structures.tasks import BOX_TASKS, TRAIN_TASKS, check_train_tasks
 
 from ..base import add_stats, invalid
 
@@ -36,11 +37,12 @@ class BuildTaskSequences(BaseTransform):
     Args:
         tokenizer (dict, optional): the ``LocCaTokenizer`` config (or object);
             None takes the model's (see above).
-        tasks (Sequence[str]): tasks to build. Defaults to all three.
+        tasks (Sequence[str]): tasks to build, among
+            :data:`~locca_mm.structures.tasks.TRAIN_TASKS`. Defaults to all three.
         caption (str): ``'random'`` or ``'first'``. Defaults to ``'random'``.
     """
 
-    def __init__(self, tokenizer=None, tasks: Sequence[str] = ('cap', 'aref', 'gcap'),
+    def __init__(self, tokenizer=None, tasks: Sequence[str] = TRAIN_TASKS,
                  caption: str = 'random'):
         if tokenizer is None:
             tokenizer = model_tokenizer()
@@ -53,12 +55,10 @@ class BuildTaskSequences(BaseTransform):
         if caption not in ('random', 'first'):
             raise ValueError(f"caption must be 'random' or 'first', got {caption!r}")
         self.tokenizer = build_tokenizer(tokenizer)
-        unknown = set(tasks) - {'cap', 'aref', 'gcap'}
-        if unknown:
-            raise ValueError(f'unknown tasks {sorted(unknown)}: choose from cap, aref, gcap')
-        self.tasks, self.caption = tuple(tasks), caption
+        self.tasks, self.caption = check_train_tasks(tasks, allow_empty=True), caption
 
     def transform(self, results: dict) -> Optional[dict]:
+        """Add ``task_sequences`` (and ``gt_caption``) to ``results``; see the class docstring."""
         source = results.get('source', '?')
         seqs = {}
         try:
@@ -69,7 +69,7 @@ class BuildTaskSequences(BaseTransform):
                 results['gt_caption'] = cap
                 seqs['cap'] = self.tokenizer.build('cap', text=cap)
             frame = box_frame(results)
-            for task in ('aref', 'gcap'):
+            for task in BOX_TASKS:
                 region = (results.get('sampled_regions') or {}).get(task)
                 if task in self.tasks and region is not None:
                     box = torch.as_tensor(region['box'], dtype=torch.float32)

@@ -10,11 +10,20 @@ from torch import nn
 from locca_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
 
 __all__ = ['KernelDecayOptimWrapperConstructor', 'kernel_param_ids', 'decay_kernels_only',
-           'merge_param_groups']
+           'merge_param_groups', 'optimizer_class']
 
 # Modules whose ``weight`` is a kernel (big_vision's Dense and Conv kernels).
 KERNEL_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d,
                   nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def optimizer_class(optimizer_type):
+    """The class an optimizer config's ``type`` names (a class is returned as it is), looked
+    up in the current default scope's registry; None for an unknown name."""
+    if not isinstance(optimizer_type, str):
+        return optimizer_type
+    with OPTIMIZERS.switch_scope_and_registry(None) as registry:
+        return registry.get(optimizer_type)
 
 
 def kernel_param_ids(model: nn.Module) -> Set[int]:
@@ -64,6 +73,7 @@ class _CountFrozen(logging.Filter):
         self.count = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """False (drop, counted) for a frozen-parameter warning, else True."""
         if 'is skipped since its requires_grad=False' in record.getMessage():
             self.count += 1
             return False
@@ -91,15 +101,13 @@ class KernelDecayOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     def __call__(self, model: nn.Module):
+        """The optimizer wrapper of ``model``: mmengine's param groups, kernels-only decay."""
         if hasattr(model, 'module'):
             model = model.module
         optim_wrapper_cfg = self.optim_wrapper_cfg.copy()
         optim_wrapper_cfg.setdefault('type', 'OptimWrapper')
         optimizer_cfg = self.optimizer_cfg.copy()
-        optimizer_cls = optimizer_cfg['type']
-        if isinstance(optimizer_cls, str):
-            with OPTIMIZERS.switch_scope_and_registry(None) as registry:
-                optimizer_cls = registry.get(optimizer_cls)
+        optimizer_cls = optimizer_class(optimizer_cfg['type'])
         first_arg = next(iter(inspect.signature(optimizer_cls).parameters))
         params: List[dict] = []
         frozen = _CountFrozen()

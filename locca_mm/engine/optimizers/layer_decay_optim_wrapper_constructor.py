@@ -8,9 +8,9 @@ from mmpretrain.engine.optimizers.layer_decay_optim_wrapper_constructor import (
 )
 from torch import nn
 
-from locca_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS
+from locca_mm.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
-from .kernel_decay import decay_kernels_only
+from .kernel_decay import decay_kernels_only, optimizer_class
 
 __all__ = ['LayerDecayOptimWrapperConstructor', 'NO_DECAY_KEYS']
 
@@ -20,11 +20,9 @@ NO_DECAY_KEYS = {'pos_embed': dict(decay_mult=0.0), 'cls_token': dict(decay_mult
 
 def _default_weight_decay(optimizer_type) -> float:
     """The ``weight_decay`` an optimizer class uses when its config names none."""
-    if isinstance(optimizer_type, str):
-        with OPTIMIZERS.switch_scope_and_registry(None) as registry:
-            optimizer_type = registry.get(optimizer_type)
-        if optimizer_type is None:
-            return 0.0  # unknown type: building the optimizer will raise the error
+    optimizer_type = optimizer_class(optimizer_type)
+    if optimizer_type is None:
+        return 0.0  # unknown type: building the optimizer will raise the error
     arg = inspect.signature(optimizer_type).parameters.get('weight_decay')
     return 0.0 if arg is None or arg.default is inspect.Parameter.empty else arg.default
 

@@ -4,6 +4,7 @@ from locca_mm.registry import METRICS
 from .caption_metric import CaptionMetric, caption_scores, python_ptb_tokenize
 from .category_text import text_to_label
 from .refcoco_metric import RefCOCOMetric
+from .task_metric import TaskMetric
 
 try:
     from .grounded_detection_metric import GroundedCaptionDetMetric
@@ -21,5 +22,5 @@ except ImportError as err:  # mmdet's evaluation imports mmcv's compiled ops
 
 __all__ = [
     'RefCOCOMetric', 'CaptionMetric', 'caption_scores', 'python_ptb_tokenize',
-    'GroundedCaptionDetMetric', 'text_to_label'
+    'GroundedCaptionDetMetric', 'text_to_label', 'TaskMetric'
 ]

@@ -8,10 +8,11 @@ import sys
 import tempfile
 from typing import Dict, List, Sequence
 
-from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from locca_mm.registry import METRICS
+
+from .task_metric import TaskMetric
 
 # What pycocoevalcap's PTBTokenizer drops after tokenising.
 PUNCTUATIONS = {"''", "'", '``', '`', '-LRB-', '-RRB-', '-LCB-', '-RCB-', '.', '?', '!', ',',
@@ -79,7 +80,7 @@ def caption_scores(predictions: Dict[int, str], references: Dict[int, List[str]]
 
 
 @METRICS.register_module()
-class CaptionMetric(BaseMetric):
+class CaptionMetric(TaskMetric):
     """BLEU-1..4 and CIDEr of ``pred_caption`` against the sample's ``gt_captions``.
 
     Scores come from pycocoevalcap's ``Bleu`` and ``Cider`` after COCO's
@@ -100,14 +101,12 @@ class CaptionMetric(BaseMetric):
 
     def __init__(self, use_java: bool = None, task: str = 'cap', collect_device: str = 'cpu',
                  prefix=None):
-        super().__init__(collect_device=collect_device, prefix=prefix)
+        super().__init__(task, collect_device=collect_device, prefix=prefix)
         self.use_java = use_java
-        self.task = task
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        for sample in data_samples:
-            if sample.get('task', self.task) != self.task:
-                continue
+        """Keep each caption sample's prediction and references."""
+        for sample in self.task_samples(data_samples):
             refs = sample.get('gt_captions') or ([sample['gt_caption']]
                                                  if sample.get('gt_caption') else [])
             if not refs:
@@ -115,6 +114,7 @@ class CaptionMetric(BaseMetric):
             self.results.append(dict(pred=sample['pred_caption'], refs=list(refs)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """BLEU-1..4 and CIDEr (x100) of the kept predictions."""
         preds = {i: r['pred'] for i, r in enumerate(results)}
         refs = {i: r['refs'] for i, r in enumerate(results)}
         return caption_scores(preds, refs, self.use_java)

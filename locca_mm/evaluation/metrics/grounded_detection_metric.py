@@ -30,6 +30,7 @@ class GroundedCaptionDetMetric(CocoMetric):
         self.unmatched = 0
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """Map region texts to labels, drop (and count) the unmatched, then CocoMetric's."""
         classes = self.dataset_meta['classes']
         converted = []
         for sample in data_samples:
@@ -46,6 +47,7 @@ class GroundedCaptionDetMetric(CocoMetric):
         super().process(data_batch, converted)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        """CocoMetric's scores plus ``unmatched`` (reset after each evaluation)."""
         metrics = super().compute_metrics(results)
         metrics['unmatched'] = self.unmatched
         self.unmatched = 0

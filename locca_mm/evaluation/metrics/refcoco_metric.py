@@ -3,14 +3,15 @@ from collections import defaultdict
 from typing import Dict, List, Sequence
 
 import torch
-from mmengine.evaluator import BaseMetric
 from mmpretrain.evaluation.metrics.visual_grounding_eval import aligned_box_iou
 
 from locca_mm.registry import METRICS
 
+from .task_metric import TaskMetric
+
 
 @METRICS.register_module()
-class RefCOCOMetric(BaseMetric):
+class RefCOCOMetric(TaskMetric):
     """Acc@``iou_thr`` and mean IoU of one predicted box per referring expression.
 
     Compares ``pred_instances.bboxes[0]`` with ``gt_ref_bbox`` (both xyxy in
@@ -34,14 +35,12 @@ class RefCOCOMetric(BaseMetric):
 
     def __init__(self, iou_thr: float = 0.5, task: str = 'ref', collect_device: str = 'cpu',
                  prefix=None):
-        super().__init__(collect_device=collect_device, prefix=prefix)
+        super().__init__(task, collect_device=collect_device, prefix=prefix)
         self.iou_thr = iou_thr
-        self.task = task
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        for sample in data_samples:
-            if sample.get('task', self.task) != self.task:
-                continue
+        """Keep each referring sample's first predicted box, its box, split and cut flag."""
+        for sample in self.task_samples(data_samples):
             pred = sample['pred_instances']['bboxes']
             if len(pred) == 0:
                 raise ValueError(f'no predicted box for {sample.get("source", "a sample")}')
@@ -52,18 +51,19 @@ class RefCOCOMetric(BaseMetric):
                 truncated=bool(sample.get('prompt_truncated', False))))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Acc@``iou_thr``, mIoU (x100) and the cut count, pooled and per split."""
         ious = aligned_box_iou(torch.stack([r['pred'] for r in results]),
                                torch.stack([r['gt'] for r in results]))
-        out = {f'Acc@{self.iou_thr}': float((ious >= self.iou_thr).float().mean()) * 100,
-               'mIoU': float(ious.mean()) * 100,
-               'truncated': sum(r.get('truncated', False) for r in results)}
+        out = dict(self._scores(ious), truncated=sum(r.get('truncated', False) for r in results))
         by_split = defaultdict(list)
         for r, iou in zip(results, ious):
             by_split[r['split']].append(iou)
         if len(by_split) > 1 or 'all' not in by_split:
             for split, values in sorted(by_split.items()):
-                values = torch.stack(values)
-                out[f'{split}/Acc@{self.iou_thr}'] = \
-                    float((values >= self.iou_thr).float().mean()) * 100
-                out[f'{split}/mIoU'] = float(values.mean()) * 100
+                out.update(self._scores(torch.stack(values), f'{split}/'))
         return out
+
+    def _scores(self, ious: torch.Tensor, prefix: str = '') -> Dict[str, float]:
+        """``{prefix}Acc@<thr>`` and ``{prefix}mIoU`` (x100) of these IoUs."""
+        return {f'{prefix}Acc@{self.iou_thr}': float((ious >= self.iou_thr).float().mean()) * 100,
+                f'{prefix}mIoU': float(ious.mean()) * 100}

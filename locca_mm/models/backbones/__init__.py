@@ -1,4 +1,5 @@
 """Vision encoders."""
-from .locca_vit import EncoderBlock, LocCaViT
+from .encoder_block import EncoderBlock
+from .locca_vit import LocCaViT
 
 __all__ = ['LocCaViT', 'EncoderBlock']

@@ -1,11 +1,11 @@
 """LocCaViT: the plain ViT encoder pretrained by LocCa and transferred to dense tasks."""
 import logging
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -13,43 +13,20 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
 
-from ..layers import Attention, Mlp, resize_pos_embed, sincos_2d
-from ..layers.window import window_partition, window_unpartition
+from ..layers import grid_size_of, resize_pos_embed, sincos_2d
+from .encoder_block import EncoderBlock
+
+_WARNED_ARCHS = set()
 
 
-class EncoderBlock(nn.Module):
-    """Pre-norm transformer block: x + Attn(LN(x)), then x + MLP(LN(x)). [B, N, D] -> [B, N, D].
-
-    With ``window_size > 0`` the attention runs within non-overlapping
-    ``window_size`` x ``window_size`` windows of the token grid (ViTDet); the
-    parameters are the same as for global attention, so a globally pretrained
-    block loads unchanged.
-    """
-
-    def __init__(self, dim: int, num_heads: int, mlp_dim: int, qkv_bias: bool = True,
-                 drop_rate: float = 0.0, drop_path: float = 0.0, norm_eps: float = 1e-6,
-                 fused_attn: bool = True, window_size: int = 0):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop_rate,
-                              fused=fused_attn)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, mlp_dim, drop=drop_rate)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.window_size = window_size
-
-    def forward(self, x: Tensor, grid: Optional[Tuple[int, int]] = None) -> Tensor:
-        """x: [B, h * w, D]; ``grid`` = (h, w) is needed by a windowed block only."""
-        y = self.norm1(x)
-        if self.window_size > 0:
-            if grid is None:
-                raise ValueError('a windowed EncoderBlock needs the token grid (h, w)')
-            windows, padded = window_partition(y, grid, self.window_size)
-            y = window_unpartition(self.attn(windows), grid, padded, self.window_size)
-        else:
-            y = self.attn(y)
-        x = x + self.drop_path(y)
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+def _deprecated_arch(name: str, new: str) -> str:
+    """``new``, after a FutureWarning the first time ``name`` is used in this process."""
+    if name not in _WARNED_ARCHS:
+        _WARNED_ARCHS.add(name)
+        warnings.warn(f"LocCaViT arch {name!r} is deprecated: use {new!r} (the same "
+                      f"model). In mmpretrain {name!r} names a 768-wide, 8-layer ViT.",
+                      FutureWarning, stacklevel=4)
+    return new
 
 
 @MODELS.register_module()
@@ -62,9 +39,13 @@ class LocCaViT(BaseModule):
     ``out_indices`` for mmdet/mmseg necks and heads).
 
     Args:
-        arch (str | dict): ``'tiny'``, ``'s'``, ``'b'``, ``'l'``, ``'so400m'``
+        arch (str | dict): ``'tiny'`` (ViT-Ti), ``'vit-s'`` (ViT-S, 384 wide),
+            ``'b'``, ``'l'``, ``'so400m'``, an alias in :attr:`arch_aliases`
+            (mmpretrain's names of the same shapes: ``'deit-s'``, ``'base'``, ...)
             or a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
-            ``feedforward_channels``.
+            ``feedforward_channels``. ``'s'`` is a deprecated name of
+            ``'vit-s'`` (it warns once): mmpretrain's ``'s'`` is 768 wide x 8
+            layers.
         img_size (int | tuple): Input size the position embedding is made for;
             other sizes are handled by resampling (learned) or recomputing
             (sin-cos) the table. Defaults to 224.
@@ -113,12 +94,21 @@ class LocCaViT(BaseModule):
 
     arch_zoo: Dict[str, dict] = {
         'tiny': dict(embed_dims=192, num_layers=12, num_heads=3, feedforward_channels=768),
-        's': dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536),
+        'vit-s': dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536),
         'b': dict(embed_dims=768, num_layers=12, num_heads=12, feedforward_channels=3072),
         'l': dict(embed_dims=1024, num_layers=24, num_heads=16, feedforward_channels=4096),
         'so400m': dict(embed_dims=1152, num_layers=27, num_heads=16, feedforward_channels=4304),
     }
+    # Other names of the same shapes: mmpretrain's (``VisionTransformer.arch_zoo``) where
+    # they mean the same model. ``'small'`` is not one: mmpretrain's is 768 wide x 8 layers.
+    arch_aliases: Dict[str, str] = {
+        'deit-t': 'tiny', 'deit-tiny': 'tiny', 'deit-s': 'vit-s', 'deit-small': 'vit-s',
+        'base': 'b', 'large': 'l',
+    }
+    # Deprecated names (a warning, once): mmpretrain's ``'s'`` is 768 wide x 8 layers.
+    deprecated_archs: Dict[str, str] = {'s': 'vit-s'}
     OUT_TYPES = ('tokens', 'featmap')
+    POS_EMBEDS = ('learn', 'sincos2d')
 
     def __init__(self,
                  arch: Union[str, dict] = 'b',
@@ -142,55 +132,22 @@ class LocCaViT(BaseModule):
                  global_attn_indexes: Sequence[int] = (),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        self.arch_settings = self._parse_arch(arch)
+        self._check_args(out_type, pos_embed, window_size, with_cls_token)
+        self.arch_settings = self.parse_arch(arch)
         self.embed_dims = self.arch_settings['embed_dims']
         self.num_layers = self.arch_settings['num_layers']
         self.img_size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
         self.patch_size = patch_size
         self.grid_size = (self.img_size[0] // patch_size, self.img_size[1] // patch_size)
-        if out_type not in self.OUT_TYPES:
-            raise ValueError(f'out_type must be one of {self.OUT_TYPES}, got {out_type!r}')
-        if pos_embed not in ('learn', 'sincos2d'):
-            raise ValueError(f"pos_embed must be 'learn' or 'sincos2d', got {pos_embed!r}")
         self.out_type = out_type
         self.pos_embed_type = pos_embed
         self.with_cls_token = with_cls_token
         self.final_norm = final_norm
         self.with_cp = with_cp
-        dim = self.embed_dims
-
-        self.patch_embed = nn.Module()
-        self.patch_embed.proj = nn.Conv2d(
-            in_channels, dim, kernel_size=patch_size, stride=patch_size)
-        num_patches = self.grid_size[0] * self.grid_size[1]
-        if pos_embed == 'learn':
-            self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, dim))
-            nn.init.normal_(self.pos_embed, std=dim**-0.5 if pos_embed_std is None
-                            else pos_embed_std)
-        else:
-            self.pos_embed = None
-            self.register_buffer(
-                'pos_embed_table', sincos_2d(*self.grid_size, dim), persistent=False)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if with_cls_token else None
-        self.drop_after_pos = nn.Dropout(drop_rate)
-
-        if window_size < 0:
-            raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
-        if window_size and with_cls_token:
-            raise ValueError('window attention needs a plain token grid: with_cls_token=False')
-        self.window_size = window_size
-        self.global_attn_indexes = sorted(i % self.num_layers for i in global_attn_indexes)
-        dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
-        self.blocks = nn.ModuleList([
-            EncoderBlock(dim, self.arch_settings['num_heads'],
-                         self.arch_settings['feedforward_channels'], qkv_bias=qkv_bias,
-                         drop_rate=drop_rate, drop_path=dpr[i], norm_eps=norm_eps,
-                         fused_attn=fused_attn,
-                         window_size=0 if i in self.global_attn_indexes else window_size)
-            for i in range(self.num_layers)
-        ])
-        self.norm = nn.LayerNorm(dim, eps=norm_eps) if final_norm else nn.Identity()
-
+        # Modules in this order: it fixes the parameter order and the RNG draws of the init.
+        self._build_embeddings(in_channels, pos_embed_std, drop_rate)
+        self._build_blocks(qkv_bias, drop_rate, drop_path_rate, norm_eps, fused_attn,
+                           window_size, global_attn_indexes)
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         self.out_indices = sorted(i % self.num_layers for i in out_indices)
@@ -201,21 +158,85 @@ class LocCaViT(BaseModule):
             self._freeze_stages()
 
     # ---------------------------------------------------------------- construction
-    def _parse_arch(self, arch: Union[str, dict]) -> dict:
+    @classmethod
+    def _check_args(cls, out_type: str, pos_embed: str, window_size: int,
+                    with_cls_token: bool) -> None:
+        """ValueError for an argument value (or combination) LocCaViT does not have."""
+        if out_type not in cls.OUT_TYPES:
+            raise ValueError(f'out_type must be one of {cls.OUT_TYPES}, got {out_type!r}')
+        if pos_embed not in cls.POS_EMBEDS:
+            raise ValueError(f"pos_embed must be 'learn' or 'sincos2d', got {pos_embed!r}")
+        if window_size < 0:
+            raise ValueError(f'window_size must be >= 0 (0: global attention), got {window_size}')
+        if window_size and with_cls_token:
+            raise ValueError('window attention needs a plain token grid: with_cls_token=False')
+
+    @classmethod
+    def parse_arch(cls, arch: Union[str, dict]) -> dict:
+        """The ``arch`` settings (a copy) of a name in :attr:`arch_zoo` (or an alias), or a
+        dict with ``embed_dims``, ``num_layers``, ``num_heads``, ``feedforward_channels``.
+
+        A deprecated name (``'s'``) warns once and gives its new name's settings.
+
+        Raises:
+            ValueError: an unknown name, or a dict without those keys.
+        """
         if isinstance(arch, str):
             key = arch.lower()
-            if key not in self.arch_zoo:
-                raise ValueError(f'unknown arch {arch!r}; choose from {sorted(self.arch_zoo)} '
-                                 'or give a dict')
-            return dict(self.arch_zoo[key])
+            if key in cls.deprecated_archs:
+                key = _deprecated_arch(key, cls.deprecated_archs[key])
+            key = cls.arch_aliases.get(key, key)
+            if key not in cls.arch_zoo:
+                names = sorted([*cls.arch_zoo, *cls.arch_aliases])
+                raise ValueError(f'unknown arch {arch!r}; choose from {names} or give a dict')
+            return dict(cls.arch_zoo[key])
         needed = {'embed_dims', 'num_layers', 'num_heads', 'feedforward_channels'}
         if not isinstance(arch, dict) or not needed <= set(arch):
             raise ValueError(f'a custom arch needs the keys {sorted(needed)}, got {arch}')
         return dict(arch)
 
+    def _build_embeddings(self, in_channels: int, pos_embed_std: Optional[float],
+                          drop_rate: float) -> None:
+        """Patch embedding, the position table (learned, or a fixed sin-cos buffer), the
+        optional class token and the dropout after them."""
+        dim = self.embed_dims
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(
+            in_channels, dim, kernel_size=self.patch_size, stride=self.patch_size)
+        num_patches = self.grid_size[0] * self.grid_size[1]
+        if self.pos_embed_type == 'learn':
+            self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, dim))
+            nn.init.normal_(self.pos_embed, std=dim**-0.5 if pos_embed_std is None
+                            else pos_embed_std)
+        else:
+            self.pos_embed = None
+            self.register_buffer(
+                'pos_embed_table', sincos_2d(*self.grid_size, dim), persistent=False)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if self.with_cls_token else None
+        self.drop_after_pos = nn.Dropout(drop_rate)
+
+    def _build_blocks(self, qkv_bias: bool, drop_rate: float, drop_path_rate: float,
+                      norm_eps: float, fused_attn: bool, window_size: int,
+                      global_attn_indexes: Sequence[int]) -> None:
+        """The transformer blocks (stochastic depth rising linearly, windowed attention
+        outside ``global_attn_indexes``) and the final norm."""
+        self.window_size = window_size
+        self.global_attn_indexes = sorted(i % self.num_layers for i in global_attn_indexes)
+        dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
+        self.blocks = nn.ModuleList([
+            EncoderBlock(self.embed_dims, self.arch_settings['num_heads'],
+                         self.arch_settings['feedforward_channels'], qkv_bias=qkv_bias,
+                         drop_rate=drop_rate, drop_path=dpr[i], norm_eps=norm_eps,
+                         fused_attn=fused_attn,
+                         window_size=0 if i in self.global_attn_indexes else window_size)
+            for i in range(self.num_layers)
+        ])
+        self.norm = nn.LayerNorm(self.embed_dims, eps=norm_eps) if self.final_norm \
+            else nn.Identity()
+
     def _init_linear_layers(self) -> None:
-        # ViT initialisation as in big_vision/timm: xavier-uniform linears, zero biases,
-        # lecun-normal patch embedding.
+        """ViT initialisation as in big_vision/timm: xavier-uniform linears, zero biases,
+        lecun-normal patch embedding."""
         for m in self.blocks.modules():
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
@@ -233,7 +254,9 @@ class LocCaViT(BaseModule):
         if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
             self.load_pretrained(cfg['checkpoint'], prefix=cfg.get('prefix', ''),
                                  map_location=cfg.get('map_location', 'cpu'))
-            self._is_init = True
+            # mmengine's flag (public setter): a parent's or a second init_weights()
+            # must not load (and log) the checkpoint again.
+            self.is_init = True
             return
         super().init_weights()
 
@@ -274,7 +297,6 @@ class LocCaViT(BaseModule):
         ckpt = state_dict[key]
         if ckpt.shape == self.pos_embed.shape:
             return
-        from ..layers import grid_size_of
         src = grid_size_of(ckpt.shape[1])
         print_log(f'LocCaViT: resampling the position embedding from {src} to '
                   f'{self.grid_size}', logger='current', level=logging.INFO)
@@ -296,6 +318,7 @@ class LocCaViT(BaseModule):
                 p.requires_grad = False
 
     def train(self, mode: bool = True) -> 'LocCaViT':
+        """``nn.Module.train``, keeping the frozen stages in eval mode."""
         super().train(mode)
         if self.frozen_stages >= 0:
             self._freeze_stages()

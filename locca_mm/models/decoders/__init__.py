@@ -1,4 +1,4 @@
-"""Text decoders."""
-from .text_decoder import DecoderBlock, TextDecoder, VisualMemory
+"""Old import path of the text models: they live in :mod:`locca_mm.models.text`."""
+from ..text import DecoderBlock, TextDecoder, TextEncoder, VisualMemory
 
-__all__ = ['TextDecoder', 'DecoderBlock', 'VisualMemory']
+__all__ = ['TextDecoder', 'TextEncoder', 'DecoderBlock', 'VisualMemory']

@@ -1,5 +1,8 @@
 """Heads: the multi-task captioning head and the contrastive head."""
-from .contrastive_head import ContrastiveHead
-from .locca_head import LocCaHead, to_input_frame, to_original
+from locca_mm.structures import to_input_frame, to_original
 
-__all__ = ['LocCaHead', 'ContrastiveHead', 'to_input_frame', 'to_original']
+from .contrastive_head import ContrastiveHead
+from .locca_head import LocCaHead, zero_loss
+
+# to_input_frame / to_original live in locca_mm.structures; importable from here as before.
+__all__ = ['LocCaHead', 'ContrastiveHead', 'zero_loss', 'to_input_frame', 'to_original']

@@ -1,5 +1,6 @@
 """ContrastiveHead: image-text contrastive learning for the CoCa and CLIP/SigLIP baselines."""
 import math
+import warnings
 from typing import Dict, Optional
 
 import torch
@@ -24,8 +25,8 @@ class ContrastiveHead(BaseModule):
     contrastive pooler) or the mean of the tokens (GAP), then a linear
     projection. The text embedding is the text-CLS output of a text tower:
     the unimodal layers of the captioning decoder (CoCa, passed in by the
-    model) or this head's own ``text_encoder`` (a text-only
-    :class:`TextDecoder`, CLIP). Both are L2-normalised.
+    model) or this head's own ``text_encoder`` (a :class:`TextEncoder`,
+    CLIP). Both are L2-normalised.
 
     Args:
         embed_dims (int): Width of the visual tokens (set by the model).
@@ -35,8 +36,9 @@ class ContrastiveHead(BaseModule):
         loss_type (str): ``'softmax'`` (CLIP) or ``'sigmoid'`` (SigLIP).
         pool (str): ``'map'`` or ``'gap'``. Defaults to ``'map'``.
         num_heads (int): Heads of the MAP pooler. Defaults to 8.
-        text_encoder (dict, optional): text tower config (CLIP); its ids come
-            from ``tokenizer``.
+        text_encoder (dict, optional): :class:`TextEncoder` config (CLIP); its
+            ids come from ``tokenizer``. The old form, a text-only
+            ``TextDecoder`` config, is read as a ``TextEncoder`` (with a warning).
         tokenizer: the model's :class:`LocCaTokenizer` (needed with ``text_encoder``).
         loss_weight (float): λ_con. Defaults to 1.
         init_logit_scale (float, optional): initial log inverse temperature;
@@ -68,17 +70,7 @@ class ContrastiveHead(BaseModule):
         self.max_logit_scale = max_logit_scale
         self.text_encoder = None
         if text_encoder is not None:
-            if tokenizer is None:
-                raise ValueError('a ContrastiveHead with its own text_encoder needs the tokenizer')
-            text = build_tokenizer(tokenizer).text
-            cfg = dict(text_encoder)
-            cfg.setdefault('num_unimodal_layers', cfg.get('num_layers', 6))
-            cfg.setdefault('with_text_cls', True)
-            self.text_encoder = MODELS.build(
-                cfg, default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
-                                       bos_id=text.bos_id, mask_id=text.mask_id,
-                                       loc_offset=text.loc_offset,
-                                       num_loc_tokens=text.num_loc_tokens))
+            self.text_encoder = _build_text_encoder(text_encoder, tokenizer)
             text_dims = text_dims or self.text_encoder.embed_dims
         text_dims = text_dims or embed_dims
         proj_dims = proj_dims or embed_dims
@@ -105,7 +97,7 @@ class ContrastiveHead(BaseModule):
             if self.text_encoder is None or captions is None:
                 raise ValueError('no text features: give the CoCa decoder text embedding or '
                                  'configure a text_encoder and pass the caption rows')
-            _, text_features = self.text_encoder(captions.tokens, return_text_embedding=True)
+            text_features = self.text_encoder.text_embedding(captions.tokens)
         return F.normalize(self.text_proj(text_features), dim=-1)
 
     def loss(self, visual: Tensor, captions: Optional[TaskBatch] = None,
@@ -120,10 +112,36 @@ class ContrastiveHead(BaseModule):
         if captions is not None and captions.rows is not None:
             raise ValueError('contrastive learning needs one caption row per image')
         image = self.image_embedding(visual)
-        text = self.text_embedding(text_features, captions)
+        text_emb = self.text_embedding(text_features, captions)
         scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
         if self.loss_type == 'softmax':
-            loss = clip_loss(image, text, scale)
+            loss = clip_loss(image, text_emb, scale)
         else:
-            loss = siglip_loss(image, text, scale, self.logit_bias)
+            loss = siglip_loss(image, text_emb, scale, self.logit_bias)
         return dict(loss_con=self.loss_weight * loss, logit_scale=scale.detach())
+
+
+def _build_text_encoder(cfg: dict, tokenizer) -> nn.Module:
+    """A :class:`TextEncoder` from its config, the vocabulary from ``tokenizer``.
+
+    The config's old form — ``type='TextDecoder'`` with every layer unimodal
+    and a text-CLS token, as CLIP configs wrote it — builds the same module
+    (same parameters and checkpoint keys) as a ``TextEncoder``, with a warning.
+    """
+    if tokenizer is None:
+        raise ValueError('a ContrastiveHead with its own text_encoder needs the tokenizer')
+    tokenizer = build_tokenizer(tokenizer)
+    cfg = dict(cfg)
+    if str(cfg.get('type', '')).split('.')[-1] == 'TextDecoder':
+        warnings.warn("contrastive_head.text_encoder: type='TextDecoder' is deprecated, the "
+                      "text tower is type='TextEncoder'", FutureWarning, stacklevel=3)
+        cfg['type'] = 'TextEncoder'
+        num_layers = cfg.setdefault('num_layers', 6)  # the default of the old form
+        if cfg.pop('num_unimodal_layers', num_layers) != num_layers or \
+                not cfg.pop('with_text_cls', True):
+            raise ValueError('contrastive_head.text_encoder must be a text-only tower with a '
+                             'text-CLS token: use a TextEncoder')
+    vocab = tokenizer.text_tokenizer
+    return MODELS.build(cfg, default_args=dict(
+        vocab_size=vocab.vocab_size, pad_id=vocab.pad_id, bos_id=vocab.bos_id,
+        loc_offset=vocab.loc_offset, num_bins=tokenizer.num_bins))

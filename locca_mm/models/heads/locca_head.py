@@ -1,5 +1,5 @@
 """LocCaHead: the task rows, their losses, and decoding, over one shared decoder."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,15 +8,33 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from locca_mm.registry import MODELS
-from locca_mm.structures import TaskBatch, box_frame
+from locca_mm.structures import TaskBatch, box_frame, to_input_frame, to_original
+from locca_mm.structures.tasks import TRAIN_TASKS, PredictTask, check_train_tasks, predict_task
 
-from ..decoders import VisualMemory
 from ..decoding import constraint_for, generate
 from ..layers import AttentionPool
+from ..text import VisualMemory
 from ..tokenizers.builder import build_tokenizer
 
-#: Prediction task -> the training task whose prompt it continues.
-PREDICT_TASKS = {'cap': 'cap', 'ref': 'aref', 'aref': 'aref', 'gcap': 'gcap', 'detect': 'gcap'}
+#: Location tokens of one box.
+BOX_LEN = 4
+
+__all__ = ['LocCaHead', 'zero_loss', 'to_input_frame', 'to_original']
+
+
+def zero_loss(anchor: Tensor) -> Tensor:
+    """An exact 0 computed from ``anchor`` (``anchor.sum() * 0``): the loss of a task
+    with no rows in this batch.
+
+    Not a constant, so that the loss stays a differentiable function of the
+    same graph on every rank whichever rows each rank's batch happened to
+    hold: under DDP every rank must run the same backward (a rank whose loss
+    had no ``grad_fn`` would raise while the others wait in the gradient
+    all-reduce). The anchor is the visual memory (or the logits), which every
+    step computes anyway, so it adds exactly 0 to the loss and to every
+    gradient. The key stays in the loss dict, so logs show 0 rather than a gap.
+    """
+    return anchor.sum() * 0.0
 
 
 @MODELS.register_module()
@@ -36,13 +54,15 @@ class LocCaHead(BaseModule):
 
     Baselines are configurations: Cap is ``tasks=('cap',)`` with
     ``parallel_ratio=0``; CapPa raises ``parallel_ratio``; CoCa adds unimodal
-    decoder layers, a text-CLS token and a :class:`ContrastiveHead`.
+    decoder layers, a text-CLS token and a :class:`ContrastiveHead`
+    (:meth:`loss_and_text_embedding`).
 
     Args:
         decoder (dict): :class:`TextDecoder` config; the vocabulary and special
             ids come from ``tokenizer``.
         tokenizer: the model's :class:`LocCaTokenizer` (object or config).
-        tasks (Sequence[str]): trained tasks, a subset of ``('cap', 'aref', 'gcap')``.
+        tasks (Sequence[str]): trained tasks, a subset of
+            :data:`~locca_mm.structures.tasks.TRAIN_TASKS`.
         loss_weights (dict, optional): per-task loss weight (default 1 each).
         parallel_ratio (float): share of Cap rows in parallel prediction. Defaults to 0.5.
         label_smoothing (float): label smoothing of the cross-entropy. Defaults to 0.
@@ -56,12 +76,13 @@ class LocCaHead(BaseModule):
         memory_dims (int, optional): width of the visual tokens (set by the model).
     """
 
-    TASKS = ('cap', 'aref', 'gcap')
+    #: The training tasks a head can train.
+    TASKS = TRAIN_TASKS
 
     def __init__(self,
                  decoder: dict,
                  tokenizer,
-                 tasks: Sequence[str] = ('cap', 'aref', 'gcap'),
+                 tasks: Sequence[str] = TRAIN_TASKS,
                  loss_weights: Optional[Dict[str, float]] = None,
                  parallel_ratio: float = 0.5,
                  label_smoothing: float = 0.0,
@@ -71,10 +92,7 @@ class LocCaHead(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self.tokenizer = build_tokenizer(tokenizer)
-        unknown = set(tasks) - set(self.TASKS)
-        if unknown or not tasks:
-            raise ValueError(f'unknown tasks {sorted(unknown)}: choose from {self.TASKS}')
-        self.tasks = tuple(tasks)
+        self.tasks = check_train_tasks(tasks)
         self.loss_weights = {t: 1.0 for t in self.tasks}
         self.loss_weights.update(loss_weights or {})
         if not 0.0 <= parallel_ratio <= 1.0:
@@ -82,8 +100,7 @@ class LocCaHead(BaseModule):
         self.parallel_ratio = parallel_ratio
         self.label_smoothing = label_smoothing
         self.loc_sigma = loc_sigma
-        text = self.tokenizer.text
-        self.pad_id = text.pad_id
+        self.pad_id = self.tokenizer.text_tokenizer.pad_id
         decoder = dict(decoder)
         if memory_dims is not None:
             decoder.setdefault('memory_dims', memory_dims)
@@ -92,15 +109,18 @@ class LocCaHead(BaseModule):
             pool_dims = memory_dims or decoder.get('memory_dims') or decoder.get('embed_dims')
             self.memory_pool = AttentionPool(pool_dims, memory_pool.get('num_heads', 8),
                                              num_queries=memory_pool.get('num_queries', 256))
-        self.decoder = MODELS.build(
-            decoder,
-            default_args=dict(vocab_size=text.vocab_size, pad_id=text.pad_id,
-                              bos_id=text.bos_id, mask_id=text.mask_id,
-                              loc_offset=text.loc_offset, num_loc_tokens=text.num_loc_tokens))
+        self.decoder = MODELS.build(decoder, default_args=self._vocabulary())
         longest = max(self.tokenizer.max_length[t] for t in self.tasks)
         if longest > self.decoder.max_len:
             raise ValueError(f'the tokenizer allows {longest}-token sequences but the decoder '
                              f'max_len is {self.decoder.max_len}')
+
+    def _vocabulary(self) -> dict:
+        """The decoder's vocabulary arguments, from the tokenizer."""
+        vocab = self.tokenizer.text_tokenizer
+        return dict(vocab_size=vocab.vocab_size, pad_id=vocab.pad_id, bos_id=vocab.bos_id,
+                    mask_id=vocab.mask_id, loc_offset=vocab.loc_offset,
+                    num_bins=self.tokenizer.num_bins)
 
     def project_memory(self, visual: Tensor) -> VisualMemory:
         """visual: [B, N, D] -> the decoder's cross-attention memory (once per image)."""
@@ -109,40 +129,55 @@ class LocCaHead(BaseModule):
         return self.decoder.project_memory(visual)
 
     # ------------------------------------------------------------------ training
-    def loss(self, memory: VisualMemory, text: Dict[str, TaskBatch],
-             return_text_embedding: bool = False
-             ) -> Union[Dict[str, Tensor], Tuple[Dict[str, Tensor], Optional[Tensor]]]:
+    def loss(self, memory: VisualMemory, batches: Dict[str, TaskBatch]) -> Dict[str, Tensor]:
         """Per-task losses ``loss_cap``, ``loss_aref``, ``loss_gcap``.
 
         Args:
             memory: visual memory of the B images.
-            text: task -> :class:`TaskBatch` (a task may be absent or have no rows:
-                its loss is then 0, e.g. a batch without eligible regions).
-            return_text_embedding: also return the text-CLS embedding of the
-                Cap rows ([B, D], CoCa).
+            batches: task -> :class:`TaskBatch` (a task may be absent or have no
+                rows: its loss is then :func:`zero_loss`, e.g. a batch without
+                eligible regions).
         """
-        losses: Dict[str, Tensor] = {}
-        text_emb = None
+        return {f'loss_{task}': self._task_loss(task, batches.get(task), memory)
+                for task in self.tasks}
+
+    def loss_and_text_embedding(self, memory: VisualMemory, batches: Dict[str, TaskBatch]
+                                ) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
+        """:meth:`loss` and the text embedding [B, D] of the Cap rows (CoCa), in one pass.
+
+        The Cap rows run causally through
+        :meth:`TextDecoder.forward_with_text_embedding`; the embedding is None
+        when the batch has no Cap rows.
+        """
+        losses, text_embedding = {}, None
         for task in self.tasks:
-            batch = text.get(task)
-            if batch is None or batch.num_rows == 0:
-                losses[f'loss_{task}'] = memory.kv[0][0].sum() * 0.0
+            batch = batches.get(task)
+            if task != 'cap' or batch is None or batch.num_rows == 0:
+                losses[f'loss_{task}'] = self._task_loss(task, batch, memory)
                 continue
-            parallel = None
-            if task == 'cap' and self.parallel_ratio > 0 and self.training:
-                parallel = torch.rand(batch.num_rows, device=batch.tokens.device) \
-                    < self.parallel_ratio
-            if task == 'cap' and return_text_embedding:
-                at = batch.loss_mask(self.pad_id)  # logits only where the loss is taken
-                logits, text_emb = self.decoder(batch.tokens, memory.index_select(batch.rows),
-                                                return_text_embedding=True, logits_at=at)
-                total, count = self._loss_sum(logits, batch)
-            else:
-                total, count = self._rows_loss(task, batch, memory, parallel)
-            losses[f'loss_{task}'] = self.loss_weights[task] * total / max(count, 1)
-        if return_text_embedding:
-            return losses, text_emb
-        return losses
+            self._parallel_rows(task, batch)  # drawn (and unused) as before: same RNG stream
+            out = self.decoder.forward_with_text_embedding(
+                batch.tokens, memory.index_select(batch.rows),
+                logits_at=batch.loss_mask(self.pad_id))
+            text_embedding = out.text_embedding
+            losses[f'loss_{task}'] = self._weighted(task, *self._loss_sum(out.logits, batch))
+        return losses, text_embedding
+
+    def _task_loss(self, task: str, batch: Optional[TaskBatch], memory: VisualMemory) -> Tensor:
+        """The weighted token-mean loss of one task's rows (:func:`zero_loss` without rows)."""
+        if batch is None or batch.num_rows == 0:
+            return zero_loss(memory.kv[0][0])
+        parallel = self._parallel_rows(task, batch)
+        return self._weighted(task, *self._rows_loss(task, batch, memory, parallel))
+
+    def _parallel_rows(self, task: str, batch: TaskBatch) -> Optional[Tensor]:
+        """bool [R]: the Cap rows drawn for parallel prediction while training (else None)."""
+        if task == 'cap' and self.parallel_ratio > 0 and self.training:
+            return torch.rand(batch.num_rows, device=batch.tokens.device) < self.parallel_ratio
+        return None
+
+    def _weighted(self, task: str, total: Tensor, count: int) -> Tensor:
+        return self.loss_weights[task] * total / max(count, 1)
 
     def _rows_loss(self, task: str, batch: TaskBatch, memory: VisualMemory,
                    parallel: Optional[Tensor]) -> Tuple[Tensor, int]:
@@ -189,27 +224,31 @@ class LocCaHead(BaseModule):
         targets = batch.tokens[mask]  # [M]
         logits = logits.float()
         if targets.numel() == 0:
-            return logits.sum() * 0.0, 0
+            return zero_loss(logits), 0
         if not self.loc_sigma:
             return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing,
                                    reduction='sum'), targets.numel()
-        text = self.tokenizer.text
-        is_loc = text.is_loc(targets)
+        is_loc = self.tokenizer.text_tokenizer.is_loc(targets)
         plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
                                 label_smoothing=self.label_smoothing, reduction='sum')
-        loc_logp = logits[is_loc].log_softmax(-1)[:, text.loc_offset:text.vocab_size]  # [L, K]
-        bins = (targets[is_loc] - text.loc_offset).float()
-        k = torch.arange(text.num_loc_tokens, device=logits.device, dtype=torch.float32)
+        return plain + self._gaussian_loc_loss(logits[is_loc], targets[is_loc]), targets.numel()
+
+    def _gaussian_loc_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
+        """Summed cross-entropy of location logits [L, V] against Gaussians around their bins."""
+        vocab = self.tokenizer.text_tokenizer
+        loc_logp = logits.log_softmax(-1)[:, vocab.loc_offset:vocab.vocab_size]  # [L, K]
+        bins = (targets - vocab.loc_offset).float()
+        k = torch.arange(self.tokenizer.num_bins, device=logits.device, dtype=torch.float32)
         soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
-        loc = -(soft * loc_logp).sum()
-        return plain + loc, targets.numel()
+        return -(soft * loc_logp).sum()
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
     def predict(self, memory: VisualMemory, data_samples: List, task: str,
                 num_beams: int = 1, max_new_tokens: Optional[int] = None,
                 length_penalty: float = 0.0) -> List:
-        """Decode ``task`` for every sample (memory has one row per sample).
+        """Decode ``task`` (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`) for every
+        sample (memory has one row per sample).
 
         - ``'cap'``: ``pred_caption``.
         - ``'ref'``: ``pred_instances.bboxes`` [1, 4] (xyxy, original image) and
@@ -223,33 +262,35 @@ class LocCaHead(BaseModule):
           box's region text is then decoded as a GCap prompt: one detection per
           beam, ``pred_instances.bboxes`` [K, 4], ``scores`` [K], ``texts`` [K].
         """
-        if task not in PREDICT_TASKS:
-            raise ValueError(f'unknown task {task!r}: expected one of {sorted(PREDICT_TASKS)}')
-        seq_task = PREDICT_TASKS[task]
-        tok = self.tokenizer
-        if task == 'detect':
+        spec = predict_task(task)
+        if spec.name == 'detect':
             return self._detect(memory, data_samples, num_beams, max_new_tokens)
-        if seq_task == 'gcap' and any(ds.get('prompt_box') is None for ds in data_samples):
+        if spec.takes_box and any(ds.get('prompt_box') is None for ds in data_samples):
             return self._gcap_mixed(memory, data_samples, num_beams, max_new_tokens)
-        prompts = [self._prompt(seq_task, ds) for ds in data_samples]
+        prompts = [self._prompt(spec, ds) for ds in data_samples]
         if max_new_tokens is None:
-            max_new_tokens = 5 if seq_task == 'aref' else \
-                tok.max_length[seq_task] - min(len(p) for p in prompts)
-        out = generate(self.decoder, memory, prompts, constraint_for(task, tok),
-                       tok.text.eos_id, max_new_tokens, num_beams=num_beams,
-                       length_penalty=length_penalty)
+            max_new_tokens = BOX_LEN + 1 if spec.constraint == 'box' else \
+                self.tokenizer.max_length[spec.train_task] - min(len(p) for p in prompts)
+        out = generate(self.decoder, memory, prompts, constraint_for(task, self.tokenizer),
+                       self.tokenizer.text_tokenizer.eos_id, max_new_tokens,
+                       num_beams=num_beams, length_penalty=length_penalty)
         for i, ds in enumerate(data_samples):
             ids = out.tokens[i, :out.lengths[i]]
-            if seq_task == 'aref':
-                box = tok.parse_box(ids[:4], box_frame(ds.metainfo))
-                pred = InstanceData()
-                pred.bboxes = to_original(box[None], ds.metainfo)
-                pred.scores = (out.scores[i] / out.lengths[i]).exp()[None]
-                ds.pred_instances = pred
+            if spec.predicts_box:
+                ds.pred_instances = self._instances(ids[None, :BOX_LEN], ds.metainfo,
+                                                    (out.scores[i] / out.lengths[i]).exp()[None])
             else:
-                ds.pred_caption = tok.parse_text(ids)
+                ds.pred_caption = self.tokenizer.parse_text(ids)
             ds.task = task
         return data_samples
+
+    def _instances(self, loc_ids: Tensor, metainfo: dict, scores: Tensor) -> InstanceData:
+        """``pred_instances`` of boxes given as location ids [K, 4], in original-image pixels."""
+        pred = InstanceData()
+        pred.bboxes = to_original(self.tokenizer.parse_box(loc_ids, box_frame(metainfo)),
+                                  metainfo)
+        pred.scores = scores
+        return pred
 
     def _gcap_mixed(self, memory: VisualMemory, data_samples: List, num_beams: int,
                     max_new_tokens: Optional[int]) -> List:
@@ -264,91 +305,68 @@ class LocCaHead(BaseModule):
                          num_beams=num_beams, max_new_tokens=max_new_tokens)
         index = torch.tensor(free, device=device)
         prompt = tok.prompt('gcap').to(device)
-        sep = len(tok.text.encode(tok.separator))
+        sep = len(tok.text_tokenizer.encode(tok.separator))
         new = max_new_tokens or tok.max_length['gcap'] - len(prompt)
         out = generate(self.decoder, memory.index_select(index), [prompt] * len(free),
-                       constraint_for('detect', tok), tok.text.eos_id, new,
+                       constraint_for('detect', tok), tok.text_tokenizer.eos_id, new,
                        num_beams=num_beams)
         for row, i in enumerate(free):
             ds = data_samples[i]
             ids = out.tokens[row, :out.lengths[row]]
-            pred = InstanceData()
-            pred.bboxes = to_original(tok.parse_box(ids[:4], box_frame(ds.metainfo))[None],
-                                      ds.metainfo)
-            pred.scores = (out.scores[row] / out.lengths[row]).exp()[None]
-            ds.pred_instances = pred
-            ds.pred_caption = tok.parse_text(ids[4 + sep:])
+            ds.pred_instances = self._instances(ids[None, :BOX_LEN], ds.metainfo,
+                                                (out.scores[row] / out.lengths[row]).exp()[None])
+            ds.pred_caption = tok.parse_text(ids[BOX_LEN + sep:])
             ds.task = 'gcap'
         return data_samples
 
     def _detect(self, memory: VisualMemory, data_samples: List, num_beams: int,
                 max_new_tokens: Optional[int]) -> List:
         """Boxes by beam search after ``GCap:``, then each box's text by a GCap prompt."""
-        tok = self.tokenizer
+        tok, eos = self.tokenizer, self.tokenizer.text_tokenizer.eos_id
         device = self.decoder.pos_embed.device
-        prefix = torch.tensor(tok.text.encode(tok.prefixes['gcap']), dtype=torch.long,
+        prefix = torch.tensor(tok.text_tokenizer.encode(tok.prefixes['gcap']), dtype=torch.long,
                               device=device)
         b = len(data_samples)
-        boxes = generate(self.decoder, memory, [prefix] * b, constraint_for('detect', tok),
-                         tok.text.eos_id, 4, num_beams=num_beams, return_all_beams=True)
+        boxes = generate(self.decoder, memory, [prefix] * b, constraint_for('detect', tok), eos,
+                         BOX_LEN, num_beams=num_beams, return_all_beams=True)
         k = boxes.tokens.shape[1]
-        loc = boxes.tokens[:, :, :4]  # [B, K, 4] location token ids
-        sep = torch.tensor(tok.text.encode(tok.separator), dtype=torch.long, device=device)
+        loc = boxes.tokens[:, :, :BOX_LEN]  # [B, K, 4] location token ids
+        sep = torch.tensor(tok.text_tokenizer.encode(tok.separator), dtype=torch.long,
+                           device=device)
         prompts = [torch.cat([prefix, loc[i, j], sep]) for i in range(b) for j in range(k)]
         rows = torch.arange(b, device=device).repeat_interleave(k)
         if max_new_tokens is None:
             max_new_tokens = tok.max_length['gcap'] - len(prompts[0])
         texts = generate(self.decoder, memory.index_select(rows), prompts,
-                         constraint_for('gcap', tok), tok.text.eos_id, max_new_tokens)
+                         constraint_for('gcap', tok), eos, max_new_tokens)
         for i, ds in enumerate(data_samples):
-            frame = box_frame(ds.metainfo)
-            live = torch.isfinite(boxes.scores[i])
-            idx = [j for j in range(k) if live[j]]
+            idx = [j for j in range(k) if torch.isfinite(boxes.scores[i, j])]
             rows_i = [i * k + j for j in idx]
             logp = boxes.scores[i, idx] + texts.scores[rows_i]
-            length = 4 + texts.lengths[rows_i]
-            pred = InstanceData()
-            pred.bboxes = to_original(tok.parse_box(loc[i, idx], frame), ds.metainfo) \
-                if idx else torch.zeros(0, 4, device=device)
-            pred.scores = (logp / length).exp()
+            scores = (logp / (BOX_LEN + texts.lengths[rows_i])).exp()
+            if idx:
+                pred = self._instances(loc[i, idx], ds.metainfo, scores)
+            else:
+                pred = InstanceData(bboxes=torch.zeros(0, 4, device=device), scores=scores)
             pred.texts = [tok.parse_text(texts.tokens[r, :texts.lengths[r]]) for r in rows_i]
             ds.pred_instances = pred
             ds.task = 'detect'
         return data_samples
 
-    def _prompt(self, seq_task: str, ds) -> Tensor:
+    def _prompt(self, spec: PredictTask, ds) -> Tensor:
+        """The prompt of one sample for ``spec`` (its text or its box, in the model's frame)."""
         tok = self.tokenizer
         device = self.decoder.pos_embed.device
-        if seq_task == 'cap':
-            return tok.prompt('cap').to(device)
-        if seq_task == 'aref':
+        if spec.needs_text:
             if not ds.get('prompt_text'):
-                raise ValueError('a "ref" prediction needs the referring expression in '
+                raise ValueError(f'a "{spec.name}" prediction needs the referring expression in '
                                  'data_sample.prompt_text')
             cut_before = tok.truncated_prompts
-            prompt = tok.prompt('aref', text=ds.prompt_text).to(device)
+            prompt = tok.prompt(spec.train_task, text=ds.prompt_text).to(device)
             ds.prompt_truncated = tok.truncated_prompts > cut_before
             return prompt
+        if not spec.takes_box:
+            return tok.prompt(spec.train_task).to(device)
         box = to_input_frame(torch.as_tensor(ds.prompt_box, dtype=torch.float32).view(1, 4),
                              ds.metainfo)[0]
-        return tok.prompt('gcap', box=box, img_shape=box_frame(ds.metainfo)).to(device)
-
-
-def _scale(metainfo: dict, device) -> Tensor:
-    """(w_scale, h_scale, w_scale, h_scale) from the original image to the model input."""
-    sf = metainfo.get('scale_factor', (1.0, 1.0))
-    sf = (float(sf), float(sf)) if isinstance(sf, (int, float)) else tuple(map(float, sf[:2]))
-    return torch.tensor([sf[0], sf[1], sf[0], sf[1]], device=device)
-
-
-def to_original(boxes: Tensor, metainfo: dict) -> Tensor:
-    """Boxes [K, 4] of the model's input frame -> original-image pixels (clipped)."""
-    boxes = boxes / _scale(metainfo, boxes.device)
-    h, w = metainfo.get('ori_shape', box_frame(metainfo))[:2]
-    limit = boxes.new_tensor([w, h, w, h])
-    return torch.minimum(boxes.clamp(min=0), limit)
-
-
-def to_input_frame(boxes: Tensor, metainfo: dict) -> Tensor:
-    """Boxes [K, 4] in original-image pixels -> the model's input frame."""
-    return boxes * _scale(metainfo, boxes.device)
+        return tok.prompt(spec.train_task, box=box, img_shape=box_frame(ds.metainfo)).to(device)

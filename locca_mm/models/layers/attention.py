@@ -68,6 +68,7 @@ class KVCache:
         self.max_len = 0
 
     def allocate(self, like: Tensor, max_len: int) -> None:
+        """Empty buffers [B, H, max_len, d] shaped and typed like ``like`` ([B, H, t, d])."""
         b, h, _, d = like.shape
         self.k = like.new_empty(b, h, max_len, d)
         self.v = like.new_empty(b, h, max_len, d)
@@ -143,20 +144,21 @@ class CrossAttention(nn.Module):
 
     Args:
         dim (int): Query width D.
-        memory_dim (int): Memory width Dm.
+        memory_dims (int): Memory width Dm.
         num_heads (int): Heads H.
         bias (bool): Biases of the projections.
+        attn_drop (float): Dropout on attention weights (training only).
         fused (bool): Use ``F.scaled_dot_product_attention``.
     """
 
-    def __init__(self, dim: int, memory_dim: int, num_heads: int, bias: bool = False,
+    def __init__(self, dim: int, memory_dims: int, num_heads: int, bias: bool = False,
                  attn_drop: float = 0.0, fused: bool = True):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'width {dim} is not divisible by {num_heads} heads')
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=bias)
-        self.kv = nn.Linear(memory_dim, dim * 2, bias=bias)
+        self.kv = nn.Linear(memory_dims, dim * 2, bias=bias)
         self.proj = nn.Linear(dim, dim, bias=bias)
         self.attn_drop = attn_drop
         self.fused = fused
@@ -194,6 +196,7 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop)
 
     def forward(self, x: Tensor) -> Tensor:
+        """[B, N, D] -> [B, N, D]."""
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
@@ -222,6 +225,7 @@ class AttentionPool(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, tokens: Tensor) -> Tensor:
+        """tokens: [B, N, D] -> [B, Q, D]."""
         q = self.query.expand(tokens.shape[0], -1, -1)
         x = self.attn(q, self.attn.project_memory(tokens))
         return x + self.mlp(self.norm(x))

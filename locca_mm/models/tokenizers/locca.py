@@ -12,19 +12,22 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from locca_mm.registry import TOKENIZERS
+from locca_mm.structures.tasks import BOX_TASKS, DEFAULT_PREFIXES, TRAIN_TASKS
 
 from .base import TextTokenizer
 from .box import BoxTokenizer, ImgShape
 
-TASKS = ('cap', 'aref', 'gcap')
+#: The training tasks (:data:`locca_mm.structures.tasks.TRAIN_TASKS`; the old name).
+TASKS = TRAIN_TASKS
 DEFAULT_TEXT_TOKENIZER = dict(type='ByteTokenizer')
 DEFAULT_BOX_TOKENIZER = dict(type='BoxTokenizer', num_bins=100)
-DEFAULT_PREFIXES = dict(cap='Cap:', aref='ARef:', gcap='GCap:')
 DEFAULT_MAX_LENGTH = dict(cap=64, aref=48, gcap=48)
 #: What each location task is trained to predict after its prefix (the paper: the whole
 #: prompt, text and box, in the order of the sequence).
-DEFAULT_LOSS_ON = dict(aref=('text', 'box'), gcap=('box', 'text'))
+DEFAULT_LOSS_ON = dict(zip(BOX_TASKS, (('text', 'box'), ('box', 'text'))))
 BOX_LEN = 4
+
+__all__ = ['LocCaTokenizer', 'TaskSequence', 'TASKS', 'DEFAULT_PREFIXES', 'DEFAULT_LOSS_ON']
 
 
 class TaskSequence(NamedTuple):
@@ -58,13 +61,8 @@ class _Parts(NamedTuple):
 class LocCaTokenizer:
     """Builds the LocCa task sequences from text and boxes, and reads them back.
 
-    ==== ============= ========================================== ========================
-    task prefix        trained on (default ``loss_on``)             inference prompt
-    ==== ============= ========================================== ========================
-    cap  ``Cap:``      ``{caption} <eos>``                          ``Cap:``
-    aref ``ARef:``     ``␣{text}`` then ``␣: {box} <eos>``          ``ARef: ␣{text} ␣:``
-    gcap ``GCap:``     ``{box}`` then ``: ␣{text} <eos>``           ``GCap: {box} :`` or ``GCap:``
-    ==== ============= ========================================== ========================
+    The tasks, their default prefixes, sequences and inference prompts are
+    defined once in :mod:`locca_mm.structures.tasks` (its table).
 
     As in the paper, both parts of a location task are predicted, in sequence:
     ARef its region text and then the box, GCap the box and then the text; only
@@ -120,12 +118,13 @@ class LocCaTokenizer:
                  separator: str = ':',
                  max_length: Union[int, Dict[str, int]] = DEFAULT_MAX_LENGTH,
                  loss_on: Optional[Dict[str, Sequence[str]]] = None):
-        self.box = self._build_box(box_tokenizer)
-        self.text = self._build_text(text_tokenizer, self.box.num_bins)
-        unknown = [k for k in prefixes if k not in TASKS]
+        self.box_tokenizer = self._build_box(box_tokenizer)
+        self.text_tokenizer = self._build_text(text_tokenizer, self.box_tokenizer.num_bins)
+        unknown = [k for k in prefixes if k not in TRAIN_TASKS]
         if unknown or not prefixes:
-            raise ValueError(f'prefixes must name tasks among {list(TASKS)}, got {list(prefixes)}')
-        self.tasks: Tuple[str, ...] = tuple(t for t in TASKS if t in prefixes)
+            raise ValueError(f'prefixes must name tasks among {list(TRAIN_TASKS)}, '
+                             f'got {list(prefixes)}')
+        self.tasks: Tuple[str, ...] = tuple(t for t in TRAIN_TASKS if t in prefixes)
         self.prefixes = {t: prefixes[t] for t in self.tasks}
         self.separator = separator
         self.max_length = self._max_lengths(max_length)
@@ -137,6 +136,21 @@ class LocCaTokenizer:
         # The separator after region text is spelled with its leading space.
         self._spaced_sep_ids = self._spell(' ' + separator, 'separator') if separator else []
         self._check_room()
+
+    @property
+    def text(self) -> TextTokenizer:
+        """The text tokenizer (:attr:`text_tokenizer`; the shorter, older name)."""
+        return self.text_tokenizer
+
+    @property
+    def box(self) -> BoxTokenizer:
+        """The box tokenizer (:attr:`box_tokenizer`; the shorter, older name)."""
+        return self.box_tokenizer
+
+    @property
+    def num_bins(self) -> int:
+        """Location bins per image side K: the number of location tokens in the vocabulary."""
+        return self.box_tokenizer.num_bins
 
     # -- construction ------------------------------------------------------------------------
 
@@ -168,7 +182,7 @@ class LocCaTokenizer:
     def _max_lengths(self, max_length: Union[int, Dict[str, int]]) -> Dict[str, int]:
         if isinstance(max_length, int):
             return {t: max_length for t in self.tasks}
-        unknown = [k for k in max_length if k not in TASKS]
+        unknown = [k for k in max_length if k not in TRAIN_TASKS]
         missing = [t for t in self.tasks if t not in max_length]
         if unknown or missing:
             raise ValueError(f'max_length must give every task of {list(self.tasks)} '
@@ -192,8 +206,8 @@ class LocCaTokenizer:
 
     def _spell(self, text: str, what: str) -> List[int]:
         """Ids of a fixed string; ValueError if the tokenizer cannot spell it."""
-        ids = self.text.encode(text)
-        if self.text.unk_id is not None and self.text.unk_id in ids:
+        ids = self.text_tokenizer.encode(text)
+        if self.text_tokenizer.unk_id is not None and self.text_tokenizer.unk_id in ids:
             raise ValueError(f'the {what} {text!r} has characters the text tokenizer cannot '
                              f'spell (unknown piece); train it with them')
         return ids
@@ -201,7 +215,7 @@ class LocCaTokenizer:
     @property
     def _placeholder_box(self) -> List[int]:
         """Stands in for a box where only its length counts."""
-        return [self.text.loc_offset] * BOX_LEN
+        return [self.text_tokenizer.loc_offset] * BOX_LEN
 
     def _check_room(self) -> None:
         """Every task keeps room for one text token next to its fixed parts."""
@@ -216,7 +230,7 @@ class LocCaTokenizer:
 
     def _parts(self, task: str, text_ids: List[int], box_ids: List[int]) -> _Parts:
         prefix = self._prefix_ids[task]
-        eos = [self.text.eos_id]
+        eos = [self.text_tokenizer.eos_id]
         if task == 'cap':
             return _Parts(prefix, text_ids, eos, True)
         if task == 'aref':
@@ -266,7 +280,7 @@ class LocCaTokenizer:
         if not text.strip():
             raise ValueError(f'empty text for task "{task}"')
         # Region text follows a prefix word, hence its leading space.
-        return self.text.encode(text.strip() if task == 'cap' else ' ' + text.strip())
+        return self.text_tokenizer.encode(text.strip() if task == 'cap' else ' ' + text.strip())
 
     def _box_ids(self, task: str, box: Optional[Tensor],
                  img_shape: Optional[ImgShape]) -> List[int]:
@@ -281,10 +295,10 @@ class LocCaTokenizer:
             raise ValueError(f'task "{task}" needs one box of 4 values (x1, y1, x2, y2), '
                              f'got shape {tuple(box.shape)}')
         try:
-            bins = self.box.encode(box.reshape(1, BOX_LEN), img_shape)[0]
+            bins = self.box_tokenizer.encode(box.reshape(1, BOX_LEN), img_shape)[0]
         except ValueError as e:
             raise ValueError(f'task "{task}": {e}') from e
-        return self.text.loc_ids(bins).tolist()
+        return self.text_tokenizer.loc_ids(bins).tolist()
 
     def build(self, task: str, text: Optional[str] = None, box: Optional[Tensor] = None,
               img_shape: Optional[ImgShape] = None) -> TaskSequence:
@@ -350,13 +364,13 @@ class LocCaTokenizer:
         Raises:
             ValueError: an id is not a location token.
         """
-        return self.box.decode(self.text.loc_bins(ids), img_shape)
+        return self.box_tokenizer.decode(self.text_tokenizer.loc_bins(ids), img_shape)
 
     def parse_text(self, ids: Tensor) -> str:
         """Text of ``ids: [T]`` up to the first eos, without surrounding spaces."""
-        return self.text.decode(ids).strip()
+        return self.text_tokenizer.decode(ids).strip()
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(text={self.text!r}, box={self.box!r}, '
+        return (f'{type(self).__name__}(text={self.text_tokenizer!r}, box={self.box_tokenizer!r}, '
                 f'prefixes={self.prefixes}, separator={self.separator!r}, '
                 f'max_length={self.max_length}, loss_on={self.loss_on})')

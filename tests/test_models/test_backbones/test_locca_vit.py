@@ -62,9 +62,7 @@ def test_sincos_table_is_fixed_and_unit_scale():
     model = LocCaViT(arch=TINY_ARCH, img_size=32, patch_size=8, pos_embed='sincos2d')
     assert model.pos_embed is None and 'pos_embed_table' not in model.state_dict()
     table = sincos_2d(4, 4, 32)
-    assert torch.equal(model.position_table((4, 4)), table)
-    # sin^2 + cos^2 = 1 per frequency: every row has squared norm dim / 2.
-    assert torch.allclose(table.pow(2).sum(-1), torch.full((1, 16), 16.0))
+    assert torch.equal(model.position_table((4, 4)), table)  # the table: test_pos_embed.py
 
 
 def test_frozen_stages_freezes_what_it_says():
@@ -117,3 +115,29 @@ def test_bad_arguments():
         LocCaViT(arch=TINY_ARCH, out_type='cls')
     with pytest.raises(ValueError, match='keys'):
         LocCaViT(arch=dict(embed_dims=8))
+
+
+def test_arch_names_and_the_deprecated_s(recwarn):
+    import locca_mm.models.backbones.locca_vit as module
+    vit_s = dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536)
+    assert LocCaViT.parse_arch('vit-s') == LocCaViT.parse_arch('deit-s') == vit_s
+    assert LocCaViT.parse_arch('base') == LocCaViT.parse_arch('B') == LocCaViT.arch_zoo['b']
+    module._WARNED_ARCHS.discard('s')
+    with pytest.warns(FutureWarning, match="'vit-s'"):
+        assert LocCaViT.parse_arch('s') == vit_s  # ViT-S, not mmpretrain's 768 x 8 's'
+    recwarn.clear()
+    assert LocCaViT.parse_arch('s') == vit_s
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]  # once only
+    with pytest.raises(ValueError, match='unknown arch'):
+        LocCaViT.parse_arch('small')  # mmpretrain's 'small' is another model: no guess
+
+
+def test_pretrained_init_marks_the_module_initialised(tmp_path):
+    src = LocCaViT(arch=TINY_ARCH, img_size=32, patch_size=8)
+    path = tmp_path / 'enc.pth'
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in src.state_dict().items()}}, path)
+    model = LocCaViT(arch=TINY_ARCH, img_size=32, patch_size=8, init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    model.init_weights()
+    assert model.is_init
+    assert all(torch.equal(v, src.state_dict()[k]) for k, v in model.state_dict().items())

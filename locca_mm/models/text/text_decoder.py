@@ -1,0 +1,276 @@
+"""TextDecoder: the one decoder LocCa trains for Cap, ARef and GCap (and CoCa's captioner)."""
+import warnings
+from typing import List, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from locca_mm.registry import MODELS
+
+from ..layers import KVCache, grid_size_of, sincos_2d
+from .blocks import DecoderBlock, TextTransformer
+from .memory import VisualMemory
+
+#: Checkpoint keys renamed in the decoder: old name -> new name (loaded under either).
+RENAMED_KEYS = {'head.weight': 'logit_layer.weight', 'head.bias': 'logit_layer.bias'}
+
+
+class CaptionAndEmbedding(NamedTuple):
+    """Output of :meth:`TextDecoder.forward_with_text_embedding` (CoCa's one pass).
+
+    Attributes:
+        logits: as :meth:`TextDecoder.forward` returns them.
+        text_embedding: [B, D] the normalised text-CLS output of the unimodal layers.
+    """
+    logits: Tensor
+    text_embedding: Tensor
+
+
+@MODELS.register_module()
+class TextDecoder(TextTransformer):
+    """Transformer decoder over text tokens, cross-attending to visual tokens.
+
+    The decoder shifts its inputs itself: callers pass the target tokens
+    ``tokens: [B, T]`` (right-padded with ``pad_id``) and get logits ``[B, T, V]``
+    where position t predicts ``tokens[:, t]``. Each row is decoded either
+    causally (inputs ``[bos, tokens[:-1]]``) or in parallel-prediction mode
+    (CapPa: every input is ``mask_id`` and attention is bidirectional over every
+    position of the row, padding included, as big_vision's CapPa), chosen per
+    row by ``parallel: [B]``. A parallel row must be padded to a length that
+    does not depend on its text (its task's ``max_length``, as
+    :class:`LocCaHead` does): the positions it attends to then say nothing of
+    where the text ends.
+
+    CoCa's decoupled decoder is the same class on top of a text tower: with
+    ``num_unimodal_layers > 0`` the first layers have no cross-attention (they
+    never see the image), and with ``with_text_cls=True`` they compute what a
+    :class:`TextEncoder` of that depth computes, giving the text embedding of
+    the contrastive loss (:meth:`text_embedding`,
+    :meth:`forward_with_text_embedding`). A text-only tower (CLIP) is a
+    :class:`TextEncoder`.
+
+    Token ids come from the tokenizer: the head passes ``vocab_size``,
+    ``pad_id``, ``bos_id``, ``mask_id``, ``loc_offset`` and ``num_bins``.
+    Checkpoints written before the logit layer was renamed (``head`` ->
+    ``logit_layer``) load unchanged (:data:`RENAMED_KEYS`).
+
+    Args:
+        vocab_size (int): Size V of the vocabulary (location tokens included).
+        pad_id, bos_id, mask_id (int): Special token ids.
+        embed_dims (int): Width D. Defaults to 768.
+        num_layers (int): Number of blocks (unimodal + multimodal). Defaults to 6,
+            half of a 12-layer encoder (the CapPa recipe).
+        num_heads (int): Attention heads. Defaults to 12.
+        mlp_ratio (float): MLP width / D. Defaults to 4.
+        memory_dims (int, optional): Width of the visual tokens. Defaults to D.
+        max_len (int): Longest sequence (learned position table). Defaults to 64.
+        num_unimodal_layers (int): Leading blocks without cross-attention
+            (at least one block must cross-attend).
+        with_text_cls (bool): Append a text-CLS token (CoCa's text embedding).
+        bias (bool): Biases in linear layers and LayerNorms. Defaults to False.
+        dropout (float): Dropout in blocks. Defaults to 0.
+        fused_attn (bool): ``F.scaled_dot_product_attention`` (else plain math).
+        loc_offset (int, optional), num_bins (int): where the location tokens
+            sit in the vocabulary (given by the head from the tokenizer).
+        loc_embed_init (str, optional): ``'sincos'`` starts the location
+            tokens' input embeddings from the 1-D sin-cos code of their bin,
+            so neighbouring bins begin close together rather than as unrelated
+            random vectors; None (default) initialises them like every token.
+        memory_pos_embed (bool): add a 2-D sin-cos code of each visual token's
+            grid position to the cross-attention keys of every layer (as DETR
+            does), so positions stay explicit whatever the encoder kept of
+            them. Defaults to False (the paper's decoder).
+        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
+    """
+
+    def __init__(self,
+                 vocab_size: int,
+                 pad_id: int,
+                 bos_id: int,
+                 mask_id: int,
+                 embed_dims: int = 768,
+                 num_layers: int = 6,
+                 num_heads: int = 12,
+                 mlp_ratio: float = 4.0,
+                 memory_dims: Optional[int] = None,
+                 max_len: int = 64,
+                 num_unimodal_layers: int = 0,
+                 with_text_cls: bool = False,
+                 bias: bool = False,
+                 dropout: float = 0.0,
+                 fused_attn: bool = True,
+                 loc_offset: Optional[int] = None,
+                 num_bins: int = 0,
+                 loc_embed_init: Optional[str] = None,
+                 memory_pos_embed: bool = False,
+                 init_cfg: Optional[dict] = None,
+                 num_loc_tokens: Optional[int] = None):
+        if num_loc_tokens is not None:
+            warnings.warn('TextDecoder(num_loc_tokens=...) is deprecated: it is num_bins',
+                          FutureWarning, stacklevel=2)
+            num_bins = num_loc_tokens
+        if not 0 <= num_unimodal_layers < num_layers:
+            raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
+                             f'[0, num_layers={num_layers}): at least one block cross-attends '
+                             '(a text-only tower is a TextEncoder)')
+        cross = [i >= num_unimodal_layers for i in range(num_layers)]
+        super().__init__(vocab_size, pad_id, bos_id, embed_dims, num_heads, mlp_ratio, cross,
+                         memory_dims, max_len, bias, dropout, fused_attn, loc_offset, num_bins,
+                         loc_embed_init, init_cfg=init_cfg)
+        self.mask_id = mask_id
+        self.num_unimodal_layers = num_unimodal_layers
+        self.memory_pos_embed = memory_pos_embed
+        if with_text_cls:
+            self._add_text_cls(bias)
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias)
+        self.logit_layer = nn.Linear(embed_dims, vocab_size, bias=bias)
+        self._init_params()
+
+    def _init_params(self) -> None:
+        """The trunk's initialisation, then a zero logit layer: every token starts equally
+        likely (big_vision)."""
+        super()._init_params()
+        nn.init.zeros_(self.logit_layer.weight)
+        if self.logit_layer.bias is not None:
+            nn.init.zeros_(self.logit_layer.bias)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Loads checkpoints written under the old key names too (:data:`RENAMED_KEYS`)."""
+        for old, new in RENAMED_KEYS.items():
+            if prefix + old in state_dict and prefix + new not in state_dict:
+                state_dict[prefix + new] = state_dict.pop(prefix + old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def head(self) -> nn.Linear:
+        """Deprecated name of :attr:`logit_layer` (``head`` is the model's LocCaHead)."""
+        warnings.warn('TextDecoder.head is deprecated: it is TextDecoder.logit_layer',
+                      FutureWarning, stacklevel=2)
+        return self.logit_layer
+
+    @property
+    def has_text_embedding(self) -> bool:
+        """Whether the decoder gives a text embedding (a text-CLS token: CoCa)."""
+        return self.text_cls is not None
+
+    @property
+    def multimodal_blocks(self) -> Sequence[DecoderBlock]:
+        """The blocks that cross-attend to the image."""
+        return self.blocks[self.num_unimodal_layers:]
+
+    def project_memory(self, visual: Tensor) -> VisualMemory:
+        """visual: [B, N, Dm] -> per-layer cross-attention k/v, computed once per image."""
+        key_pos = None
+        if self.memory_pos_embed:
+            h, w = grid_size_of(visual.shape[1])
+            key_pos = sincos_2d(h, w, visual.shape[-1]).to(visual.device)
+        return VisualMemory([blk.cross_attn.project_memory(visual, key_pos)
+                             for blk in self.multimodal_blocks])
+
+    # ------------------------------------------------------------------ training
+    def forward(self, tokens: Tensor, memory: VisualMemory, parallel: Optional[Tensor] = None,
+                logits_at: Optional[Tensor] = None) -> Tensor:
+        """Teacher-forced logits.
+
+        Args:
+            tokens: [B, T] target tokens, right-padded with ``pad_id``.
+            memory: visual memory with B rows (see :meth:`project_memory` and
+                :meth:`VisualMemory.index_select`).
+            parallel: bool [B], rows in parallel-prediction mode (or None).
+            logits_at: bool [B, T]: compute the logits of these positions only
+                (the positions a loss is taken on). The vocabulary projection
+                is a large part of the decoder's cost; prompt and padding
+                positions then skip it.
+
+        Returns:
+            logits [B, T, V] (``[M, V]`` for the M positions of ``logits_at``, row by row).
+        """
+        self._check_length(tokens)
+        if parallel is not None and not bool(parallel.any()):
+            parallel = None
+        x = self._embed(self._shifted_inputs(tokens, parallel))
+        attn_mask, is_causal = self._self_attention(tokens, parallel)
+        x = self._run_blocks(x, memory, 0, attn_mask, is_causal)
+        return self._logits(x, logits_at)
+
+    def forward_with_text_embedding(self, tokens: Tensor, memory: VisualMemory,
+                                    logits_at: Optional[Tensor] = None) -> CaptionAndEmbedding:
+        """Causal logits and the text embedding in one pass (CoCa's training step).
+
+        The unimodal layers run once over ``[bos, tokens]`` and the CLS token
+        (:meth:`text_embedding`); the multimodal layers continue from their
+        outputs at ``[bos, tokens[:-1]]``, so the logits equal :meth:`forward`'s.
+        """
+        hidden, embedding = self._encode_with_cls(tokens, self.num_unimodal_layers)
+        x = self._run_blocks(hidden[:, :tokens.shape[1]], memory, self.num_unimodal_layers,
+                             None, True)
+        return CaptionAndEmbedding(self._logits(x, logits_at), embedding)
+
+    def text_embedding(self, tokens: Tensor) -> Tensor:
+        """tokens: [B, T] -> [B, D], the normalised text-CLS output of the unimodal layers."""
+        return self._encode_with_cls(tokens, self.num_unimodal_layers)[1]
+
+    def _shifted_inputs(self, tokens: Tensor, parallel: Optional[Tensor]) -> Tensor:
+        """``[bos, tokens[:-1]]`` per row; every input of a parallel row is ``mask_id``."""
+        bos = tokens.new_full((tokens.shape[0], 1), self.bos_id)
+        inputs = torch.cat([bos, tokens[:, :-1]], dim=1)
+        if parallel is not None:
+            inputs = torch.where(parallel[:, None], torch.full_like(inputs, self.mask_id), inputs)
+        return inputs
+
+    def _self_attention(self, tokens: Tensor, parallel: Optional[Tensor]):
+        """(attn_mask, is_causal) of the rows: no mask when every row is causal or parallel."""
+        if parallel is None:
+            return None, True
+        if bool(parallel.all()):
+            return None, False  # every row parallel: full attention, no mask
+        return self.attention_mask(tokens != self.pad_id, parallel), False
+
+    def _run_blocks(self, x: Tensor, memory: VisualMemory, start: int,
+                    attn_mask: Optional[Tensor], is_causal: bool,
+                    cache: Optional[List[KVCache]] = None, max_len: int = 0) -> Tensor:
+        """Blocks ``start`` onwards; multimodal ones read their layer of ``memory``."""
+        for i in range(start, len(self.blocks)):
+            blk = self.blocks[i]
+            mem = memory.kv[i - self.num_unimodal_layers] if blk.cross_attn is not None else None
+            x = blk(x, attn_mask=attn_mask, is_causal=is_causal, memory_kv=mem,
+                    cache=None if cache is None else cache[i], max_len=max_len)
+        return x
+
+    def _logits(self, x: Tensor, logits_at: Optional[Tensor]) -> Tensor:
+        """Output norm and vocabulary projection, at the ``logits_at`` positions only if given."""
+        if logits_at is not None:
+            x = x[logits_at]
+        return self.logit_layer(self.norm(x))
+
+    # ------------------------------------------------------------------ decoding
+    def new_cache(self) -> List[KVCache]:
+        """Empty self-attention caches, one per block."""
+        return [KVCache() for _ in self.blocks]
+
+    def step(self, inputs: Tensor, positions: Tensor, memory: VisualMemory,
+             cache: List[KVCache], key_valid: Tensor, max_len: int) -> Tensor:
+        """Incremental decoding: logits of new input tokens given the cached past.
+
+        Args:
+            inputs: [B, t] new input tokens (the prompt at the first call, then
+                the token chosen at the previous step).
+            positions: [B, t] their position ids (left-padded prompts start later).
+            memory: visual memory with B rows.
+            cache: from :meth:`new_cache`; extended in place.
+            key_valid: bool [B, L] for every cached + new position (False on
+                left padding), L = cache length + t.
+            max_len: capacity to allocate in the caches at the first call.
+
+        Returns:
+            logits [B, t, V].
+        """
+        t = inputs.shape[1]
+        past = cache[0].length
+        x = self.token_embed(inputs) + self.pos_embed[0, positions]
+        q_pos = torch.arange(past, past + t, device=inputs.device)
+        k_pos = torch.arange(past + t, device=inputs.device)
+        allowed = (k_pos[None, :] <= q_pos[:, None])[None] & key_valid[:, None, :]
+        x = self._run_blocks(x, memory, 0, allowed[:, None], False, cache, max_len)
+        return self._logits(x, None)

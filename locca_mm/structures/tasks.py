@@ -1,0 +1,90 @@
+"""The LocCa tasks, defined once: what is trained, what can be predicted, and with which prompt.
+
+Training tasks (:data:`TRAIN_TASKS`) are the three sequences the decoder
+learns; each has a default prefix (:data:`DEFAULT_PREFIXES`) and a sequence
+layout (:data:`SEQUENCE_FORMATS`). Prediction tasks (:data:`PREDICT_TASKS`)
+are what a user asks a trained model for; each continues the prompt of one
+training task (:attr:`PredictTask.train_task`) under one decoding constraint.
+
+==== ============== ====================================== ======================
+task trains         training sequence (after the prefix)   inference prompt
+==== ============== ====================================== ======================
+cap  ``Cap:``       ``{caption} <eos>``                    ``Cap:``
+aref ``ARef:``      ``␣{text} ␣: {box} <eos>``             ``ARef: ␣{text} ␣:``
+gcap ``GCap:``      ``{box} : ␣{text} <eos>``              ``GCap: {box} :`` or ``GCap:``
+==== ============== ====================================== ======================
+
+The tokenizer (:class:`~locca_mm.models.tokenizers.LocCaTokenizer`), the
+head (:class:`~locca_mm.models.heads.LocCaHead`), the data pipeline
+(``BuildTaskSequences``), the decoding constraints
+(:func:`~locca_mm.models.decoding.constraint_for`) and the inferencers all
+read their task names from here.
+"""
+from typing import Dict, Iterable, NamedTuple, Tuple
+
+#: The sequences the decoder is trained on, in the order a batch holds them.
+TRAIN_TASKS: Tuple[str, ...] = ('cap', 'aref', 'gcap')
+#: Training tasks whose sequence carries a box (4 location tokens).
+BOX_TASKS: Tuple[str, ...] = ('aref', 'gcap')
+#: The default prefix of each training task (a config may set others, '' included).
+DEFAULT_PREFIXES: Dict[str, str] = dict(cap='Cap:', aref='ARef:', gcap='GCap:')
+#: Layout of each training sequence after its prefix (see the module docstring).
+SEQUENCE_FORMATS: Dict[str, str] = dict(cap='{caption} <eos>', aref=' {text} : {box} <eos>',
+                                        gcap='{box} : {text} <eos>')
+
+
+class PredictTask(NamedTuple):
+    """One thing a trained model can be asked for.
+
+    Attributes:
+        name (str): the task's name (``data_sample.task``, ``test_cfg.task``).
+        train_task (str): the training task whose prompt it continues.
+        constraint (str): what may be generated: ``'text'`` (text tokens then
+            eos), ``'box'`` (four location tokens forming a box, then eos) or
+            ``'box_text'`` (a box, the separator, then text).
+        needs_text (bool): the prompt carries a text (``data_sample.prompt_text``).
+        takes_box (bool): the prompt may carry a box (``data_sample.prompt_box``).
+        predicts_box (bool): the prediction has boxes (``pred_instances``).
+    """
+    name: str
+    train_task: str
+    constraint: str
+    needs_text: bool = False
+    takes_box: bool = False
+    predicts_box: bool = False
+
+
+#: The prediction tasks, by name.
+PREDICT_TASKS: Dict[str, PredictTask] = {
+    'cap': PredictTask('cap', 'cap', 'text'),
+    'ref': PredictTask('ref', 'aref', 'box', needs_text=True, predicts_box=True),
+    'gcap': PredictTask('gcap', 'gcap', 'text', takes_box=True),
+    'detect': PredictTask('detect', 'gcap', 'box_text', predicts_box=True),
+}
+#: Other names accepted for a prediction task (the training task's own name).
+PREDICT_ALIASES: Dict[str, str] = {'aref': 'ref'}
+
+
+def predict_task(name: str) -> PredictTask:
+    """The :class:`PredictTask` called ``name`` (or one of :data:`PREDICT_ALIASES`).
+
+    Raises:
+        ValueError: an unknown task, naming the valid ones.
+    """
+    spec = PREDICT_TASKS.get(PREDICT_ALIASES.get(name, name))
+    if spec is None:
+        raise ValueError(f'unknown task {name!r}: expected one of {", ".join(PREDICT_TASKS)}')
+    return spec
+
+
+def check_train_tasks(tasks: Iterable[str], allow_empty: bool = False) -> Tuple[str, ...]:
+    """``tasks`` as a tuple, checked against :data:`TRAIN_TASKS`.
+
+    Raises:
+        ValueError: an unknown name, or no task at all (unless ``allow_empty``).
+    """
+    tasks = tuple(tasks)
+    unknown = sorted(set(tasks) - set(TRAIN_TASKS))
+    if unknown or (not tasks and not allow_empty):
+        raise ValueError(f'unknown tasks {unknown}: choose from {", ".join(TRAIN_TASKS)}')
+    return tasks

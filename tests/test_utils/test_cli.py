@@ -1,0 +1,73 @@
+"""The tools' shared steps (utils/cli.py): configs, tokenizer linking, work dirs, errors."""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from locca_mm.utils.cli import (
+    SetupError,
+    SetupGuard,
+    apply_encoder_from,
+    default_work_dir,
+    link_tokenizer,
+    load_config,
+    run_cli,
+)
+from tests.conftest import ROOT
+
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
+
+
+def test_load_config_merges_options_and_names_a_missing_file(tmp_path):
+    cfg = load_config(SHAPES, dict(train_cfg=dict(max_iters=4)))
+    assert cfg.train_cfg.max_iters == 4
+    # link_tokenizer ran: the training data tokenises as the model decodes.
+    assert cfg.train_dataloader.dataset.tokenizer == cfg.model.tokenizer
+    with pytest.raises(SetupError, match='config file not found'):
+        load_config(str(tmp_path / 'absent.py'))
+    bad = tmp_path / 'bad.py'
+    bad.write_text('model = dict(\n')
+    with pytest.raises(SetupError, match='cannot read config'):
+        load_config(str(bad))
+
+
+def test_link_tokenizer_reaches_mixed_datasets_and_keeps_their_own():
+    own = dict(type='ByteTokenizer')
+    cfg = Config(dict(
+        model=dict(tokenizer=dict(type='LocCaTokenizer')),
+        train_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+            dict(type='JsonlDataset'), dict(type='JsonlDataset', tokenizer=own)]))))
+    link_tokenizer(cfg)
+    inner = cfg.train_dataloader.dataset.datasets
+    assert inner[0].tokenizer == dict(type='LocCaTokenizer') and inner[1].tokenizer == own
+
+
+def test_encoder_from_becomes_the_backbone_init_cfg():
+    cfg = apply_encoder_from(Config(dict(model=dict(backbone=dict()), encoder_from='enc.pth')))
+    assert cfg.model.backbone.init_cfg == dict(type='Pretrained', checkpoint='enc.pth',
+                                               prefix='backbone.')
+
+
+def test_default_work_dir_is_named_after_the_config():
+    assert default_work_dir('configs/toy/toy_regression.py') == './work_dirs/toy_regression'
+
+
+def test_setup_guard_removes_only_what_a_failed_setup_wrote(tmp_path):
+    (tmp_path / 'kept.txt').write_text('x')
+    with pytest.raises(SetupError, match='boom'):
+        with SetupGuard(str(tmp_path)):
+            (tmp_path / 'new.log').write_text('y')
+            raise RuntimeError('boom\nmore lines')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['kept.txt']
+
+
+def test_run_cli_turns_a_setup_error_into_one_line_and_exit_1(capsys, monkeypatch):
+    monkeypatch.delenv('LOCCA_DEBUG', raising=False)
+
+    def main(argv):
+        raise SetupError('no such checkpoint: x.pth')
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(main, [])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip().endswith('error: no such checkpoint: x.pth')
