@@ -1,10 +1,11 @@
 """TextTokenizer: the vocabulary layout every text tokenizer shares.
 
 Ids are laid out as ``[text ids + special ids | <loc_0> .. <loc_{K-1}>]``: the
-location tokens are the last ``K = num_loc_tokens`` ids, so the decoder's
+location tokens are the last ``K = num_bins`` ids, so the decoder's
 embedding has ``vocab_size`` rows and a box bin ``k`` is the id
 ``loc_offset + k`` whatever text tokenizer sits underneath.
 """
+import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -22,9 +23,11 @@ class TextTokenizer(metaclass=ABCMeta):
     :meth:`_decode_text` over its own (text) ids.
 
     Args:
-        num_loc_tokens (int): K, the number of location tokens ``<loc_k>``
+        num_bins (int): K, the number of location tokens ``<loc_k>``
             appended after the text vocabulary (the box tokenizer's number of
             bins; :class:`LocCaTokenizer` sets it). Defaults to 0.
+            (``num_loc_tokens``, the former name, is still accepted by the
+            tokenizers' constructors with a warning.)
         loc_offset (int): Id of ``<loc_0>``: the size of the text vocabulary,
             special ids included.
         pad_id, bos_id, eos_id, mask_id (int): Distinct ids below ``loc_offset``.
@@ -35,7 +38,7 @@ class TextTokenizer(metaclass=ABCMeta):
     """
 
     def __init__(self,
-                 num_loc_tokens: int,
+                 num_bins: int,
                  *,
                  loc_offset: int,
                  pad_id: int,
@@ -45,16 +48,15 @@ class TextTokenizer(metaclass=ABCMeta):
                  unk_id: Optional[int] = None,
                  lowercase: bool = False,
                  non_text_ids: Iterable[int] = ()):
-        if isinstance(num_loc_tokens, bool) or not isinstance(num_loc_tokens, int) \
-                or num_loc_tokens < 0:
-            raise ValueError(f'num_loc_tokens must be an int >= 0, got {num_loc_tokens!r}')
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 0:
+            raise ValueError(f'num_bins must be an int >= 0, got {num_bins!r}')
         specials = dict(pad_id=pad_id, bos_id=bos_id, eos_id=eos_id, mask_id=mask_id)
         if len(set(specials.values())) != 4:
             raise ValueError(f'special ids must be distinct, got {specials}')
         for name, idx in specials.items():
             if not 0 <= idx < loc_offset:
                 raise ValueError(f'{name}={idx} is outside the text vocabulary [0, {loc_offset})')
-        self.num_loc_tokens = num_loc_tokens
+        self.num_bins = num_bins
         self.loc_offset = loc_offset
         self.pad_id, self.bos_id, self.eos_id, self.mask_id = pad_id, bos_id, eos_id, mask_id
         self.unk_id = unk_id
@@ -64,9 +66,14 @@ class TextTokenizer(metaclass=ABCMeta):
         self._non_text_ids = frozenset(extra - self.special_ids)
 
     @property
+    def num_loc_tokens(self) -> int:
+        """The former name of :attr:`num_bins` (read-only)."""
+        return self.num_bins
+
+    @property
     def vocab_size(self) -> int:
         """Rows of the embedding matrix: text, specials and location tokens."""
-        return self.loc_offset + self.num_loc_tokens
+        return self.loc_offset + self.num_bins
 
     # -- what a subclass provides ------------------------------------------------------------
 
@@ -137,10 +144,10 @@ class TextTokenizer(metaclass=ABCMeta):
     def loc_ids(self, bins: Tensor) -> Tensor:
         """Location token ids of ``bins: [...]`` (LongTensor in ``[0, K)``), same shape."""
         bins = torch.as_tensor(bins, dtype=torch.long)
-        bad = (bins < 0) | (bins >= self.num_loc_tokens)
+        bad = (bins < 0) | (bins >= self.num_bins)
         if bad.any():
-            raise ValueError(f'location bins must lie in [0, {self.num_loc_tokens}), '
-                             f'got {bins[bad].tolist()} (num_loc_tokens={self.num_loc_tokens})')
+            raise ValueError(f'location bins must lie in [0, {self.num_bins}), '
+                             f'got {bins[bad].tolist()} (num_bins={self.num_bins})')
         return bins + self.loc_offset
 
     def loc_bins(self, ids: Tensor) -> Tensor:
@@ -172,7 +179,7 @@ class TextTokenizer(metaclass=ABCMeta):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(vocab_size={self.vocab_size}, '
-                f'num_loc_tokens={self.num_loc_tokens}, pad_id={self.pad_id}, '
+                f'num_bins={self.num_bins}, pad_id={self.pad_id}, '
                 f'bos_id={self.bos_id}, eos_id={self.eos_id}, mask_id={self.mask_id})')
 
 
@@ -195,3 +202,12 @@ def append_missing_specials(found: dict, next_id: int) -> dict:
             ids[name] = found[name]
     ids['loc_offset'] = next_id
     return ids
+
+
+def resolve_num_bins(num_bins: int, num_loc_tokens: Optional[int], owner: str) -> int:
+    """``num_bins``, or the deprecated ``num_loc_tokens`` given instead (warns once a call)."""
+    if num_loc_tokens is None:
+        return num_bins
+    warnings.warn(f'{owner}(num_loc_tokens=...) is deprecated: it is num_bins', FutureWarning,
+                  stacklevel=3)
+    return num_loc_tokens

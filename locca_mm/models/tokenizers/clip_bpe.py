@@ -25,7 +25,7 @@ from typing import List, Optional
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, append_missing_specials
+from .base import TextTokenizer, append_missing_specials, resolve_num_bins
 
 INSTALL_HINT = ('ClipBPETokenizer needs open_clip_torch (its SimpleTokenizer and the CLIP BPE '
                 'vocabulary file it ships): pip install open_clip_torch '
@@ -159,7 +159,7 @@ class ClipBPETokenizer(TextTokenizer):
     Ids: 0 .. 49,405 CLIP's pieces, ``bos = 49406`` (``<start_of_text>``),
     ``eos = 49407`` (``<end_of_text>``), then two appended ids, ``pad = 49408``
     and ``mask = 49409``, then the location tokens from ``loc_offset = 49410``
-    (``vocab_size = 49410 + num_loc_tokens``). open_clip pads with 0, which
+    (``vocab_size = 49410 + num_bins``). open_clip pads with 0, which
     is harmless for its contrastive text tower: that reads the features at
     ``<end_of_text>`` and, being causal, never attends to what follows. But id
     0 is a real piece (``!`` inside a punctuation run such as ``!?``; a lone
@@ -177,7 +177,8 @@ class ClipBPETokenizer(TextTokenizer):
     For text written that way, ``decode(encode(text))`` is the cleaned text.
 
     Args:
-        num_loc_tokens (int): Location tokens after the vocabulary. Defaults to 0.
+        num_bins (int): Location tokens after the vocabulary. Defaults to 0.
+        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         clean (str): open_clip's text cleaning: ``'lower'`` (CLIP's: ftfy,
             whitespace, lower case; the default), ``'whitespace'`` (keeps the
             case, which CLIP's merges, learnt on lower-case text, spell in many
@@ -190,9 +191,10 @@ class ClipBPETokenizer(TextTokenizer):
     """
 
     def __init__(self,
-                 num_loc_tokens: int = 0,
+                 num_bins: int = 0,
                  clean: str = 'lower',
-                 bpe_path: Optional[str] = None):
+                 bpe_path: Optional[str] = None,
+                 num_loc_tokens: Optional[int] = None):
         if clean not in CLEAN_MODES:
             raise ValueError(f'clean must be one of {CLEAN_MODES}, got {clean!r}')
         if bpe_path is None:
@@ -205,7 +207,8 @@ class ClipBPETokenizer(TextTokenizer):
         size = len(self._bpe.encoder)
         found = dict(pad_id=None, bos_id=self._bpe.sot_token_id,
                      eos_id=self._bpe.eot_token_id, mask_id=None)
-        super().__init__(num_loc_tokens, **append_missing_specials(found, size))
+        super().__init__(resolve_num_bins(num_bins, num_loc_tokens, 'ClipBPETokenizer'),
+                         **append_missing_specials(found, size))
 
     def __getstate__(self) -> dict:
         # Data workers get the tokenizer pickled: they reload the merges (a fraction of a

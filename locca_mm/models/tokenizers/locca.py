@@ -89,7 +89,7 @@ class LocCaTokenizer:
 
     Args:
         text_tokenizer (dict | TextTokenizer): Config (built through
-            ``TOKENIZERS`` with ``num_loc_tokens`` set to the box tokenizer's
+            ``TOKENIZERS`` with ``num_bins`` set to the box tokenizer's
             ``num_bins``) or a built tokenizer with that many location tokens.
             Defaults to ``dict(type='ByteTokenizer')``.
         box_tokenizer (dict | BoxTokenizer): Defaults to
@@ -165,17 +165,17 @@ class LocCaTokenizer:
     def _build_text(cfg: Union[dict, TextTokenizer], num_bins: int) -> TextTokenizer:
         if isinstance(cfg, dict):
             cfg = dict(cfg)
-            given = cfg.get('num_loc_tokens', num_bins)
+            given = cfg.pop('num_bins', cfg.pop('num_loc_tokens', num_bins))
             if given != num_bins:
                 raise ValueError(
-                    f'text_tokenizer.num_loc_tokens={given} differs from the box tokenizer\'s '
-                    f'num_bins={num_bins}; leave num_loc_tokens out, it is set from num_bins')
-            cfg['num_loc_tokens'] = num_bins
+                    f'text_tokenizer.num_bins={given} differs from the box tokenizer\'s '
+                    f'num_bins={num_bins}; leave it out, it is set from the box tokenizer')
+            cfg['num_bins'] = num_bins
             return TOKENIZERS.build(cfg)
         if not isinstance(cfg, TextTokenizer):
             raise TypeError(f'text_tokenizer must be a TextTokenizer or its config, got {cfg!r}')
-        if cfg.num_loc_tokens != num_bins:
-            raise ValueError(f'text tokenizer has num_loc_tokens={cfg.num_loc_tokens} but the box '
+        if cfg.num_bins != num_bins:
+            raise ValueError(f'text tokenizer has num_bins={cfg.num_bins} but the box '
                              f'tokenizer has num_bins={num_bins}; they must be equal')
         return cfg
 

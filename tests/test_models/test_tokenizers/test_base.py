@@ -106,7 +106,16 @@ def test_encode_rejects_non_str(tok):
 def test_no_loc_tokens_by_default():
     tok = ByteTokenizer()
     assert tok.vocab_size == tok.loc_offset == 260
-    with pytest.raises(ValueError, match='num_loc_tokens=0'):
+    with pytest.raises(ValueError, match='num_bins=0'):
         tok.loc_ids(torch.tensor([0]))
-    with pytest.raises(ValueError, match='num_loc_tokens'):
-        ByteTokenizer(num_loc_tokens=-1)
+    with pytest.raises(ValueError, match='num_bins'):
+        ByteTokenizer(num_bins=-1)
+
+
+def test_num_loc_tokens_is_a_deprecated_name_of_num_bins():
+    from locca_mm.models.tokenizers import ByteTokenizer
+    with pytest.warns(FutureWarning, match='num_loc_tokens=.*num_bins'):
+        old = ByteTokenizer(num_loc_tokens=5)
+    new = ByteTokenizer(num_bins=5)
+    assert old.num_bins == new.num_bins == old.num_loc_tokens == 5
+    assert old.vocab_size == new.vocab_size == 260 + 5

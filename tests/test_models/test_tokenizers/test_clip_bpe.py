@@ -48,7 +48,7 @@ ROUND_TRIP = [
 def tok():
     if not HAS_OPEN_CLIP:
         pytest.skip('open_clip_torch not installed')
-    return ClipBPETokenizer(num_loc_tokens=7)
+    return ClipBPETokenizer(num_bins=7)
 
 
 @pytest.fixture(scope='module')
@@ -105,7 +105,7 @@ def test_special_strings_are_text(tok):
 
 
 def test_built_through_registry_and_pickled(tok):
-    built = build_tokenizer(dict(type='ClipBPETokenizer', num_loc_tokens=7))
+    built = build_tokenizer(dict(type='ClipBPETokenizer', num_bins=7))
     assert isinstance(built, ClipBPETokenizer) and built.vocab_size == tok.vocab_size
     data = pickle.dumps(tok)
     assert len(data) < 10_000  # the merges are reloaded, not shipped to every worker

@@ -197,14 +197,16 @@ def test_bad_requests():
         locca.build('gcap', TEXT, torch.tensor([50., 0., 10., 10.]), IMG)
 
 
-def test_mismatched_num_loc_tokens():
-    with pytest.raises(ValueError, match='num_loc_tokens=50.*num_bins=100'):
-        LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_loc_tokens=50))
-    with pytest.raises(ValueError, match='num_loc_tokens=10.*num_bins=100'):
-        LocCaTokenizer(text_tokenizer=ByteTokenizer(num_loc_tokens=10))
-    # The same number given twice is accepted.
-    locca = LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_loc_tokens=100))
-    assert locca.text.num_loc_tokens == 100
+def test_mismatched_num_bins():
+    with pytest.raises(ValueError, match='num_bins=50.*num_bins=100'):
+        LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_bins=50))
+    with pytest.raises(ValueError, match='num_bins=10.*num_bins=100'):
+        LocCaTokenizer(text_tokenizer=ByteTokenizer(num_bins=10))
+    # The same number given twice is accepted, under its former name too.
+    locca = LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_bins=100))
+    assert locca.text_tokenizer.num_bins == 100
+    old = LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_loc_tokens=100))
+    assert old.text_tokenizer.num_bins == 100
 
 
 def test_bad_configuration(sp_model_file_no_pad):
