@@ -73,14 +73,33 @@ def _scale(metainfo: dict, device) -> Tensor:
     return torch.tensor([sf[0], sf[1], sf[0], sf[1]], device=device)
 
 
+def _unflip(boxes: Tensor, metainfo: dict) -> Tensor:
+    """Mirror xyxy boxes back if the pipeline flipped the image (``flip``,
+    ``flip_direction``: horizontal, vertical or diagonal, as mmcv's ``RandomFlip``
+    records them), in the input frame (``img_shape``). Mirroring is its own inverse and
+    commutes with the resize, so the same call maps both ways."""
+    if not metainfo.get('flip'):
+        return boxes
+    direction = metainfo.get('flip_direction') or 'horizontal'
+    h, w = metainfo.get('img_shape', box_frame(metainfo))[:2]
+    boxes = boxes.clone()
+    if direction in ('horizontal', 'diagonal'):
+        boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+    if direction in ('vertical', 'diagonal'):
+        boxes[:, [1, 3]] = h - boxes[:, [3, 1]]
+    return boxes
+
+
 def to_original(boxes: Tensor, metainfo: dict) -> Tensor:
-    """Boxes [K, 4] of the model's input frame -> original-image pixels (clipped)."""
-    boxes = boxes / _scale(metainfo, boxes.device)
+    """Boxes [K, 4] of the model's input frame -> original-image pixels (clipped); a flip
+    the pipeline made is undone first."""
+    boxes = _unflip(boxes, metainfo) / _scale(metainfo, boxes.device)
     h, w = metainfo.get('ori_shape', box_frame(metainfo))[:2]
     limit = boxes.new_tensor([w, h, w, h])
     return torch.minimum(boxes.clamp(min=0), limit)
 
 
 def to_input_frame(boxes: Tensor, metainfo: dict) -> Tensor:
-    """Boxes [K, 4] in original-image pixels -> the model's input frame."""
-    return boxes * _scale(metainfo, boxes.device)
+    """Boxes [K, 4] in original-image pixels -> the model's input frame (flipped as the
+    image was)."""
+    return _unflip(boxes * _scale(metainfo, boxes.device), metainfo)

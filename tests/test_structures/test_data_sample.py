@@ -37,3 +37,18 @@ def test_the_old_import_path_still_works():
     from locca_mm.models.heads import to_input_frame as old_in
     from locca_mm.models.heads import to_original as old_out
     assert old_in is to_input_frame and old_out is to_original
+
+
+@pytest.mark.parametrize('direction,expected', [
+    ('horizontal', [[30., 6., 54., 22.]]),   # x: 32 - 17 = 15 .. 32 - 5 = 27, then / 0.5
+    ('vertical', [[10., 42., 34., 58.]]),    # y: 32 - 11 = 21 .. 32 - 3 = 29
+    ('diagonal', [[30., 42., 54., 58.]]),    # both
+])
+def test_flipped_boxes_map_back_and_forth(direction, expected):
+    from locca_mm.structures.data_sample import to_input_frame, to_original
+    meta = dict(img_shape=(32, 32), ori_shape=(64, 64), scale_factor=(0.5, 0.5), flip=True,
+                flip_direction=direction)
+    box = torch.tensor([[5., 3., 17., 11.]])  # input frame
+    orig = to_original(box, meta)
+    assert orig.tolist() == expected
+    assert torch.equal(to_input_frame(orig, meta), box)
