@@ -4,11 +4,12 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export VENV PYTHON
 
-.PHONY: install test demo demo-full lint bench clean-venv help
+.PHONY: install test test-fast demo demo-full lint bench clean-venv help
 
 help:
 	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
-	@echo "make test     install + run the whole test suite"
+	@echo "make test     install + run the whole test suite (what CI runs)"
+	@echo "make test-fast  install + the suite without the tests marked slow (> 10 s each)"
 	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, <10 min)"
 	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, <45 min)"
 	@echo "make lint     ruff"
@@ -19,6 +20,9 @@ install:
 
 test: install
 	"$(PY)" -m pytest tests -n auto
+
+test-fast: install
+	"$(PY)" -m pytest tests -n auto -m "not slow"
 
 demo: install
 	"$(PY)" tools/demo.py --work-dir work_dirs/demo

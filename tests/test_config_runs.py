@@ -18,6 +18,7 @@ CHUNKS = 3
 
 
 @pytest.mark.parametrize('chunk', range(CHUNKS))
+@pytest.mark.slow
 def test_every_config_runs_through_a_plain_runner(chunk, tmp_path):
     configs = CONFIGS[chunk::CHUNKS]
     proc = subprocess.run([sys.executable, '-m', 'tests.config_runs', str(tmp_path), *configs],
@@ -43,6 +44,7 @@ def test_every_config_runs_through_a_plain_runner(chunk, tmp_path):
             assert 'val/caption/CIDEr' in r['validated'], r
 
 
+@pytest.mark.slow
 def test_a_plain_runner_resumes_its_own_checkpoint(tmp_path):
     # mmengine 0.10.7 on torch >= 2.6 cannot resume its own checkpoints (HistoryBuffer, numpy);
     # the WeightsOnlyCheckpointHook of default_runtime.py makes them loadable, with no fix.

@@ -47,3 +47,37 @@ def test_shapes_vocabulary_in_config_matches_the_dataset():
     from locca_mm.datasets import SyntheticShapes
     cfg = load_config(osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py'))
     assert cfg.tokenizer.text_tokenizer.vocab == SyntheticShapes.vocabulary()
+
+
+PRETRAIN_CONFIGS = sorted(p for family in ('locca', 'cap', 'cappa', 'coca', 'clip')
+                          for p in glob.glob(osp.join(ROOT, 'configs', family, '*.py')))
+# What README "Reliability" promises for every config (configs/_base_/default_runtime.py).
+RELIABILITY_CUSTOM_HOOKS = ('DataStatsHook', 'StepSeedHook', 'PreemptionHook',
+                            'NonFiniteLossHook')
+RELIABILITY_DEFAULT_HOOKS = dict(checkpoint='CheckpointHook',
+                                 weights_only_checkpoint='WeightsOnlyCheckpointHook')
+
+
+def _hook_type(hook) -> str:
+    return hook['type'].split('.')[-1]  # 'locca_mm.StepSeedHook' counts as well
+
+
+def test_pretraining_configs_are_all_checked():
+    assert len(PRETRAIN_CONFIGS) == 11
+    assert all('_base_' not in p for p in PRETRAIN_CONFIGS)
+
+
+@pytest.mark.parametrize('path', PRETRAIN_CONFIGS,
+                         ids=[osp.relpath(p, ROOT) for p in PRETRAIN_CONFIGS])
+def test_pretraining_config_enables_the_reliability_hooks(path):
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)  # merged with its _base_ files
+    custom = [_hook_type(h) for h in cfg.get('custom_hooks', [])]
+    for name in RELIABILITY_CUSTOM_HOOKS:
+        assert custom.count(name) == 1, f'{name} missing from custom_hooks: {custom}'
+    defaults = cfg.get('default_hooks', {})
+    for key, name in RELIABILITY_DEFAULT_HOOKS.items():
+        hook = defaults.get(key)
+        assert hook is not None, f'default_hooks.{key} is missing or disabled (None)'
+        assert _hook_type(hook) == name
+    assert defaults['checkpoint'].get('interval', 1) > 0

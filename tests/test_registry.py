@@ -58,6 +58,7 @@ print(type(wrapper).__module__ + '.' + type(wrapper).__name__)
 """
 
 
+@pytest.mark.slow
 def test_foreign_config_builds_locca_mm_type_through_custom_imports(tmp_path):
     """An mmdet-scoped config reaches `locca_mm.X` after custom_imports, in a fresh process."""
     cfg = tmp_path / 'foreign.py'

@@ -137,14 +137,24 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
     (``torch.serialization.safe_globals``); marker dicts of
     :func:`to_weights_only_safe` are turned back into ``HistoryBuffer`` objects.
 
+    A zip checkpoint's members are checked against their CRC32 first
+    (``ZipFile.testzip``: one extra read of the file), because ``torch.load``
+    does not check them and would return a tensor with a flipped byte as if
+    nothing were wrong.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        CheckpointLoadError: the file is truncated or corrupted, or needs globals
-            outside the allow list (it would have run code on load).
+        CheckpointLoadError: the file is truncated or corrupted (a member fails its
+            CRC), or needs globals outside the allow list (it would have run code on load).
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    if zipfile.is_zipfile(filename) and not is_complete_checkpoint(filename):
+        raise CheckpointLoadError(
+            f'corrupted checkpoint {filename}: a zip member fails its CRC32 check (a changed '
+            'byte: bad disk or copy); use another checkpoint (--resume picks the newest '
+            'complete one)')
     allowed = _numpy_data_globals() + [_legacy_history_buffer_global()]
     try:
         with torch.serialization.safe_globals(allowed):

@@ -66,6 +66,7 @@ def test_inferencer_accepts_arrays(tiny):
     assert len(out['predictions']) == 2 and len(out['predictions'][0]['bbox']) == 4
 
 
+@pytest.mark.slow
 def test_infer_tool_writes_pictures_and_json(tiny, tmp_path):
     proc = run_tool(['infer.py', str(tiny['images'] / 'a.jpg'), tiny['cfg'], tiny['ckpt'],
                      '--task', 'ref', '--text', 'the left square', '--out-dir', str(tmp_path)])
@@ -81,12 +82,14 @@ def test_infer_tool_writes_pictures_and_json(tiny, tmp_path):
     (['--task', 'gcap', '--box', '5,5,1,1'], 'x2 > x1'),
     (['--task', 'gcap'], 'needs a box'),
 ])
+@pytest.mark.slow
 def test_infer_tool_bad_arguments(tiny, tmp_path, args, message):
     proc = run_tool(['infer.py', str(tiny['images'] / 'a.jpg'), tiny['cfg'], tiny['ckpt'],
                      '--out-dir', str(tmp_path), *args])
     assert proc.returncode == 1 and message in proc.stderr and 'Traceback' not in proc.stderr
 
 
+@pytest.mark.slow
 def test_infer_tool_bad_images(tiny, tmp_path):
     missing = run_tool(['infer.py', str(tmp_path / 'nope.jpg'), tiny['cfg'], tiny['ckpt']])
     assert missing.returncode == 1 and 'no such image' in missing.stderr

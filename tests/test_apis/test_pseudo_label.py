@@ -329,6 +329,7 @@ def _cli_args(tmp_path, pairs, owlvit_dir, *extra):
             '--score-thr', '0', '--batch-size', '2', '--max-regions', '4', *extra]
 
 
+@pytest.mark.slow
 def test_cli_missing_image_is_an_error(tmp_path, owlvit_dir):
     """Found before the detector loads; no output is written."""
     pairs = _write_pairs(tmp_path, missing=True)
@@ -341,6 +342,7 @@ def test_cli_missing_image_is_an_error(tmp_path, owlvit_dir):
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.slow
 def test_cli_skip_invalid_writes_jsonl(tmp_path, owlvit_dir):
     pairs = _write_pairs(tmp_path, missing=True)
     proc = run_tool(_cli_args(tmp_path, pairs, owlvit_dir, '--skip-invalid',

@@ -230,6 +230,7 @@ TOOL_TASKS = [('cap', []), ('ref', ['--text', 'the red one', '--text', 'the blue
               ('feature', ['--pooled'])]
 
 
+@pytest.mark.slow
 def test_infer_tool_every_task_on_every_decoder_config(tiny, tmp_path):
     configs = _decoder_configs()
     assert len(configs) >= 10 and 'locca/locca_vit-tiny_1xb48-600it_shapes' in configs
@@ -281,6 +282,7 @@ def test_infer_tool_pairs_several_images_and_boxes(tiny, tmp_path):
 
 
 # ---------------------------------------------------------------- tools/test.py --show-dir
+@pytest.mark.slow
 def test_test_tool_show_dir_draws_every_test_sample(tmp_path):
     config = osp.join(ROOT, 'configs', 'shapes', 'rec_tiny_shapes.py')
     torch.manual_seed(0)

@@ -80,6 +80,7 @@ def test_unknown_split_or_colour():
         SyntheticShapes(colours=('red', 'magenta'))
 
 
+@pytest.mark.slow
 def test_browse_dataset_writes_pictures(tmp_path):
     from tests.conftest import ROOT, run_tool
     cfg = tmp_path / 'browse.py'

@@ -3,6 +3,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT, tool_env
 
 _SNAPSHOT = r'''
@@ -57,6 +59,7 @@ print(json.dumps(dict(changed=changed, added=added, patched=patched, again=snaps
 '''
 
 
+@pytest.mark.slow
 def test_import_changes_nothing_outside_the_package_and_the_fixes_are_narrow():
     proc = subprocess.run([sys.executable, '-c', _SNAPSHOT], cwd=ROOT, env=tool_env(),
                           capture_output=True, text=True, timeout=300)

@@ -60,6 +60,7 @@ def _shapes_split(ds, start, n):
     return torch.stack(images), torch.stack(labels)
 
 
+@pytest.mark.slow
 def test_probe_reads_what_the_tokens_carry():
     ds = SyntheticShapes(num_samples=400, seed=5)
     train, test = _shapes_split(ds, 0, 150), _shapes_split(ds, 200, 60)

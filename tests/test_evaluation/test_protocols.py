@@ -12,6 +12,7 @@ QUICK = ['train_cfg.max_iters=6', 'train_dataloader.batch_size=4',
          'param_scheduler.0.end=2', 'param_scheduler.1.begin=2']
 
 
+@pytest.mark.slow
 def test_rec_protocol_trains_only_the_decoder(tmp_path):
     from locca_mm.utils.checkpoint_io import safe_torch_load
     pre = tmp_path / 'pre'
@@ -51,6 +52,7 @@ def test_rec_protocol_model_gives_no_gradient_to_the_encoder(tmp_path):
     assert all(p.grad is not None for p in model.head.parameters() if p.requires_grad)
 
 
+@pytest.mark.slow
 def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     proc = run_tool(['demo.py', '--quick', '--seeds', '2', '--seed', '5', '--work-dir',
                      str(tmp_path), '--num-vis', '2'], timeout=900)

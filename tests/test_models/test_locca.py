@@ -78,6 +78,7 @@ def test_rows_without_regions_train_only_cap():
     assert all(torch.isfinite(v) for v in losses.values())
 
 
+@pytest.mark.slow
 def test_tiny_locca_overfits_a_fixed_batch():
     model = build_tiny(parallel_ratio=0.5)
     batch = make_batch(model, n=4)

@@ -28,6 +28,7 @@ def test_benchmark_quick_emits_every_key():
     assert out['text_lengths']['aref'] < out['text_lengths']['cap']
 
 
+@pytest.mark.slow
 def test_benchmark_data_section_only():
     proc = run_tool(['benchmark.py', '--data', '--quick'])
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -36,6 +37,7 @@ def test_benchmark_data_section_only():
     assert 'train_step_s' not in out
 
 
+@pytest.mark.slow
 def test_benchmark_transfer_section_times_a_mask_rcnn_step():
     proc = run_tool(['benchmark.py', '--quick', '--sections', 'transfer'], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,6 +1,8 @@
 """Bad input to the tools: one clear line on stderr, non-zero exit, work dir untouched."""
 import os
 
+import pytest
+
 from tests.conftest import TOY_CONFIG, run_tool
 
 
@@ -13,6 +15,7 @@ def _assert_one_line_error(proc, *fragments):
         assert fragment in errors[0], errors[0]
 
 
+@pytest.mark.slow
 def test_missing_config(tmp_path):
     work_dir = tmp_path / 'wd'
     proc = run_tool(['train.py', str(tmp_path / 'nope.py'), '--work-dir', str(work_dir)])
@@ -20,6 +23,7 @@ def test_missing_config(tmp_path):
     assert not work_dir.exists()
 
 
+@pytest.mark.slow
 def test_unknown_type_leaves_no_work_dir(tmp_path):
     cfg = tmp_path / 'bad.py'
     cfg.write_text(f"_base_ = {TOY_CONFIG!r}\nmodel = dict(type='NoSuchModel', _delete_=True)\n")
@@ -29,6 +33,7 @@ def test_unknown_type_leaves_no_work_dir(tmp_path):
     assert not work_dir.exists()
 
 
+@pytest.mark.slow
 def test_unknown_dataset_type_keeps_existing_work_dir_as_it_was(tmp_path):
     """A failure found when the dataloader is built (inside runner.train())."""
     cfg = tmp_path / 'bad_data.py'
@@ -42,6 +47,7 @@ def test_unknown_dataset_type_keeps_existing_work_dir_as_it_was(tmp_path):
     assert os.listdir(work_dir) == ['notes.txt']
 
 
+@pytest.mark.slow
 def test_resume_missing_checkpoint(tmp_path):
     work_dir = tmp_path / 'wd'
     proc = run_tool(['train.py', TOY_CONFIG, '--work-dir', str(work_dir),
@@ -50,6 +56,7 @@ def test_resume_missing_checkpoint(tmp_path):
     assert not work_dir.exists()
 
 
+@pytest.mark.slow
 def test_corrupt_load_from_is_named(tmp_path):
     bad = tmp_path / 'broken.pth'
     bad.write_bytes(b'PK\x03\x04 definitely not a checkpoint')
@@ -60,6 +67,7 @@ def test_corrupt_load_from_is_named(tmp_path):
     assert not work_dir.exists()
 
 
+@pytest.mark.slow
 def test_test_tool_missing_checkpoint(tmp_path):
     proc = run_tool(['test.py', TOY_CONFIG, str(tmp_path / 'none.pth'), '--work-dir',
                      str(tmp_path / 'wd')])

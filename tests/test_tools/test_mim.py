@@ -6,6 +6,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 from mmengine.config import Config
 
 import locca_mm  # noqa: F401  (registers the locca_mm:: config prefix)
@@ -25,6 +26,7 @@ def test_a_config_outside_the_repo_inherits_a_locca_mm_config(tmp_path):
     assert cfg.model == own.model and cfg.default_scope == 'locca_mm'
 
 
+@pytest.mark.slow
 def test_mim_trains_and_tests_a_locca_mm_config(tmp_path):
     mim = [osp.join(osp.dirname(sys.executable), 'mim')]
     work = tmp_path / 'work'

@@ -2,11 +2,14 @@
 import json
 import os.path as osp
 
+import pytest
+
 from tests.conftest import ROOT, run_tool
 
 SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
 
 
+@pytest.mark.slow
 def test_lengths_and_cut_share_match_the_pipeline_counts(tmp_path):
     proc = run_tool(['analysis_tools/sequence_lengths.py', SHAPES, '--num', '60',
                      '--percentile', '90', '--cfg-options', 'model.tokenizer.max_length.cap=14'])

@@ -31,6 +31,7 @@ def full_run(tmp_path_factory):
     return work_dir
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_and_learns(full_run):
     assert osp.isfile(full_run / 'iter_20.pth') and osp.isfile(full_run / 'iter_40.pth')
     losses = _losses(full_run)
@@ -41,6 +42,7 @@ def test_train_writes_checkpoints_and_learns(full_run):
     assert last < 0.5 * first
 
 
+@pytest.mark.slow
 def test_resume_matches_uninterrupted_run(full_run, tmp_path):
     resumed = tmp_path / 'resumed'
     proc = _train(resumed, '--resume', str(full_run / 'iter_20.pth'), '--cfg-options', *RAW_LOG)
@@ -61,6 +63,7 @@ def test_resume_matches_uninterrupted_run(full_run, tmp_path):
     assert_same_training_state(a, b)
 
 
+@pytest.mark.slow
 def test_auto_resume_picks_latest_checkpoint(tmp_path):
     work_dir = tmp_path / 'auto'
     proc = _train(work_dir, '--cfg-options', 'train_cfg.max_iters=20')
@@ -75,6 +78,7 @@ def test_auto_resume_picks_latest_checkpoint(tmp_path):
     assert sorted(_losses(work_dir / runs[-1])) == list(range(21, 41))
 
 
+@pytest.mark.slow
 def test_amp_trains_on_this_device(tmp_path):
     proc = _train(tmp_path / 'amp', '--amp', '--cfg-options', 'train_cfg.max_iters=6',
                   'default_hooks.checkpoint.interval=6')
@@ -84,6 +88,7 @@ def test_amp_trains_on_this_device(tmp_path):
     assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values())
 
 
+@pytest.mark.slow
 def test_test_tool_prints_metrics_and_dumps_predictions(full_run, tmp_path):
     out = tmp_path / 'preds.pkl'
     metrics_file = tmp_path / 'metrics.json'

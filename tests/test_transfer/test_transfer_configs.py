@@ -135,6 +135,7 @@ CASES = [
 
 
 @pytest.mark.parametrize('case', CASES, ids=[osp.basename(c.config)[:-3] for c in CASES])
+@pytest.mark.slow
 def test_config_trains_predicts_and_starts_from_the_locca_encoder(case, tmp_path,
                                                                   locca_checkpoint):
     path, encoder = locca_checkpoint

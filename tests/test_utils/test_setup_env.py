@@ -3,6 +3,7 @@ scope set, and nothing the tests define."""
 import subprocess
 import sys
 
+import pytest
 from mmengine.registry import DefaultScope
 
 from locca_mm import registry
@@ -33,6 +34,7 @@ print('tests-imported', any(m == 'tests' or m.startswith('tests.') for m in sys.
 """
 
 
+@pytest.mark.slow
 def test_the_package_registers_no_test_only_module():
     """A fresh ``import locca_mm`` + ``register_all_modules()`` leaves the toy model, dataset,
     metric and fault-injecting hooks (tests/toy.py) out of every registry."""

@@ -4,6 +4,8 @@ import json
 import os.path as osp
 import shutil
 
+import pytest
+
 from tests.conftest import ROOT, run_tool
 from tests.test_datasets.utils import DATA
 from tests.test_models.utils import TINY_TOKENIZER, tiny_model_cfg
@@ -12,6 +14,7 @@ GOOD = {'image': '0.jpg', 'caption': 'a red circle', 'width': 64, 'height': 48,
         'regions': [{'bbox': [4, 6, 24, 26], 'text': 'red circle', 'score': 0.9}]}
 
 
+@pytest.mark.slow
 def test_skip_mode_trains_and_counts_exactly(tmp_path):
     shutil.copytree(osp.join(DATA, 'jsonl', 'images'), tmp_path / 'images')
     records = [GOOD] * 8

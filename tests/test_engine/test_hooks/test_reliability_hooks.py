@@ -112,6 +112,7 @@ default_hooks = dict(checkpoint=dict(interval=5))
 """
 
 
+@pytest.mark.slow
 def test_nan_in_a_batch_names_iteration_task_and_samples(tmp_path):
     cfg = _config(tmp_path, 'nan', SHAPES, "dict(type='InjectNaNHook', at_iter=3)", body=SMALL)
     proc = run_tool(['train.py', cfg, '--work-dir', str(tmp_path / 'work')])
@@ -122,6 +123,7 @@ def test_nan_in_a_batch_names_iteration_task_and_samples(tmp_path):
     assert 'SyntheticShapes[pretrain]#' in err  # the samples of the batch, by source
 
 
+@pytest.mark.slow
 def test_nan_steps_can_be_skipped_and_counted(tmp_path):
     cfg = _config(tmp_path, 'nanskip', SHAPES, "dict(type='InjectNaNHook', at_iter=3)",
                   action='skip', body=SMALL)
@@ -168,6 +170,7 @@ log_processor = dict(by_epoch=True)
                    body=body)
 
 
+@pytest.mark.slow
 def test_malformed_records_strict_stops_at_the_first(tmp_path):
     _jsonl_with_malformed(tmp_path)
     proc = run_tool(['train.py', _jsonl_config(tmp_path, False), '--work-dir',
@@ -176,6 +179,7 @@ def test_malformed_records_strict_stops_at_the_first(tmp_path):
     assert 'data.jsonl:7: missing key "image"' in proc.stderr
 
 
+@pytest.mark.slow
 def test_malformed_records_skipped_and_counted_exactly(tmp_path):
     _jsonl_with_malformed(tmp_path)
     work = tmp_path / 'skip'
