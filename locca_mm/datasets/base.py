@@ -59,12 +59,19 @@ def check_text(value: Any, source: str, what: str) -> str:
     return value.strip()
 
 
+#: The smallest width/height (pixels) of a box, and of its part inside the image: anything
+#: thinner is degenerate (its location tokens coincide; float32 or a CPU that flushes
+#: denormals can make it zero-sized).
+MIN_BOX_SIZE = 0.01
+
+
 def check_box(box: Any, source: str, what: str = 'box', width: Optional[float] = None,
               height: Optional[float] = None) -> List[float]:
     """A finite xyxy box with positive width and height that overlaps the image.
 
     Boxes that reach beyond the image are kept (the pipeline clips them); a
-    box entirely outside the image, or with w/h <= 0, is invalid.
+    box entirely outside the image, or with w/h (or the part inside the image)
+    below :data:`MIN_BOX_SIZE`, is invalid.
     """
     try:
         x1, y1, x2, y2 = (float(v) for v in box)
@@ -72,10 +79,12 @@ def check_box(box: Any, source: str, what: str = 'box', width: Optional[float] =
         raise invalid(source, f'{what} must be 4 numbers [x1, y1, x2, y2], got {box!r}') from None
     if not all(np.isfinite([x1, y1, x2, y2])):
         raise invalid(source, f'{what} has a non-finite coordinate: {box!r}')
-    if x2 <= x1 or y2 <= y1:
-        raise invalid(source, f'{what} {box!r} has width or height <= 0')
-    if x2 <= 0 or y2 <= 0 or (width is not None and x1 >= width) or \
-            (height is not None and y1 >= height):
+    if x2 - x1 < MIN_BOX_SIZE or y2 - y1 < MIN_BOX_SIZE:
+        raise invalid(source, f'{what} {box!r} has width or height <= 0 (below '
+                      f'{MIN_BOX_SIZE} px)')
+    right = x2 if width is None else min(x2, width)
+    bottom = y2 if height is None else min(y2, height)
+    if right - max(x1, 0.0) < MIN_BOX_SIZE or bottom - max(y1, 0.0) < MIN_BOX_SIZE:
         raise invalid(source, f'{what} {box!r} lies outside the {width}x{height} image')
     return [x1, y1, x2, y2]
 

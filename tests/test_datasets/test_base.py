@@ -113,3 +113,16 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
         small = f.read()
     with pytest.raises(InvalidRecordError, match=r'64x48 = 3072 pixels, more than max_pixels'):
         LoadImage(max_pixels=1000)(dict(img_bytes=small, img_path='0.jpg', source='s#1'))
+
+
+@pytest.mark.parametrize('box,size', [
+    ([0, 0, 1, 5e-324], (2, 2)),     # a denormal height: zero once flushed or in float32
+    ([0, 0, 0.005, 1], (2, 2)),      # thinner than MIN_BOX_SIZE
+    ([-1, 0, 0.004, 1], (2, 2)),     # reaches into the image by less than MIN_BOX_SIZE
+    ([1.996, 0, 3, 1], (2, 2)),      # likewise at the right edge
+])
+def test_degenerate_or_barely_overlapping_boxes_are_invalid(box, size):
+    from locca_mm.datasets.base import InvalidRecordError, check_box
+    with pytest.raises(InvalidRecordError, match='rec.jsonl:1'):
+        check_box(box, 'rec.jsonl:1', width=size[0], height=size[1])
+    assert check_box([0, 0, 0.01, 0.01], 'rec.jsonl:1', width=2, height=2) == [0, 0, 0.01, 0.01]
