@@ -15,22 +15,12 @@ import traceback
 import torch
 from mmengine.config import Config
 
+from locca_mm.utils.cli import leaf_datasets
 from tests.test_models.utils import IMG, shrink_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join(ROOT, 'tests', 'data')
 SIZE_KEYS = ('scale', 'crop_size', 'img_size', 'size')
-
-
-def _datasets(dataset: dict):
-    """The leaf dataset configs of a (possibly mixed / concatenated) dataset config."""
-    if 'datasets' in dataset:
-        for d in dataset['datasets']:
-            yield from _datasets(d)
-    elif 'dataset' in dataset and isinstance(dataset['dataset'], dict):
-        yield from _datasets(dataset['dataset'])
-    else:
-        yield dataset
 
 
 def _to_fixtures(dataset: dict) -> None:
@@ -96,7 +86,7 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
             continue
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
         loader.pop('pin_memory', None)
-        for dataset in _datasets(loader['dataset']):
+        for dataset in leaf_datasets(loader['dataset']):
             _to_fixtures(dataset)
         _shrink_sizes(loader['dataset'])
     if cfg.get('train_cfg'):

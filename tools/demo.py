@@ -147,7 +147,7 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     reseeded, test sets fixed; ``iters`` shortens it (warm-up scaled)."""
     from mmengine.config import Config
 
-    from locca_mm.utils.cli import apply_encoder_from, link_tokenizer
+    from locca_mm.utils.cli import apply_encoder_from, leaf_datasets, link_tokenizer
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
@@ -158,7 +158,7 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
         cfg.train_cfg.max_iters = iters
         warmup = min(cfg.param_scheduler[0]['end'], max(iters // 2, 1))
         cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
-    val_sets = val_datasets(cfg)
+    val_sets = list(leaf_datasets((cfg.get('val_dataloader') or {}).get('dataset')))
     rec = name in REC_CONFIGS.values()
     if rec:  # the REC learning curve: 5 points on 100 expressions of the val split
         cfg.train_cfg.val_interval = max(cfg.train_cfg.max_iters // 5, 1)
@@ -178,14 +178,6 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     apply_encoder_from(cfg)
     return cfg
 
-
-def val_datasets(cfg) -> list:
-    """The leaf dataset configs of ``cfg``'s validation set (a ``ConcatDataset``'s parts)."""
-    loader = cfg.get('val_dataloader')
-    if not loader:
-        return []
-    dataset = loader.dataset
-    return list(dataset.datasets) if 'datasets' in dataset else [dataset]
 
 
 # ------------------------------------------------------------------------------ probe

@@ -181,10 +181,6 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
             f'{str(e).splitlines()[0] if str(e) else type(e).__name__}') from None
 
 
-def _is_local(filename: str) -> bool:
-    return '://' not in str(filename)
-
-
 def _atomic_write(filename: str, mode: str, write: Callable[[IO], None]) -> None:
     """``write`` into a temporary file beside ``filename``, flush it to disk, then rename.
 

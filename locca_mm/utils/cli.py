@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import shutil
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
@@ -25,7 +25,8 @@ from mmengine.hooks import Hook
 __all__ = [
     'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
     'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer',
-    'apply_encoder_from', 'quiet_dependency_deprecations', 'build_phase_dataset'
+    'apply_encoder_from', 'quiet_dependency_deprecations', 'build_phase_dataset',
+    'leaf_datasets'
 ]
 
 # Deprecation notices that mmengine 0.10.7 logs from inside its own hooks (CheckpointHook and
@@ -102,22 +103,29 @@ def link_tokenizer(cfg: Config) -> Config:
     if tokenizer is None:
         return cfg
 
-    def visit(dataset):
-        if not isinstance(dataset, dict):
-            return
-        if 'datasets' in dataset:  # mixing / concatenation wrappers
-            for d in dataset['datasets']:
-                visit(d)
-        elif 'dataset' in dataset:  # repeat-style wrappers
-            visit(dataset['dataset'])
-        elif dataset.get('tokenizer') is None and _is_locca_dataset(dataset.get('type')):
-            dataset['tokenizer'] = copy.deepcopy(tokenizer)
-
     for phase in ('train', 'val', 'test'):
         loader = cfg.get(f'{phase}_dataloader')
-        if isinstance(loader, dict):
-            visit(loader.get('dataset'))
+        if not isinstance(loader, dict):
+            continue
+        for dataset in leaf_datasets(loader.get('dataset')):
+            if dataset.get('tokenizer') is None and _is_locca_dataset(dataset.get('type')):
+                dataset['tokenizer'] = copy.deepcopy(tokenizer)
     return cfg
+
+
+def leaf_datasets(dataset) -> Iterator[dict]:
+    """The leaf dataset configs of a dataset config, through mixing / concatenation
+    wrappers (``datasets=[...]``) and repeat-style ones (``dataset=dict(...)``); they are
+    the config's own dicts, so changes to them change the config."""
+    if not isinstance(dataset, dict):
+        return
+    if 'datasets' in dataset:
+        for d in dataset['datasets']:
+            yield from leaf_datasets(d)
+    elif isinstance(dataset.get('dataset'), dict):
+        yield from leaf_datasets(dataset['dataset'])
+    else:
+        yield dataset
 
 
 def _is_locca_dataset(type_name) -> bool:

@@ -7,18 +7,14 @@ import pytest
 import torch
 
 from tests.conftest import run_tool
-from tests.test_models.utils import build_tiny, tiny_model_cfg
+from tests.test_models.utils import build_tiny, randomize_logits, tiny_model_cfg
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     """A tiny model's config file, checkpoint and two images."""
     root = tmp_path_factory.mktemp('infer')
-    model = build_tiny()
-    torch.manual_seed(0)
-    with torch.no_grad():  # non-zero logits, so decoding is not degenerate
-        for p in model.head.decoder.head.parameters():
-            p.normal_(std=2.0)
+    model = randomize_logits(build_tiny(), std=2.0)  # non-zero logits: decoding not degenerate
     ckpt = root / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, ckpt)
     cfg = root / 'tiny.py'

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from locca_mm.registry import MODELS
 from locca_mm.structures import LocCaDataSample
 from tests.conftest import ROOT, run_tool
-from tests.test_models.utils import build_tiny, tiny_model_cfg
+from tests.test_models.utils import build_tiny, randomize_logits, tiny_model_cfg
 
 SIZES = {'a.jpg': (48, 64), 'b.png': (80, 60), 'c.jpg': (40, 40)}  # (h, w)
 NON_LOCCA = ('_base_', 'mmdet', 'mmseg', 'mmpretrain', 'toy')
@@ -45,11 +45,7 @@ def _write_tiny(root, model, model_cfg, name='tiny', base=None):
 def tiny(tmp_path_factory):
     """A tiny LocCa's config and checkpoint, and three images of different sizes."""
     root = tmp_path_factory.mktemp('task_infer')
-    model = build_tiny()
-    torch.manual_seed(0)
-    with torch.no_grad():  # non-zero logits, so decoding is not degenerate
-        for p in model.head.decoder.head.parameters():
-            p.normal_(std=2.0)
+    model = randomize_logits(build_tiny(), std=2.0)  # non-zero logits: decoding not degenerate
     cfg, ckpt = _write_tiny(root, model, tiny_model_cfg())
     images = root / 'images'
     images.mkdir()

@@ -77,6 +77,16 @@ def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
     return cfg
 
 
+def randomize_logits(model, std: float, seed: int = 0):
+    """Draw the decoder's zero-initialised logit layer from N(0, std) (seeded), so that
+    decoding is not degenerate; returns ``model``."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.head.decoder.logit_layer.parameters():
+            p.normal_(std=std)
+    return model
+
+
 def build_tiny(config: str = LOCCA_B, seed: int = 0, **head_overrides):
     torch.manual_seed(seed)
     return MODELS.build(tiny_model_cfg(config, **head_overrides))

@@ -9,6 +9,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 
 from ..layers import KVCache, grid_size_of, sincos_2d
+from ..tokenizers.base import resolve_num_bins
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
 
@@ -106,10 +107,7 @@ class TextDecoder(TextTransformer):
                  memory_pos_embed: bool = False,
                  init_cfg: Optional[dict] = None,
                  num_loc_tokens: Optional[int] = None):
-        if num_loc_tokens is not None:
-            warnings.warn('TextDecoder(num_loc_tokens=...) is deprecated: it is num_bins',
-                          FutureWarning, stacklevel=2)
-            num_bins = num_loc_tokens
+        num_bins = resolve_num_bins(num_bins, num_loc_tokens, 'TextDecoder')
         if not 0 <= num_unimodal_layers < num_layers:
             raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
                              f'[0, num_layers={num_layers}): at least one block cross-attends '
