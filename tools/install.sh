@@ -26,6 +26,9 @@
 #   LOCCA_MMCV_CUDA        1: build mmcv's CUDA ops, 0: CPU ops only
 #                          (default: CUDA ops when a GPU and nvcc are present)
 #   MAX_JOBS               parallel compile jobs for mmcv (default: all cores)
+#   LOCCA_VENV_GIB         free GiB asked for before a new venv is filled (default: 8; a
+#                          CUDA torch stack takes ~6.4 GiB); 0 skips the check
+#   LOCCA_BUILD_GIB        free GiB asked for in TMPDIR before the mmcv build (default: 2)
 #   XDG_CACHE_HOME         the mmcv wheel cache lives in $XDG_CACHE_HOME/locca_mm/wheels
 #                          (default: ~/.cache/locca_mm/wheels)
 set -euo pipefail
@@ -38,6 +41,8 @@ PYTHON=${PYTHON:-python3}
 LOCCA_TORCH=${LOCCA_TORCH:-"torch==2.14.1 torchvision==0.29.1"}
 LOCCA_TORCH_INDEX_URL=${LOCCA_TORCH_INDEX_URL:-}
 LOCCA_MMCV_OPS=${LOCCA_MMCV_OPS:-1}
+LOCCA_VENV_GIB=${LOCCA_VENV_GIB:-8}
+LOCCA_BUILD_GIB=${LOCCA_BUILD_GIB:-2}
 MMCV_VERSION=2.1.0
 MIN_PYTHON=3.10  # torch 2.14 needs it
 CACHE_ROOT="${XDG_CACHE_HOME:-$HOME/.cache}/locca_mm/wheels"
@@ -51,6 +56,9 @@ case "${1:-}" in
 esac
 [ $# -le 1 ] || { echo "usage: $0 [--force | --check]" >&2; exit 2; }
 case "$LOCCA_MMCV_OPS" in 0|1) ;; *) echo "LOCCA_MMCV_OPS must be 0 or 1, not '$LOCCA_MMCV_OPS'" >&2; exit 2 ;; esac
+for v in LOCCA_VENV_GIB LOCCA_BUILD_GIB; do
+    case "${!v}" in ''|*[!0-9]*) echo "$v must be a whole number of GiB, not '${!v}'" >&2; exit 2 ;; esac
+done
 cd "$ROOT"
 
 START=$SECONDS
@@ -64,15 +72,18 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "no interpreter '$PYTHON' (set PYTHO
 "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1 \
     || die "'$PYTHON' cannot create virtual environments (Debian/Ubuntu: apt install python3-venv)"
 
-free_gib() {  # free GiB on the file system holding $1 (or its nearest existing parent)
+existing_dir() {  # $1 or its nearest existing parent
     local d=$1
     while [ ! -d "$d" ]; do d=$(dirname "$d"); done
-    df -Pk "$d" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'
+    printf '%s' "$d"
 }
-need_disk() {  # $1: directory, $2: GiB, $3: what for
-    local free
-    free=$(free_gib "$1")
-    [ "$free" -ge "$2" ] || die "$3 needs ${2} GiB free on $(df -P "$1" 2>/dev/null | awk 'NR==2{print $6}') ($1); ${free} GiB are free"
+need_disk() {  # $1: directory, $2: GiB (0: no check), $3: what for
+    local d free mount
+    [ "$2" -gt 0 ] || return 0
+    d=$(existing_dir "$1")
+    free=$(df -Pk "$d" | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+    mount=$(df -Pk "$d" | awk 'NR == 2 { print $6 }')
+    [ "$free" -ge "$2" ] || die "$3 needs ${2} GiB free on $mount ($1); ${free} GiB are free (free some space, or set ${4} to what you know suffices)"
 }
 need_compiler() {  # what building mmcv's ops needs, checked before the long build starts
     local cxx=${CXX:-}
@@ -129,11 +140,11 @@ fi
 # Fail in the first seconds, not after the torch download, when a build would be due and
 # cannot succeed.
 if [ ! -x "$VENV/bin/python" ] && [ "$LOCCA_TORCH" != system ]; then
-    need_disk "$VENV" 8 "torch and the stack (~6 GiB in the venv)"
+    need_disk "$VENV" "$LOCCA_VENV_GIB" "torch and the stack (~6.4 GiB in the venv)" LOCCA_VENV_GIB
 fi
 if [ "$LOCCA_MMCV_OPS" = 1 ] && ! have_mmcv_wheel && ! [ -x "$VENV/bin/python" ]; then
     need_compiler "$PYTHON"
-    need_disk "${TMPDIR:-/tmp}" 2 "building mmcv"
+    need_disk "${TMPDIR:-/tmp}" "$LOCCA_BUILD_GIB" "building mmcv" LOCCA_BUILD_GIB
 fi
 
 # --- virtual environment -------------------------------------------------------------------
@@ -235,7 +246,7 @@ build_mmcv() {
     jobs=${MAX_JOBS:-$(nproc)}
     if [ "$LOCCA_MMCV_OPS" = 1 ]; then
         need_compiler "$PY"
-        need_disk "$tmp" 2 "building mmcv"
+        need_disk "$tmp" "$LOCCA_BUILD_GIB" "building mmcv" LOCCA_BUILD_GIB
     fi
     case "$FLAVOUR" in
         noops) say "building mmcv $MMCV_VERSION without ops (pure Python) from source (about a minute)" ;;

@@ -141,7 +141,9 @@ def stub(tmp_path):
 
         def run(self, *args, cwd, **env):
             full = {k: v for k, v in os.environ.items() if not k.startswith('LOCCA_')}
-            full.update(PYTHON=self.python, XDG_CACHE_HOME=str(self.cache), STUB_STATE=str(state))
+            # The stand-in venv takes kilobytes: the free-space checks are tested on their own.
+            full.update(PYTHON=self.python, XDG_CACHE_HOME=str(self.cache), STUB_STATE=str(state),
+                        LOCCA_VENV_GIB='0', LOCCA_BUILD_GIB='0')
             full.update(env)
             return subprocess.run(['bash', INSTALL, *args], cwd=cwd, env=full,
                                   capture_output=True, text=True, timeout=120)
@@ -332,3 +334,25 @@ def test_wheelhouse_usage_errors(tmp_path):
         proc = subprocess.run(['bash', script, *args], capture_output=True, text=True,
                               timeout=60)
         assert proc.returncode != 0 and message in proc.stderr, (args, proc.stderr)
+
+
+def test_too_little_disk_fails_first_naming_the_mount_and_the_knob(stub, tmp_path):
+    proc = stub.run(cwd=tmp_path, VENV='new/env', LOCCA_VENV_GIB='1000000')
+    assert proc.returncode == 1
+    mount = subprocess.run(['df', '-P', str(tmp_path)], capture_output=True,
+                           text=True).stdout.splitlines()[1].split()[-1]
+    assert f'needs 1000000 GiB free on {mount} ({tmp_path}/new/env)' in proc.stderr
+    assert 'LOCCA_VENV_GIB' in proc.stderr
+    assert stub.calls('pip') == [] and not (tmp_path / 'new').exists()
+
+
+def test_build_space_checked_before_the_torch_download(stub, tmp_path):
+    proc = stub.run(cwd=tmp_path, VENV='v', LOCCA_BUILD_GIB='1000000', TMPDIR=str(tmp_path))
+    assert proc.returncode == 1 and 'building mmcv needs 1000000 GiB' in proc.stderr
+    assert stub.calls('pip') == []
+
+
+@pytest.mark.parametrize('value', ['-1', 'lots', '2.5'])
+def test_disk_knobs_must_be_whole_numbers(stub, tmp_path, value):
+    proc = stub.run(cwd=tmp_path, VENV='v', LOCCA_VENV_GIB=value)
+    assert proc.returncode == 2 and 'LOCCA_VENV_GIB must be a whole number' in proc.stderr
