@@ -35,6 +35,10 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   ``configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py`` on
   1024 x 1024 inputs with 8 objects an image (``--transfer-batch`` images; 1 on
   CPU, 4 on CUDA as in ViTDet).
+- ``--sections pseudo_label`` (only when named): ``pseudo_label``, images/s of
+  ``tools/pseudo_label.py --out-dir`` per process with a tiny and an OWL-ViT
+  B/32-sized random detector, and an estimate of the GPU-days to label 1 B
+  pairs with OWL-ViT B/16 at 768 px (``tools/pseudo_label_benchmark.py``).
 """
 import argparse
 import contextlib
@@ -50,8 +54,9 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val')
-OPT_IN = ('transfer', 'val')  # measured only when named in --sections
+SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val',
+            'pseudo_label')
+OPT_IN = ('transfer', 'val', 'pseudo_label')  # measured only when named in --sections
 VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-600it_shapes.py'
 COCA = 'coca/coca_vit-b16_256xb32-1100k_webli'  # the baseline compared with open_clip's
 MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
@@ -617,6 +622,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as root:
         tokfile = word_tokenizer_file(root, 1000 if args.quick else 32000)
         from data_benchmark import data_rates  # tools/data_benchmark.py, beside this file
+        from pseudo_label_benchmark import pseudo_label_rates
         steps = dict(
             train=lambda: bench_train(args, tokfile, device, out),
             decode=lambda: bench_decode(args, tokfile, device, out),
@@ -625,6 +631,8 @@ def main(argv=None):
             mfu=lambda: bench_mfu(args, tokfile, out),
             transfer=lambda: bench_transfer(args, device, out),
             val=lambda: bench_val(args, root, out),
+            pseudo_label=lambda: out.__setitem__('pseudo_label',
+                                                 pseudo_label_rates(args.quick)),
             data=lambda: out.__setitem__('samples_per_s_per_worker', data_rates(args.quick)))
         for name in SECTIONS:
             if name not in sections:

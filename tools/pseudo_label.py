@@ -1,20 +1,37 @@
-"""Label image–text pairs with regions: ``python tools/pseudo_label.py PAIRS --out OUT.jsonl``.
+"""Label image–text pairs with regions, as the paper makes its data.
 
-The paper's data recipe: an open-vocabulary detector looks for the caption's
-n-grams (and ``--categories``) in each image; boxes scoring ≥ ``--score-thr``
-become the image's regions. ``PAIRS`` is a JSONL of ``{"image", "caption"}``
-records or a COCO captions ``.json``; the output is the JSONL the datasets
-read, one line per image::
+    python tools/pseudo_label.py INPUT --out-dir DIR --detector owlvit --model DIR_OR_NAME
+    bash tools/dist_pseudo_label.sh NPROC INPUT --out-dir DIR ...      (torchrun)
+    bash tools/slurm_pseudo_label.sh PARTITION JOB INPUT --out-dir DIR ...   (srun)
 
-    {"image": "rel/path.jpg", "caption": "...", "regions": [{"bbox": [x1, y1, x2, y2],
-     "text": "...", "score": 0.87}]}
+An open-vocabulary detector looks for the caption's n-grams (and
+``--categories``) in each image; boxes scoring ≥ ``--score-thr`` become the
+image's regions. ``INPUT`` is img2dataset / WebDataset tar shards (a path,
+glob, brace pattern ``pairs-{000000..000999}.tar`` or fsspec URL; caption from
+``{key}.txt`` or the ``caption``/``text`` of ``{key}.json``), a JSONL of
+``{"image", "caption"}`` records or a COCO captions ``.json`` (both with
+``--image-root``).
+
+``--out-dir DIR`` writes one training shard per input shard (JSONL / COCO
+input: per ``--samples-per-shard`` pairs), ``DIR/NAME.tar`` in the layout
+``ShardedTarDataset`` reads (image bytes unchanged, ``{key}.json`` =
+``{"caption", "regions": [{"bbox": [x1, y1, x2, y2], "text", "score"}],
+"width", "height"}``), each written to a temporary file and renamed when
+complete, then recorded in ``DIR/manifest/NAME.json``; ``DIR/manifest.json``
+sums them up at the end. Rerun the same command to resume: finished shards are
+skipped, unfinished ones redone. Rank r of W labels units r, r + W, ...;
+DataLoader workers (``--num-workers``) read, decode and shrink the images to
+the detector's input size; on CUDA the detector runs under bfloat16 autocast
+(``--no-amp`` turns it off). ``--out OUT.jsonl`` instead writes one JSONL
+(one process), the format ``JsonlDataset`` reads.
 
 Detectors: ``--detector owlvit --model DIR_OR_HUB_NAME`` (OWL-ViT or OWLv2,
 HuggingFace transformers) or ``--detector mmdet --config CFG --checkpoint CKPT``
-(an mmdet GroundingDINO/GLIP config). The output appears only when the run
-finishes (written to ``OUT.tmp``, then renamed). A missing or unreadable image
-stops the run with its path and the pair's line, before the detector is loaded
-when the file is missing; ``--skip-invalid`` skips and counts such images.
+(an mmdet GroundingDINO/GLIP config). A missing or unreadable image, a
+sample without a caption or image, an unsafe tar member, or an input shard that
+cannot be read stops the run with an error naming it; ``--skip-invalid`` skips
+and counts them (a failed input shard is reported and has no output, so a
+rerun tries it again).
 """
 import argparse
 import json
@@ -22,6 +39,8 @@ import os
 import os.path as osp
 import sys
 import time
+from glob import escape as glob_escape
+from glob import glob
 from itertools import islice
 from typing import List, Optional, Tuple
 
@@ -29,6 +48,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmcv  # noqa: E402
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from locca_mm.apis import (  # noqa: E402
@@ -38,6 +58,14 @@ from locca_mm.apis import (  # noqa: E402
     PseudoLabeler,
     read_pairs,
 )
+from locca_mm.apis.shard_labeling import (  # noqa: E402
+    ShardLabelingLoop,
+    UnitStream,
+    identity,
+    is_shard_input,
+    plan_units,
+)
+from locca_mm.datasets.web_shards import done_shards, write_manifest  # noqa: E402
 from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 Pair = Tuple[str, str, str]  # (image relative path, caption, source)
@@ -46,9 +74,23 @@ Pair = Tuple[str, str, str]  # (image relative path, caption, source)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Pseudo-label image-text pairs with an open-vocabulary detector')
-    parser.add_argument('pairs', help='JSONL of {"image", "caption"} or a COCO captions .json')
-    parser.add_argument('--image-root', required=True, help='directory the image paths are in')
-    parser.add_argument('--out', required=True, help='output JSONL file')
+    parser.add_argument('input', help='tar shards (path, glob, brace pattern or URL), a JSONL '
+                        'of {"image", "caption"} or a COCO captions .json')
+    parser.add_argument('--image-root', help='directory the image paths are in (JSONL / COCO)')
+    out = parser.add_mutually_exclusive_group(required=True)
+    out.add_argument('--out-dir', help='write training shards here (resumable, distributed)')
+    out.add_argument('--out', help='write one JSONL file instead (one process)')
+    parser.add_argument('--samples-per-shard', type=int, default=10000,
+                        help='pairs per output shard for JSONL / COCO input (default 10000)')
+    parser.add_argument('--num-workers', type=int, default=2,
+                        help='DataLoader workers reading and decoding images (--out-dir)')
+    parser.add_argument('--max-side', type=int,
+                        help='shrink images whose longer side exceeds this before detection '
+                        "(default: the detector's input size; 0: never)")
+    parser.add_argument('--no-amp', action='store_true',
+                        help='no bfloat16 autocast around the detector on CUDA')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
+                        help='set by dist_pseudo_label.sh / slurm_pseudo_label.sh')
     parser.add_argument('--detector', choices=['owlvit', 'mmdet'], default='owlvit',
                         help='owlvit: HuggingFace OWL-ViT/OWLv2; mmdet: a grounding config')
     parser.add_argument('--model', help='OWL-ViT/OWLv2 directory or hub name (--detector owlvit)')
@@ -66,7 +108,8 @@ def parse_args(argv=None):
     parser.add_argument('--max-regions', type=int, default=32, help='regions per image, at most')
     parser.add_argument('--batch-size', type=int, default=8, help='images per detector call')
     parser.add_argument('--device', default='cpu', help='torch device, e.g. cuda:0')
-    parser.add_argument('--limit', type=int, help='label only the first N pairs')
+    parser.add_argument('--limit', type=int,
+                        help='label only the first N pairs (JSONL / COCO) or shards (tar input)')
     parser.add_argument('--skip-invalid', action='store_true',
                         help='skip (and count) missing or unreadable images instead of stopping')
     return parser.parse_args(argv)
@@ -74,11 +117,18 @@ def parse_args(argv=None):
 
 def check_args(args) -> None:
     """Reject bad values before anything is loaded."""
-    if not osp.isfile(args.pairs):
-        raise SetupError(f'pairs file not found: {args.pairs}')
-    if not osp.isdir(args.image_root):
-        raise SetupError(f'--image-root is not a directory: {args.image_root}')
-    for name in ('max_n', 'max_queries', 'max_regions', 'batch_size', 'limit'):
+    if args.out and is_shard_input(args.input):
+        raise SetupError('tar shard input writes shards: use --out-dir DIR, not --out')
+    if not is_shard_input(args.input):
+        if not osp.isfile(args.input):
+            raise SetupError(f'pairs file not found: {args.input}')
+        if not args.image_root or not osp.isdir(args.image_root):
+            raise SetupError(f'--image-root is not a directory: {args.image_root} (JSONL and '
+                             'COCO input name image files relative to it)')
+    if args.num_workers < 0 or (args.max_side is not None and args.max_side < 0):
+        raise SetupError('--num-workers and --max-side must be >= 0')
+    for name in ('max_n', 'max_queries', 'max_regions', 'batch_size', 'limit',
+                 'samples_per_shard'):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SetupError(f'--{name.replace("_", "-")} must be >= 1, got {value}')
@@ -112,7 +162,7 @@ def load_pairs(args) -> Tuple[List[Pair], int]:
     ``--image-root`` costs seconds, not a model load.
     """
     try:
-        pairs = list(islice(read_pairs(args.pairs), args.limit))
+        pairs = list(islice(read_pairs(args.input), args.limit))
     except (OSError, ValueError) as e:
         raise SetupError(str(e)) from e
     found = [osp.isfile(osp.join(args.image_root, image)) for image, _, _ in pairs]
@@ -181,16 +231,20 @@ def label_batches(labeler: PseudoLabeler, pairs: List[Pair], args,
     return num_images, num_regions, skipped
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    check_args(args)
-    started = time.time()
-    pairs, skipped = load_pairs(args)
-    labeler = PseudoLabeler(
+def build_labeler(args, device: str) -> PseudoLabeler:
+    """The detector and the query/filter settings of the command line."""
+    args.device = device
+    return PseudoLabeler(
         build_detector(args), score_thr=args.score_thr, nms_iou=args.nms_iou, max_n=args.max_n,
         categories=parse_categories(args.categories), max_queries=args.max_queries,
         max_regions=args.max_regions)
 
+
+def main_jsonl(args):
+    """``--out OUT.jsonl``: one process, one file, written when the run finishes."""
+    started = time.time()
+    pairs, skipped = load_pairs(args)
+    labeler = build_labeler(args, args.device)
     out_dir = osp.dirname(osp.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     tmp = args.out + '.tmp'
@@ -206,6 +260,90 @@ def main(argv=None):
     print(f'pseudo_label: {num_images} images, {num_regions} regions ({mean:.2f} per image), '
           f'{skipped} skipped, {time.time() - started:.1f} s -> {args.out}')
     return num_images, num_regions, skipped
+
+
+def setup_dist(args) -> Tuple[int, int, str]:
+    """(rank, world size, device) of this process; the process group for ``--launcher``."""
+    from mmengine.dist import get_dist_info, init_dist
+    device = args.device
+    if args.launcher != 'none':
+        cuda = device.startswith('cuda') and torch.cuda.is_available()
+        init_dist(args.launcher, backend='nccl' if cuda else 'gloo')
+        if cuda and device == 'cuda':
+            device = f'cuda:{int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()}'
+    rank, world = get_dist_info()
+    return rank, world, device
+
+
+def label_rank(args, units, rank: int, device: str):
+    """Label this rank's unfinished units into ``--out-dir``; returns the loop (totals)."""
+    labeler = build_labeler(args, device)
+    max_side = labeler.detector.input_size if args.max_side is None else args.max_side
+    stream = UnitStream(units, args.image_root or '', max_side or None)
+    loader = torch.utils.data.DataLoader(
+        stream, batch_size=None, num_workers=min(args.num_workers, len(units)),
+        collate_fn=identity, prefetch_factor=4 if args.num_workers else None)
+    with tqdm(unit='img', desc=f'rank {rank}', position=rank, file=sys.stderr,
+              dynamic_ncols=True) as bar:
+        loop = ShardLabelingLoop(labeler, units, args.out_dir, batch_size=args.batch_size,
+                                 skip_invalid=args.skip_invalid, amp=not args.no_amp,
+                                 progress=bar.update)
+        loop.run(loader)
+    return loop
+
+
+def gather_totals(totals: dict, failed: list, world: int) -> Tuple[dict, list]:
+    """Sum the ranks' counts and collect their failed shards (all ranks get the result)."""
+    if world == 1:
+        return dict(totals), list(failed)
+    from mmengine.dist import all_gather_object
+    everything = all_gather_object((dict(totals), list(failed)))
+    summed, all_failed = {}, []
+    for counts, fails in everything:
+        for k, v in counts.items():
+            summed[k] = summed.get(k, 0) + v
+        all_failed += fails
+    return summed, all_failed
+
+
+def main_shards(args):
+    """``--out-dir DIR``: this rank's shards, then (rank 0) the manifest and the summary."""
+    started = time.time()
+    rank, world, device = setup_dist(args)
+    units = plan_units(args.input, args.samples_per_shard, args.limit)
+    mine = units[rank::world]
+    done = done_shards(args.out_dir)
+    todo = [u for u in mine if u.name not in done]
+    os.makedirs(args.out_dir, exist_ok=True)
+    for unit in todo:  # what a killed run of this unit left behind
+        pattern = osp.join(glob_escape(args.out_dir), f'{glob_escape(unit.name)}.tar.tmp.*')
+        for stale in glob(pattern):
+            os.remove(stale)
+    totals, failed = {}, []
+    if todo:
+        loop = label_rank(args, todo, rank, device)
+        totals, failed = loop.totals, loop.failed
+    totals = dict(totals, already_done=len(mine) - len(todo), units=len(mine))
+    totals, failed = gather_totals(totals, failed, world)
+    seconds = time.time() - started
+    if rank == 0:
+        write_manifest(args.out_dir, failed=dict(failed))
+        n = totals.get('images', 0)
+        print(f'pseudo_label: {totals.get("units", 0)} shards ({totals.get("shards", 0)} '
+              f'labelled, {totals.get("already_done", 0)} already done, {len(failed)} failed), '
+              f'{n} images, {totals.get("regions", 0)} regions '
+              f'({totals.get("regions", 0) / max(n, 1):.2f} per image), '
+              f'{totals.get("skipped", 0)} skipped, {seconds:.1f} s, '
+              f'{n / max(seconds, 1e-9):.2f} images/s on {world} process(es) -> {args.out_dir}')
+        for name, error in failed:
+            print(f'pseudo_label: failed shard {name}: {error}', file=sys.stderr)
+    return totals, failed
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    return main_jsonl(args) if args.out else main_shards(args)
 
 
 if __name__ == '__main__':

@@ -38,7 +38,14 @@ class Detections(NamedTuple):
 
 
 class OpenVocabDetector(abc.ABC):
-    """A detector that finds boxes for free-text queries, a different list per image."""
+    """A detector that finds boxes for free-text queries, a different list per image.
+
+    ``input_size``: the longer image side the model itself works at (None if
+    unknown); an image larger than that may be shrunk to it before
+    :meth:`detect` (in a data worker) without changing what the model sees.
+    """
+
+    input_size: Optional[int] = None
 
     @abc.abstractmethod
     def detect(self, images: List[np.ndarray], queries: List[List[str]]) -> List[Detections]:
@@ -115,6 +122,10 @@ class OwlViTDetector(OpenVocabDetector):
         # so its boxes are fractions of that square, not of the image.
         self.pads_to_square = model_type == 'owlv2' and getattr(
             processor.image_processor, 'do_pad', True)
+        size = getattr(processor.image_processor, 'size', None)
+        if isinstance(size, dict):
+            size = max((v for v in size.values() if isinstance(v, int)), default=None)
+        self.input_size = size if isinstance(size, int) else None
         # Longer queries are cut: the text tower has this many positions.
         self.max_text_len = self.model.config.text_config.max_position_embeddings
 

@@ -45,6 +45,11 @@ def parse_record(obj: Any, source: str, img_prefix: str = '') -> Dict:
     captions: List[str] = []
     if 'caption' in obj:
         captions.append(check_text(obj['caption'], source, 'caption'))
+    if 'captions' in obj:
+        if not isinstance(obj['captions'], list):
+            raise invalid(source, '"captions" must be a list of strings')
+        captions += [check_text(c, source, f'captions[{i}]')
+                     for i, c in enumerate(obj['captions'])]
     raw_regions = obj.get('regions', [])
     if not isinstance(raw_regions, list):
         raise invalid(source, '"regions" must be a list')
@@ -89,10 +94,13 @@ class JsonlDataset(LocCaBaseDataset):
          "regions": [{"bbox": [x1, y1, x2, y2], "text": "...", "score": 0.87}],
          "width": 640, "height": 480}
 
-    ``image`` is required; ``caption`` and ``regions`` are optional, but a
-    record needs one of them; ``score`` defaults to 1; ``width``/``height``
-    (optional) let boxes be checked before the image is read. This is what
-    ``tools/pseudo_label.py`` writes. Blank lines are ignored.
+    ``image`` is required; ``caption`` (or ``captions``, a list: several
+    captions of one image, e.g. COCO's five, one drawn per step) and
+    ``regions`` are optional, but a record needs one of them; ``score``
+    defaults to 1; ``width``/``height`` (optional) let boxes be checked before
+    the image is read. This is what ``tools/pseudo_label.py --out`` writes, and
+    the ``{key}.json`` of a shard (``tools/make_shards.py``). Blank lines are
+    ignored.
 
     Args:
         ann_file (str): the ``.jsonl`` file.

@@ -34,3 +34,49 @@ def transform_results(w=80, h=60):
                 regions=make_regions([[5, 10, 25, 30], [40, 5, 78, 55]],
                                      ['left dog', 'cat on the RIGHT'], [0.9, 0.2]),
                 ref_text='the leftmost dog')
+
+
+def write_tar(path, members) -> str:
+    """A tar of ``(name, bytes)`` members in the given order (what img2dataset writes)."""
+    import io
+    import tarfile
+    with tarfile.open(path, 'w') as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return str(path)
+
+
+def jpeg_bytes(seed: int, height: int = 40, width: int = 56) -> bytes:
+    """A random RGB image as JPEG bytes."""
+    import cv2
+    import numpy as np
+    image = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return cv2.imencode('.jpg', image)[1].tobytes()
+
+
+def pair_shards(folder, num_shards=4, per_shard=3, captions=('a dog', 'red car', 'two cats'),
+                name='pairs') -> str:
+    """img2dataset-layout shards ``NAME-00000{0..}.tar``; returns their brace pattern.
+
+    Keys are ``SSSSJJJJ``; sample j has the caption ``captions[(j + s) % len]`` in
+    ``.txt`` except j == 1, whose caption is only in the ``.json`` (with url/width/height).
+    """
+    import json
+    import os
+    os.makedirs(folder, exist_ok=True)
+    for s in range(num_shards):
+        members = []
+        for j in range(per_shard):
+            key, height = f'{s:04d}{j:04d}', 40 + 8 * j
+            caption = captions[(j + s) % len(captions)]
+            meta = dict(url=f'https://example.com/{key}.jpg', width=56, height=height)
+            if j == 1:
+                meta['caption'] = caption
+            members.append((f'{key}.jpg', jpeg_bytes(100 * s + j, height)))
+            members.append((f'{key}.json', json.dumps(meta).encode()))
+            if j != 1:
+                members.append((f'{key}.txt', caption.encode()))
+        write_tar(osp.join(folder, f'{name}-{s:06d}.tar'), members)
+    return osp.join(str(folder), f'{name}-{{000000..{num_shards - 1:06d}}}.tar')

@@ -45,3 +45,13 @@ def test_benchmark_transfer_section_times_a_mask_rcnn_step():
     assert 'errors' not in out, out.get('errors')
     assert out['maskrcnn_vit_b_step_s'] > 0 and out['maskrcnn_images_per_step'] == 1
     assert 'train_step_s' not in out  # only the named section ran
+
+
+@pytest.mark.slow
+def test_benchmark_pseudo_label_section_times_the_labelling_tool():
+    pytest.importorskip('transformers')
+    proc = run_tool(['benchmark.py', '--quick', '--sections', 'pseudo_label'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert 'errors' not in out, out.get('errors')
+    assert out['pseudo_label']['images_per_s_tiny'] > 0 and 'train_step_s' not in out
