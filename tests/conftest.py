@@ -18,6 +18,20 @@ def pytest_configure(config):
     fresh processes, what a plain import and a plain ``Runner.from_cfg`` do without them."""
     from locca_mm.engine import apply_runtime_fixes
     apply_runtime_fixes()
+
+
+@pytest.fixture(autouse=True)
+def _drop_log_handlers_on_closed_streams():
+    """An mmengine logger made during a test writes to that test's captured stdout, which
+    pytest closes afterwards; a later test logging through it would print a logging error."""
+    yield
+    from mmengine.logging import MMLogger
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in list(logger.handlers):
+            if getattr(getattr(handler, 'stream', None), 'closed', False):
+                logger.removeHandler(handler)
+
+
 TOY_CONFIG = osp.join(ROOT, 'configs', 'toy', 'toy_regression.py')
 
 

@@ -133,3 +133,20 @@ def test_bad_input_is_one_named_error(tmp_path, capsys):
     assert 'number of attention heads' in error(wide, dst)
     assert 'no MAP pooler' in error(wide, dst, '--num-heads', 2, '--global-pool', 'map')
     assert not dst.exists()
+
+
+def test_tanh_gelu_encoder_exports_with_timm_gelu_tanh():
+    """A big_vision-converted encoder (tanh GELU) stays the same function in timm."""
+    from locca_mm.models.backbones.converters import locca_to_timm
+    act = dict(type='GELU', approximate='tanh')
+    torch.manual_seed(2)
+    backbone, = _perturbed(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH, act_cfg=act))
+    export = locca_to_timm(backbone.state_dict(), backbone=dict(arch=ARCH, act_cfg=act))
+    assert export.model_kwargs['act_layer'] == 'gelu_tanh'
+    model = timm.create_model('vit_base_patch16_224', **export.model_kwargs).eval()
+    model.load_state_dict(export.state_dict)
+    x = torch.randn(2, 3, SIZE, SIZE) * 3  # large activations: the two GELUs differ there
+    with torch.no_grad():
+        assert (model.forward_features(x) - backbone(x)[0]).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="act_cfg=.*ReLU.*only the exact and the tanh GELU"):
+        locca_to_timm(backbone.state_dict(), backbone=dict(arch=ARCH, act_cfg=dict(type='ReLU')))

@@ -13,7 +13,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
 
-from ..layers import grid_size_of, resize_pos_embed, sincos_2d
+from ..layers import grid_size_of, resize_pos_embed, set_mlp_act, sincos_2d
 from .encoder_block import EncoderBlock
 
 _WARNED_ARCHS = set()
@@ -83,6 +83,10 @@ class LocCaViT(BaseModule):
         global_attn_indexes (Sequence[int]): Blocks that keep global attention
             when ``window_size > 0`` (negative values count from the end);
             ViTDet-B uses (2, 5, 8, 11).
+        act_cfg (dict, optional): The MLPs' activation (mmcv config); None
+            (default) is the exact GELU. big_vision's ViTs (flax ``nn.gelu``)
+            use ``dict(type='GELU', approximate='tanh')``, which the big_vision
+            converter sets.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')`` loads the encoder out of a full checkpoint
             (``.pth``, or ``.safetensors`` from ``tools/extract_encoder.py``);
@@ -130,7 +134,8 @@ class LocCaViT(BaseModule):
                  norm_eps: float = 1e-6,
                  window_size: int = 0,
                  global_attn_indexes: Sequence[int] = (),
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         self._check_args(out_type, pos_embed, window_size, with_cls_token)
         self.arch_settings = self.parse_arch(arch)
@@ -148,6 +153,9 @@ class LocCaViT(BaseModule):
         self._build_embeddings(in_channels, pos_embed_std, drop_rate)
         self._build_blocks(qkv_bias, drop_rate, drop_path_rate, norm_eps, fused_attn,
                            window_size, global_attn_indexes)
+        self.act_cfg = act_cfg
+        if act_cfg is not None:
+            set_mlp_act(self.blocks, act_cfg)
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         self.out_indices = sorted(i % self.num_layers for i in out_indices)

@@ -6,12 +6,15 @@ from .attention import (
                         KVCache,
                         Mlp,
                         attend,
+                        build_act,
                         merge_heads,
+                        set_mlp_act,
                         split_heads,
 )
 from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
-    'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'merge_heads',
-    'split_heads', 'grid_size_of', 'resize_pos_embed', 'sincos_1d', 'sincos_2d'
+    'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'build_act',
+    'merge_heads', 'set_mlp_act', 'split_heads', 'grid_size_of', 'resize_pos_embed',
+    'sincos_1d', 'sincos_2d'
 ]

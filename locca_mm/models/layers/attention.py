@@ -185,13 +185,35 @@ class CrossAttention(nn.Module):
         return self.proj(merge_heads(out))
 
 
-class Mlp(nn.Module):
-    """Two-layer MLP: Linear -> GELU -> Linear, [B, N, D] -> [B, N, D]."""
+def build_act(act_cfg: Optional[dict] = None) -> nn.Module:
+    """The activation of an :class:`Mlp`: the exact GELU for None, else mmcv's
+    ``build_activation_layer(act_cfg)``, e.g. ``dict(type='GELU', approximate='tanh')``,
+    the tanh approximation that flax's ``nn.gelu`` (big_vision) computes."""
+    if act_cfg is None:
+        return nn.GELU()
+    from mmcv.cnn import build_activation_layer
+    return build_activation_layer(dict(act_cfg))
 
-    def __init__(self, dim: int, hidden_dim: int, bias: bool = True, drop: float = 0.0):
+
+def set_mlp_act(module: nn.Module, act_cfg: Optional[dict]) -> None:
+    """Give every :class:`Mlp` inside ``module`` the activation of ``act_cfg``
+    (:func:`build_act`); activations have no parameters, so state dicts do not change."""
+    for m in module.modules():
+        if isinstance(m, Mlp):
+            m.act = build_act(act_cfg)
+
+
+class Mlp(nn.Module):
+    """Two-layer MLP: Linear -> GELU -> Linear, [B, N, D] -> [B, N, D].
+
+    ``act_cfg`` (None: the exact GELU) picks the activation, see :func:`build_act`.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, bias: bool = True, drop: float = 0.0,
+                 act_cfg: Optional[dict] = None):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim, bias=bias)
-        self.act = nn.GELU()
+        self.act = build_act(act_cfg)
         self.fc2 = nn.Linear(hidden_dim, dim, bias=bias)
         self.drop = nn.Dropout(drop)
 

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import KVCache, grid_size_of, sincos_2d
+from ..layers import KVCache, grid_size_of, set_mlp_act, sincos_2d
 from ..tokenizers.base import resolve_num_bins
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
@@ -83,6 +83,15 @@ class TextDecoder(TextTransformer):
             does), so positions stay explicit whatever the encoder kept of
             them. Defaults to False (the paper's decoder).
         num_loc_tokens (int, optional): deprecated name of ``num_bins``.
+        head_bias (bool, optional): Biases of the output LayerNorm and the
+            logit layer; None (default) follows ``bias``. big_vision's CapPa
+            decoder with ``decoder_bias=False`` has them while its blocks have
+            none (``bias=False, head_bias=True``).
+        act_cfg (dict, optional): The MLPs' activation (mmcv config); None
+            (default) is the exact GELU. big_vision (flax ``nn.gelu``) uses
+            ``dict(type='GELU', approximate='tanh')``; see
+            :mod:`locca_mm.models.text.converters` for big_vision's CapPa
+            decoder in these terms.
     """
 
     def __init__(self,
@@ -106,7 +115,9 @@ class TextDecoder(TextTransformer):
                  loc_embed_init: Optional[str] = None,
                  memory_pos_embed: bool = False,
                  init_cfg: Optional[dict] = None,
-                 num_loc_tokens: Optional[int] = None):
+                 num_loc_tokens: Optional[int] = None,
+                 head_bias: Optional[bool] = None,
+                 act_cfg: Optional[dict] = None):
         num_bins = resolve_num_bins(num_bins, num_loc_tokens, 'TextDecoder')
         if not 0 <= num_unimodal_layers < num_layers:
             raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
@@ -116,13 +127,16 @@ class TextDecoder(TextTransformer):
         super().__init__(vocab_size, pad_id, bos_id, embed_dims, num_heads, mlp_ratio, cross,
                          memory_dims, max_len, bias, dropout, fused_attn, loc_offset, num_bins,
                          loc_embed_init, init_cfg=init_cfg)
+        if act_cfg is not None:
+            set_mlp_act(self.blocks, act_cfg)
         self.mask_id = mask_id
         self.num_unimodal_layers = num_unimodal_layers
         self.memory_pos_embed = memory_pos_embed
         if with_text_cls:
             self._add_text_cls(bias)
-        self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=bias)
-        self.logit_layer = nn.Linear(embed_dims, vocab_size, bias=bias)
+        head_bias = bias if head_bias is None else head_bias
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=head_bias)
+        self.logit_layer = nn.Linear(embed_dims, vocab_size, bias=head_bias)
         self._init_params()
 
     def _init_params(self) -> None:

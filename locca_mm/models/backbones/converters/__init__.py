@@ -17,12 +17,12 @@ One module per direction, each with its key mapping in its docstring:
 Position tables are kept at their own grid; :meth:`Converted.at_img_size`
 resamples them (bicubic, as LocCaViT does on load from another grid).
 """
-from .big_vision import big_vision_to_locca, big_vision_vit_forward
+from .big_vision import FLAX_GELU, big_vision_to_locca, big_vision_vit_forward
 from .common import Converted, build_encoder, resample_pos_embed, save_converted
 from .from_timm import timm_to_locca
 from .to_timm import TimmExport, locca_to_timm
 
 __all__ = [
-    'Converted', 'big_vision_to_locca', 'timm_to_locca', 'resample_pos_embed',
+    'Converted', 'FLAX_GELU', 'big_vision_to_locca', 'timm_to_locca', 'resample_pos_embed',
     'big_vision_vit_forward', 'build_encoder', 'save_converted', 'TimmExport', 'locca_to_timm'
 ]

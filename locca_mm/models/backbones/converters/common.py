@@ -19,7 +19,8 @@ class Converted:
     Attributes:
         state_dict: LocCaViT names -> tensors.
         backbone: LocCaViT arguments the weights need (``arch``, ``patch_size``,
-            ``img_size`` of the table, ``pos_embed``, ``with_cls_token``).
+            ``img_size`` of the table, ``pos_embed``, ``with_cls_token``, and
+            ``act_cfg`` where the MLPs' activation is not the exact GELU).
         notes: What was dropped, folded or resampled, one line each.
     """
 

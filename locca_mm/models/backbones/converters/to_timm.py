@@ -121,6 +121,18 @@ def _num_heads(arch: dict, dim: int, mlp_dim: int, notes: List[str]) -> int:
     return num_heads
 
 
+def _act_layer(act_cfg: Optional[dict], notes: List[str]) -> dict:
+    """timm's ``act_layer`` for the backbone's ``act_cfg`` (None: timm's default, exact GELU)."""
+    if act_cfg is None or (dict(act_cfg).get('type') == 'GELU'
+                           and dict(act_cfg).get('approximate', 'none') == 'none'):
+        return {}
+    if dict(act_cfg) == dict(type='GELU', approximate='tanh'):
+        notes.append("tanh GELU (big_vision's): act_layer='gelu_tanh'")
+        return dict(act_layer='gelu_tanh')
+    raise ValueError(f'act_cfg={act_cfg}: only the exact and the tanh GELU have a timm '
+                     'counterpart here')
+
+
 def _check_expressible(backbone: dict, depth: int) -> None:
     """ValueError for what timm's ``VisionTransformer`` cannot do: another LayerNorm eps,
     window attention."""
@@ -223,7 +235,8 @@ def _global_pool(global_pool: Optional[str], pool) -> str:
 
 # ------------------------------------------------------------------------------ the whole
 def _model_kwargs(found: dict, arch: dict, grid: Tuple[int, int], global_pool: str,
-                  pool_include_prefix: bool, notes: List[str]) -> dict:
+                  pool_include_prefix: bool, notes: List[str],
+                  act_cfg: Optional[dict] = None) -> dict:
     """``timm.create_model`` keyword arguments of the export (``arch`` with its heads)."""
     patch, dim = found['patch_size'], arch['embed_dims']
     kwargs = dict(num_classes=0, global_pool=global_pool, class_token=found['with_cls_token'],
@@ -244,6 +257,7 @@ def _model_kwargs(found: dict, arch: dict, grid: Tuple[int, int], global_pool: s
         notes.append('no final norm: final_norm=False')
     if global_pool == 'avg':
         kwargs['fc_norm'] = False  # the final norm acts on the tokens, before pooling
+    kwargs.update(_act_layer(act_cfg, notes))
     return kwargs
 
 
@@ -295,5 +309,5 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
                                  found['qkv_bias'], notes))
     elif pool:
         notes.append('MAP pooler dropped (global_pool=\'avg\')')
-    kwargs = _model_kwargs(found, arch, grid, global_pool, pool_include_prefix, notes)
-    return TimmExport(out, kwargs, notes)
+    return TimmExport(out, _model_kwargs(found, arch, grid, global_pool, pool_include_prefix,
+                                         notes, backbone.get('act_cfg')), notes)
