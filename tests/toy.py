@@ -19,7 +19,8 @@ from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from torch.utils.data import Dataset
 
-from locca_mm.registry import DATASETS, HOOKS, METRICS, MODELS
+from locca_mm.datasets.base import LocCaBaseDataset
+from locca_mm.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 
 
 @DATASETS.register_module()
@@ -121,16 +122,17 @@ class RecordSamplesHook(Hook):
 class SignalAtIterHook(Hook):
     """Send ``signal_name`` to this process after training iteration ``at_iter`` (1-based).
 
-    Simulates a scheduler preempting the job at a known point.
+    Simulates a scheduler preempting the job at a known point; with ``rank``,
+    only that rank's process gets the signal.
     """
 
     priority = 'HIGHEST'
 
-    def __init__(self, at_iter: int, signal_name: str = 'SIGTERM'):
-        self.at_iter, self.signal_name = at_iter, signal_name
+    def __init__(self, at_iter: int, signal_name: str = 'SIGTERM', rank: Optional[int] = None):
+        self.at_iter, self.signal_name, self.rank = at_iter, signal_name, rank
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if runner.iter + 1 == self.at_iter:
+        if runner.iter + 1 == self.at_iter and self.rank in (None, get_rank()):
             import os
             import signal
             os.kill(os.getpid(), getattr(signal, self.signal_name))
@@ -191,3 +193,154 @@ class InjectNaNHook(Hook):
             return out
 
         preprocessor.forward = forward
+
+
+@TRANSFORMS.register_module()
+class ToyRandomRecord:
+    """Turn a ``ToyRecordsDataset`` info into a sample, drawing as augmentations do.
+
+    Every call draws one number from each of the process's global generators
+    (numpy, ``random``, torch), adds their sum to the inputs and keeps them in
+    ``data_samples.draws``: what a run trains on then depends on how the data
+    workers are seeded. A record with ``bad=True`` raises ``InvalidRecordError``.
+    """
+
+    def __call__(self, results: dict) -> dict:
+        import random
+
+        import numpy as np
+
+        from locca_mm.datasets.base import invalid
+        if results['bad']:
+            raise invalid(f"toy#{results['index']}", 'bad record (injected)')
+        draws = [float(np.random.rand()), random.random(), float(torch.rand(()))]
+        x = results['x'] + 0.1 * sum(draws)
+        sample = BaseDataElement(target=results['y'], index=results['index'],
+                                 draws=torch.tensor(draws, dtype=torch.float64))
+        return dict(inputs=x, data_samples=sample)
+
+
+@DATASETS.register_module()
+class ToyRecordsDataset(LocCaBaseDataset):
+    """:class:`ToyRegressionDataset` samples through ``LocCaBaseDataset``'s skipping.
+
+    Items go through ``pipeline`` (``[dict(type='ToyRandomRecord')]`` by
+    default); records listed in ``bad_indices`` fail there, so with
+    ``skip_invalid=True`` they are replaced by the next record and counted in
+    its ``data_stats`` as the real datasets do.
+
+    Args:
+        num_samples (int): Length. Defaults to 64.
+        dim (int): Input dimension. Defaults to 8.
+        bad_indices (Sequence[int]): records that are invalid.
+        **kwargs: ``LocCaBaseDataset`` arguments (``skip_invalid``, ...).
+    """
+
+    def __init__(self, num_samples: int = 64, dim: int = 8, bad_indices: Sequence[int] = (),
+                 pipeline: Sequence = (dict(type='ToyRandomRecord'), ), **kwargs):
+        self._source = ToyRegressionDataset(num_samples, dim)
+        self.bad_indices = set(bad_indices)
+        super().__init__(pipeline=list(pipeline), **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        infos = []
+        for i in range(len(self._source)):
+            item = self._source[i]
+            infos.append(dict(index=i, x=item['inputs'], y=item['data_samples'].target,
+                              bad=i in self.bad_indices))
+        return infos
+
+
+@HOOKS.register_module()
+class RecordRankStateHook(Hook):
+    """Write what this rank saw and holds: ``rank{r}.json`` and ``rank{r}.pth``.
+
+    The JSON holds, per training iteration, the samples' ``[index, *draws]``
+    (when they carry ``draws``) and the flattened parameters after the step,
+    plus the message hub's ``nonfinite_skipped`` and ``data_stats`` at the end.
+    The ``.pth`` holds this rank's model and optimizer state dicts.
+    """
+
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.draws: List[list] = []
+        self.params: List[List[float]] = []
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        self.draws.append([[int(d.index)] + d.draws.tolist()
+                           for d in data_batch['data_samples'] if 'draws' in d])
+        self.params.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+                           .tolist())
+
+    def after_train(self, runner) -> None:
+        from mmengine.model import is_model_wrapper
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        hub = runner.message_hub
+        record = dict(draws=self.draws, params=self.params,
+                      nonfinite_skipped=hub.get_info('nonfinite_skipped'),
+                      data_stats=hub.get_info('data_stats'), iter=runner.iter)
+        base = osp.join(runner.work_dir, f'rank{get_rank()}')
+        with open(base + '.json', 'w', encoding='utf-8') as f:
+            json.dump(record, f)
+        torch.save(dict(state_dict=model.state_dict(),
+                        optimizer=runner.optim_wrapper.state_dict()), base + '.pth')
+
+
+@HOOKS.register_module()
+class InjectNaNOnRankHook(Hook):
+    """Make the inputs of iteration ``at_iter`` (1-based) NaN on rank ``rank`` only.
+
+    Works for batched tensors and for lists of per-sample tensors (the toy models).
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, at_iter: int, rank: int = 0):
+        self.at_iter, self.rank = at_iter, rank
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if runner.iter + 1 != self.at_iter or get_rank() != self.rank:
+            return
+        inputs = data_batch['inputs']
+        first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        first.view(-1)[0] = float('nan')
+
+
+@HOOKS.register_module()
+class RecordBlockComputeHook(Hook):
+    """Write how the first ``module_type`` submodule ran: ``compute_rank{r}.json``.
+
+    One entry per training iteration: how many times its forward ran (2 with
+    activation checkpointing: the forward, then its recomputation in the
+    backward pass) and the dtype of its output (the compute dtype).
+    """
+
+    def __init__(self, module_type: str = 'EncoderBlock'):
+        self.module_type = module_type
+        self.calls, self.dtypes = 0, set()
+        self.record: List[dict] = []
+
+    def before_train(self, runner) -> None:
+        module = next(m for m in runner.model.modules()  # FSDP2 subclasses it: FSDPEncoderBlock
+                      if any(c.__name__ == self.module_type for c in type(m).__mro__))
+
+        def count(mod, args):  # a pre-hook: a recomputation may stop before the output
+            self.calls += 1
+
+        def dtype(mod, args, output):
+            self.dtypes.add(str(output.dtype if torch.is_tensor(output) else output[0].dtype))
+
+        module.register_forward_pre_hook(count)
+        module.register_forward_hook(dtype)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self.record.append(dict(calls=self.calls, dtypes=sorted(self.dtypes)))
+        self.calls, self.dtypes = 0, set()
+
+    def after_train(self, runner) -> None:
+        path = osp.join(runner.work_dir, f'compute_rank{get_rank()}.json')
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(self.record, f)

@@ -22,6 +22,34 @@ def _any_rank(flag: bool) -> bool:
     return bool(value.item() > 0)
 
 
+def _step_seed(base: int, rank: int, step: int, stream: int = 0) -> int:
+    """The seed of ``step`` on ``rank``; ``stream`` 1 is the data of a loader without workers."""
+    return (base * 1_000_003 + rank * 10_007 + step + stream * 7_919_993) % (2**63 - 1)
+
+
+class _SeededBatches:
+    """Wraps a train loop's batch iterator: torch is seeded before the n-th batch is fetched.
+
+    Without data workers the pipeline draws from the main process's torch
+    generator, whose state at a fetch would otherwise depend on what ran
+    before it (the previous step, or the batches skipped on resume).
+    """
+
+    def __init__(self, iterator, base: int, rank: int):
+        self._inner, self._base, self._rank, self._count = iterator, base, rank, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        torch.manual_seed(_step_seed(self._base, self._rank, self._count, stream=1))
+        self._count += 1
+        return next(self._inner)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
 @HOOKS.register_module()
 class StepSeedHook(Hook):
     """Seed torch's generators at every iteration from (seed, rank, iteration).
@@ -29,8 +57,11 @@ class StepSeedHook(Hook):
     The model's random draws (dropout, drop path, which Cap rows run in
     parallel prediction) then depend only on the step, so a run resumed at
     iteration k draws exactly what the uninterrupted run drew, on every rank,
-    without saving per-rank generator states. Data randomness is left alone:
-    the resumed loader replays the batches it skips from the same seeds.
+    without saving per-rank generator states. Data randomness replays because
+    the resumed loader fetches the batches it skips from the same seeds; a
+    loader without workers (whose pipeline draws from the main process's
+    torch generator) is also seeded from (seed, rank, batch number) before
+    every batch.
 
     Args:
         seed (int, optional): base seed; defaults to the runner's seed.
@@ -41,10 +72,19 @@ class StepSeedHook(Hook):
     def __init__(self, seed: Optional[int] = None):
         self.seed = seed
 
+    def _base(self, runner) -> int:
+        return self.seed if self.seed is not None else (runner.seed or 0)
+
+    def before_train(self, runner) -> None:
+        loop = runner.train_loop
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        if iterator is not None and not isinstance(iterator, _SeededBatches) and \
+                getattr(loop.dataloader, 'num_workers', 1) == 0:
+            loop.dataloader_iterator = _SeededBatches(iterator, self._base(runner),
+                                                      get_dist_info()[0])
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        base = self.seed if self.seed is not None else (runner.seed or 0)
-        rank = get_dist_info()[0]
-        step_seed = (base * 1_000_003 + rank * 10_007 + runner.iter) % (2**63 - 1)
+        step_seed = _step_seed(self._base(runner), get_dist_info()[0], runner.iter)
         torch.manual_seed(step_seed)  # also seeds every CUDA device
 
 
