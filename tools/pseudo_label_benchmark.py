@@ -124,7 +124,8 @@ def pseudo_label_rates(quick: bool) -> Dict[str, float]:
                                                   osp.join(ROOT, 'tools', 'pseudo_label.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    out = {}
+    # The tool autocasts the detector to bf16 on CUDA only; on a CPU it runs in fp32.
+    out = dict(detector_precision='fp32 (CPU)')
     with tempfile.TemporaryDirectory() as root:
         os.makedirs(osp.join(root, 'in'))
         pattern = _shards(osp.join(root, 'in'), 2, 4 if quick else 16)
