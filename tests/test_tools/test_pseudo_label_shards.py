@@ -197,6 +197,10 @@ def test_dist_pseudo_label_two_ranks_then_locca_trains_on_the_shards(tmp_path, o
                      '--max-regions', '3'], PORT=str(free_port()))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '4 shards (4 labelled, 0 already done, 0 failed), 12 images, 36 regions' in proc.stdout
+    got, want = _contents(tmp_path / 'out'), _input_pairs(pattern)
+    assert sorted(got) == sorted(want)  # every input key exactly once over the ranks' shards
+    assert all(got[k]['jpg'] == s.image and got[k]['json']['caption'] == s.caption
+               for k, s in want.items())
     _tool().main(_args(pattern, tmp_path / 'single', owl))
     for s in range(4):  # two ranks, batch 8: the same bytes as one process, batch 2
         name = f'pairs-{s:06d}.tar'
