@@ -1,10 +1,16 @@
 """Measure locca_mm side by side and print one JSON object.
 
     python tools/benchmark.py [--quick] [--batch 8] [--compare-open-clip] [--sections ...]
+                              [--precision {auto,bf16,fp32}]
 
 Every figure comes from this run, on this machine (CUDA when present, else
 CPU); the two sides of every ratio are timed in alternation (median of
-``--reps``). Models are built from the project's configs with a synthetic 32k-word
+``--reps``). ``--precision`` (default ``auto``: bfloat16 where the device has
+it natively, see :mod:`locca_mm.utils.precision`) is the precision of every
+section: bf16 runs each forward under ``torch.autocast(..., bfloat16)`` (weights
+and optimizer in float32, as mixed-precision training does), open_clip's side
+too; the JSON records ``precision``, why, and on a CPU its bf16 ISA and the
+one oneDNN dispatches to. Models are built from the project's configs with a synthetic 32k-word
 vocabulary (``--quick``: the tiny encoder and a small vocabulary):
 
 - ``train_step_s``: one optimisation step (forward, backward, AdamW) of Cap and
@@ -26,6 +32,8 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   and ``vs_open_clip_coca_generate`` (their time / ours; 64 new tokens, greedy,
   end to end: encoding the images included on both sides);
 - on CUDA, ``mfu`` of the ViT-B LocCa step in bfloat16;
+- ``--profile`` (with the train section): ``profile_top``, the operators with
+  the most self time in one Cap and one LocCa step: [name, ms, calls, %];
 - ``--sections val`` (only when named): ``validation.cost_fraction``, the time
   of one validation pass of a pretraining config (``--val-config``; the demo's
   tiny LocCa by default) over ``val_interval`` training steps of it, both timed
@@ -34,7 +42,12 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   training step (forward, backward, AdamW with layer decay) of
   ``configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py`` on
   1024 x 1024 inputs with 8 objects an image (``--transfer-batch`` images; 1 on
-  CPU, 4 on CUDA as in ViTDet).
+  CPU, 4 on CUDA as in ViTDet); float32 on a CPU in any ``--precision``
+  (mmcv's CPU RoIAlign has no bfloat16 kernel): ``maskrcnn_precision``.
+- ``--sections compile`` (only when named): ``compile``, the LocCa ViT-B
+  training step eager and under ``torch.compile`` (what ``--cfg-options
+  compile=True`` does to a run), the first compiled call's seconds and the
+  speed-up, in the chosen precision.
 - ``--sections pseudo_label`` (only when named): ``pseudo_label``, images/s of
   ``tools/pseudo_label.py --out-dir`` per process with a tiny and an OWL-ViT
   B/32-sized random detector, and an estimate of the GPU-days to label 1 B
@@ -55,8 +68,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val',
-            'pseudo_label')
-OPT_IN = ('transfer', 'val', 'pseudo_label')  # measured only when named in --sections
+            'pseudo_label', 'compile')
+OPT_IN = ('transfer', 'val', 'pseudo_label', 'compile')  # measured only when named in --sections
 VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-600it_shapes.py'
 COCA = 'coca/coca_vit-b16_256xb32-1100k_webli'  # the baseline compared with open_clip's
 MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
@@ -74,6 +87,11 @@ def parse_args(argv=None):
     parser.add_argument('--reps', type=int, default=None, help='timed repetitions')
     parser.add_argument('--compare-open-clip', action='store_true',
                         help='also time open_clip CoCa at our CoCa size')
+    parser.add_argument('--precision', choices=['auto', 'bf16', 'fp32'], default='auto',
+                        help='auto: bf16 where the device has it natively, else fp32')
+    parser.add_argument('--profile', action='store_true',
+                        help='with the train section: the top operators of one Cap and one '
+                        'LocCa step (torch.profiler, self time) in the JSON')
     parser.add_argument('--data', action='store_true',
                         help='only the data pipeline (the same as --sections data)')
     parser.add_argument('--sections', nargs='+', choices=SECTIONS, default=None,
@@ -159,6 +177,13 @@ def batch_for(model, n: int, img: int, region_words: int = 8, cap_words: int = 6
                 tokens[:, :b.tokens.shape[1]] = b.tokens
                 data['text'][task] = TaskBatch(tokens, b.prefix_len, b.rows)
     return data
+
+
+def autocast(args, device):
+    """The section's precision context: bfloat16 autocast when ``args.amp``."""
+    import torch
+    return torch.autocast(device.type, dtype=torch.bfloat16) if args.amp else \
+        contextlib.nullcontext()
 
 
 def _sync():
@@ -254,8 +279,8 @@ def bench_train(args, tokfile, device, out):
     locca_data = to_device(batch_for(locca, n, img), device)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    t_cap, t_locca = time_each([train_step(cap, cap_data), train_step(locca, locca_data)],
-                               args.reps)
+    t_cap, t_locca = time_each([train_step(cap, cap_data, args.amp),
+                                train_step(locca, locca_data, args.amp)], args.reps)
     out['train_step_s'] = dict(cap=round(t_cap, 4), locca=round(t_locca, 4))
     out['locca_over_cap'] = round(t_locca / t_cap, 3)
     out['peak_mem_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1) \
@@ -271,6 +296,42 @@ def bench_train(args, tokfile, device, out):
     out['forward_flops_over_cap'] = {k: round(v / flops['cap'], 3) for k, v in flops.items()
                                      if k.startswith('locca')}
     out['text_lengths'] = {k: int(v.tokens.shape[1]) for k, v in locca_data['text'].items()}
+    if getattr(args, 'profile', False):
+        out['profile_top'] = dict(cap=profile_top(train_step(cap, cap_data, args.amp)),
+                                  locca=profile_top(train_step(locca, locca_data, args.amp)))
+
+
+def profile_top(step, rows: int = 12) -> list:
+    """The operators of one call of ``step`` with the most self time: [name, ms, calls]."""
+    import torch
+    step()  # warm
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        step()
+        _sync()
+    key = 'self_device_time_total' if torch.cuda.is_available() else 'self_cpu_time_total'
+    events = sorted(prof.key_averages(), key=lambda e: getattr(e, key), reverse=True)
+    total = sum(getattr(e, key) for e in events) or 1
+    return [[e.key, round(getattr(e, key) / 1e3, 2), e.count,
+             round(100 * getattr(e, key) / total, 1)] for e in events[:rows]]
+
+
+def bench_compile(args, tokfile, device, out):
+    """The LocCa step eager and compiled (``torch.compile``), side by side."""
+    import torch
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
+    data = to_device(batch_for(model, args.batch, model.backbone.img_size[0]), device)
+    eager = train_step(model, data, args.amp)
+    compiled = train_step(torch.compile(model), data, args.amp)
+    start = time.perf_counter()
+    compiled()
+    _sync()
+    first = time.perf_counter() - start
+    t_eager, t_compiled = time_each([eager, compiled], args.reps)
+    out['compile'] = dict(eager_step_s=round(t_eager, 4), compiled_step_s=round(t_compiled, 4),
+                          speedup=round(t_eager / t_compiled, 3), first_call_s=round(first, 1))
 
 
 def _encoder_flops(model, data) -> float:
@@ -298,7 +359,7 @@ def bench_decode(args, tokfile, device, out):
     prompt = [model.tokenizer.prompt('cap').to(device)] * n
 
     def encode():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args, device):
             return model.head.project_memory(model.extract_feat(images))
 
     # The images are encoded once, outside the timed decoding (the cache concerns the decoder).
@@ -306,7 +367,7 @@ def bench_decode(args, tokfile, device, out):
     memory = encode()
 
     def run(use_cache):
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args, device):
             generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
                      use_cache=use_cache)
 
@@ -336,8 +397,11 @@ def bench_rec(args, tokfile, device, out):
         return out_
 
     x = torch.randn(images, 3, img, img, device=device).repeat_interleave(per, 0)
-    t_once, t_per_expr = time_each([lambda: model.predict(x, samples(True)),
-                                lambda: model.predict(x, samples(False))], args.reps)
+    def predict(shared):
+        with torch.no_grad(), autocast(args, device):
+            model.predict(x, samples(shared))
+
+    t_once, t_per_expr = time_each([lambda: predict(True), lambda: predict(False)], args.reps)
     out['rec_eval_images_per_s'] = dict(encode_once=round(images / t_once, 2),
                                         per_expression=round(images / t_per_expr, 2))
     out['rec_expressions_per_image'] = per
@@ -411,15 +475,16 @@ def time_open_clip_train(args, ours, length: int, device, out):
     optim = torch.optim.AdamW(theirs.parameters(), lr=1e-5)
 
     def their_step():
-        out_ = theirs(images, text)
-        loss = loss_fn(**out_)
-        loss = sum(loss) if isinstance(loss, tuple) else loss
+        with autocast(args, device):
+            out_ = theirs(images, text)
+            loss = loss_fn(**out_)
+            loss = sum(loss) if isinstance(loss, tuple) else loss
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
 
     data = to_device(batch_for(ours, n, img, cap_words=length - 1), device)
-    t_theirs, t_ours = time_each([their_step, train_step(ours, data)], args.reps)
+    t_theirs, t_ours = time_each([their_step, train_step(ours, data, args.amp)], args.reps)
     out['open_clip_coca_train_step_s'] = round(t_theirs, 4)
     out['ours_coca_train_step_s'] = round(t_ours, 4)
     out['vs_open_clip_coca_train'] = round(t_theirs / t_ours, 3)
@@ -436,7 +501,7 @@ def time_open_clip_generate(args, ours, theirs, images, out):
     new, eos, g = 64, vocab - 2, len(images)
 
     def their_generate():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args, images.device):
             theirs.generate(images, seq_len=new + 1, generation_type='top_k', top_k=1,
                             sot_token_id=vocab - 3, eos_token_id=eos, pad_token_id=0,
                             min_seq_len=new, fixed_output_length=True)
@@ -445,7 +510,7 @@ def time_open_clip_generate(args, ours, theirs, images, out):
     constraint = TextConstraint(text_tok.text_token_mask(), text_tok.eos_id, min_tokens=new)
 
     def our_generate():
-        with torch.no_grad():
+        with torch.no_grad(), autocast(args, images.device):
             memory = ours.head.project_memory(ours.extract_feat(images))
             prompts = [ours.tokenizer.prompt('cap').to(images.device)] * g
             generate(ours.head.decoder, memory, prompts, constraint, text_tok.eos_id, new)
@@ -491,7 +556,11 @@ def bench_transfer(args, device, out):
     """One Mask R-CNN (LocCaViT-B, SimpleFPN, ViTDet recipe) training step."""
     size = 128 if args.quick else 1024
     batch = args.transfer_batch or (4 if device.type == 'cuda' else 1)
-    model, wrapper = mask_rcnn(args.quick, size, device)
+    # mmcv's CPU RoIAlign / NMS kernels have no bfloat16 version: on a CPU the
+    # detector step stays in float32 whatever --precision says (the JSON says so).
+    amp = args.amp and device.type == 'cuda'
+    out['maskrcnn_precision'] = 'bf16' if amp else 'fp32'
+    model, wrapper = mask_rcnn(args.quick, size, device, amp)
     data = detection_batch(batch, size)
     model.train()
     t = time_it(lambda: model.train_step(dict(data), wrapper), args.reps)
@@ -500,9 +569,10 @@ def bench_transfer(args, device, out):
     out['maskrcnn_input'] = f'{size}x{size}'
 
 
-def mask_rcnn(quick: bool, size: int, device):
+def mask_rcnn(quick: bool, size: int, device, amp: bool = False):
     """The Mask R-CNN of ``MASK_RCNN`` at ``size`` px (``quick``: a tiny encoder and heads),
-    randomly initialised on ``device``, and its optimizer wrapper."""
+    randomly initialised on ``device``, and its optimizer wrapper (``amp``: bfloat16
+    autocast through ``AutocastOptimWrapper``)."""
     from mmengine.config import Config
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
@@ -510,6 +580,8 @@ def mask_rcnn(quick: bool, size: int, device):
 
     cfg = Config.fromfile(osp.join(ROOT, MASK_RCNN))
     cfg.model.backbone.init_cfg = None
+    if amp:
+        cfg.optim_wrapper.update(type='locca_mm.AutocastOptimWrapper', dtype='bfloat16')
     if quick:
         d = 32
         cfg.model.backbone.update(arch=dict(embed_dims=d, num_layers=4, num_heads=2,
@@ -563,6 +635,7 @@ def detection_batch(batch: int, size: int) -> dict:
 def bench_val(args, root: str, out: dict) -> None:
     """The cost of validation while pretraining: one validation pass of ``--val-config``
     against ``val_interval`` training steps, timed side by side in one runner."""
+    import torch
     from mmengine.hooks import Hook
 
     from locca_mm.utils.cli import build_runner, load_config
@@ -572,6 +645,8 @@ def bench_val(args, root: str, out: dict) -> None:
     cfg.work_dir = osp.join(root, 'val_cost')
     cfg.train_cfg.update(max_iters=warm + timed, val_interval=10**9)
     cfg.param_scheduler = None  # a constant lr: the step's cost does not depend on it
+    if args.amp:
+        cfg.optim_wrapper.update(type='AutocastOptimWrapper', dtype='bfloat16')
     cfg.default_hooks.checkpoint = None
     cfg.log_level = 'WARNING'
     cfg.visualizer.vis_backends = [dict(type='LocalVisBackend')]
@@ -595,12 +670,26 @@ def bench_val(args, root: str, out: dict) -> None:
     runner.train()
     step = (stamps['end'] - stamps['start']) / timed
     start = time.perf_counter()
-    metrics = runner.val()
+    with autocast(args, torch.device('cpu') if not torch.cuda.is_available()
+                  else torch.device('cuda')):
+        metrics = runner.val()
     val = time.perf_counter() - start
     out['validation'] = dict(
         config=args.val_config, val_interval=interval, train_step_s=round(step, 4),
         val_pass_s=round(val, 3), val_samples=len(runner.val_dataloader.dataset),
         cost_fraction=round(val / (interval * step), 4), metrics=sorted(metrics))
+
+
+def precision_info(args, device) -> dict:
+    """Resolve ``--precision`` (sets ``args.amp``); what the JSON says about it."""
+    from locca_mm.utils.precision import cpu_bf16_isa, onednn_isa, resolve_precision
+    precision, why = resolve_precision(args.precision, device)
+    args.amp = precision == 'bf16'
+    print(f'[benchmark] precision: {why}', file=sys.stderr, flush=True)
+    info = dict(precision=precision, precision_reason=why)
+    if device.type == 'cpu':
+        info.update(cpu_bf16_isa=cpu_bf16_isa(), onednn_isa=onednn_isa())
+    return info
 
 
 def main(argv=None):
@@ -619,10 +708,11 @@ def main(argv=None):
         sections.discard('open_clip')
     out = dict(device=torch.cuda.get_device_name() if cuda else 'cpu',
                torch_threads=torch.get_num_threads(), batch=args.batch, quick=args.quick)
+    out.update(precision_info(args, device))
     with tempfile.TemporaryDirectory() as root:
         tokfile = word_tokenizer_file(root, 1000 if args.quick else 32000)
-        from data_benchmark import data_rates  # tools/data_benchmark.py, beside this file
-        from pseudo_label_benchmark import pseudo_label_rates
+        from tools.data_benchmark import data_rates
+        from tools.pseudo_label_benchmark import pseudo_label_rates
         steps = dict(
             train=lambda: bench_train(args, tokfile, device, out),
             decode=lambda: bench_decode(args, tokfile, device, out),
@@ -631,6 +721,7 @@ def main(argv=None):
             mfu=lambda: bench_mfu(args, tokfile, out),
             transfer=lambda: bench_transfer(args, device, out),
             val=lambda: bench_val(args, root, out),
+            compile=lambda: bench_compile(args, tokfile, device, out),
             pseudo_label=lambda: out.__setitem__('pseudo_label',
                                                  pseudo_label_rates(args.quick)),
             data=lambda: out.__setitem__('samples_per_s_per_worker', data_rates(args.quick)))

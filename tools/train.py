@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--amp', action='store_true',
         help='mixed precision: float16 autocast with loss scaling on GPU, '
-        'bfloat16 autocast on CPU')
+        'bfloat16 autocast on a CPU with native bfloat16 (float32 on one without, said)')
     parser.add_argument(
         '--amp-dtype', choices=['float16', 'bfloat16'], default=None,
         help='autocast dtype for --amp (default: float16 on GPU, bfloat16 on CPU)')
@@ -47,9 +47,25 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def _amp_on_this_machine(args) -> bool:
+    """On a CPU, ``--amp`` is bfloat16 autocast where the CPU has native bfloat16; elsewhere
+    it would be emulated (slower than float32), so the run stays in float32. Says which."""
+    import torch
+
+    from locca_mm.utils.precision import resolve_precision
+    if torch.cuda.is_available():
+        return True
+    precision, why = resolve_precision('bf16', torch.device('cpu'))
+    print(f'train.py --amp: {why}' if precision == 'fp32' else
+          f'train.py --amp: bfloat16 autocast on CPU ({why.split(": ", 1)[1]})', file=sys.stderr)
+    return precision == 'bf16'
+
+
 def merge_args(cfg, args):
     """Apply the command-line options to the config."""
     apply_runner_args(cfg, args)
+    if args.amp and not _amp_on_this_machine(args):
+        args.amp = False
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper'):

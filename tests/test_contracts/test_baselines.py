@@ -34,7 +34,7 @@ class RowRecorder:
         self.parallel_rows = self.causal_rows = 0
         self.parallel_lengths = set()
 
-    def __call__(self, tokens, memory, parallel=None, logits_at=None):
+    def __call__(self, tokens, memory, parallel=None, logits_at=None, input_embeds=None):
         if parallel is not None and bool(parallel.any()):
             assert bool(parallel.all())  # the head runs parallel rows apart
             self.parallel_rows += tokens.shape[0]

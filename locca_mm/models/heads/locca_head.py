@@ -137,9 +137,24 @@ class LocCaHead(BaseModule):
             batches: task -> :class:`TaskBatch` (a task may be absent or have no
                 rows: its loss is then :func:`zero_loss`, e.g. a batch without
                 eligible regions).
+
+        The token embeddings of every task's rows are looked up in one call:
+        the embedding table's gradient is then one [V, D] buffer per step, not
+        one per decoder call (four with LocCa's two Cap groups, ARef and GCap).
         """
-        return {f'loss_{task}': self._task_loss(task, batches.get(task), memory)
-                for task in self.tasks}
+        groups = [(task, rows, par) for task in self.tasks
+                  for rows, par in self._row_groups(task, batches.get(task))]
+        embeds = self.decoder.embed_inputs(
+            [self.decoder.shifted_inputs(rows.tokens, par) for _, rows, par in groups])
+        sums: Dict[str, Tuple[Tensor, int]] = {}
+        for (task, rows, par), embed in zip(groups, embeds):
+            logits = self.decoder(rows.tokens, memory.index_select(rows.rows), parallel=par,
+                                  logits_at=rows.loss_mask(self.pad_id), input_embeds=embed)
+            s, n = self._loss_sum(logits, rows)
+            total, count = sums.get(task, (None, 0))
+            sums[task] = (s if total is None else total + s, count + n)
+        return {f'loss_{task}': self._weighted(task, *sums[task]) if task in sums
+                else zero_loss(memory.kv[0][0]) for task in self.tasks}
 
     def loss_and_text_embedding(self, memory: VisualMemory, batches: Dict[str, TaskBatch]
                                 ) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
@@ -163,12 +178,37 @@ class LocCaHead(BaseModule):
             losses[f'loss_{task}'] = self._weighted(task, *self._loss_sum(out.logits, batch))
         return losses, text_embedding
 
+    def _row_groups(self, task: str, batch: Optional[TaskBatch]
+                    ) -> List[Tuple[TaskBatch, Optional[Tensor]]]:
+        """A task's rows as decoder calls: ``(rows, parallel flags or None)``.
+
+        Autoregressive rows run at the batch's length. Parallel rows (CapPa,
+        drawn here while training) run apart, padded to the task's
+        ``max_length``, so that the positions they attend to do not tell where
+        the caption ends.
+        """
+        if batch is None or batch.num_rows == 0:
+            return []
+        parallel = self._parallel_rows(task, batch)
+        if parallel is None or not bool(parallel.any()):
+            return [(batch, None)]
+        fixed = self.tokenizer.max_length[task]
+        rest, par = batch.select(~parallel), batch.select(parallel).pad_to(fixed, self.pad_id)
+        groups = [] if rest.num_rows == 0 else [(rest, None)]
+        return groups + [(par, par.tokens.new_ones(par.num_rows, dtype=torch.bool))]
+
     def _task_loss(self, task: str, batch: Optional[TaskBatch], memory: VisualMemory) -> Tensor:
         """The weighted token-mean loss of one task's rows (:func:`zero_loss` without rows)."""
-        if batch is None or batch.num_rows == 0:
+        groups = self._row_groups(task, batch)
+        if not groups:
             return zero_loss(memory.kv[0][0])
-        parallel = self._parallel_rows(task, batch)
-        return self._weighted(task, *self._rows_loss(task, batch, memory, parallel))
+        total, count = None, 0
+        for rows, par in groups:
+            logits = self.decoder(rows.tokens, memory.index_select(rows.rows), parallel=par,
+                                  logits_at=rows.loss_mask(self.pad_id))
+            s, n = self._loss_sum(logits, rows)
+            total, count = (s if total is None else total + s), count + n
+        return self._weighted(task, total, count)
 
     def _parallel_rows(self, task: str, batch: TaskBatch) -> Optional[Tensor]:
         """bool [R]: the Cap rows drawn for parallel prediction while training (else None)."""
@@ -178,31 +218,6 @@ class LocCaHead(BaseModule):
 
     def _weighted(self, task: str, total: Tensor, count: int) -> Tensor:
         return self.loss_weights[task] * total / max(count, 1)
-
-    def _rows_loss(self, task: str, batch: TaskBatch, memory: VisualMemory,
-                   parallel: Optional[Tensor]) -> Tuple[Tensor, int]:
-        """(summed token loss, token count) of a task's rows.
-
-        Autoregressive rows run at the batch's length. Parallel rows (CapPa) run
-        apart, padded to the task's ``max_length``, so that the positions they
-        attend to do not tell where the caption ends.
-        """
-        groups = [(batch, None)]
-        if parallel is not None and bool(parallel.any()):
-            fixed = self.tokenizer.max_length[task]
-            groups = [(batch.select(~parallel), None),
-                      (batch.select(parallel).pad_to(fixed, self.pad_id), True)]
-        total, count = None, 0
-        for rows, par in groups:
-            if rows.num_rows == 0:
-                continue
-            at = rows.loss_mask(self.pad_id)  # logits only where the loss is taken
-            flags = None if par is None else at.new_ones(rows.num_rows)
-            logits = self.decoder(rows.tokens, memory.index_select(rows.rows), parallel=flags,
-                                  logits_at=at)
-            s, n = self._loss_sum(logits, rows)
-            total, count = (s if total is None else total + s), count + n
-        return total, count
 
     def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
         """Token-mean cross-entropy over the target positions.

@@ -182,7 +182,8 @@ class TextDecoder(TextTransformer):
 
     # ------------------------------------------------------------------ training
     def forward(self, tokens: Tensor, memory: VisualMemory, parallel: Optional[Tensor] = None,
-                logits_at: Optional[Tensor] = None) -> Tensor:
+                logits_at: Optional[Tensor] = None,
+                input_embeds: Optional[Tensor] = None) -> Tensor:
         """Teacher-forced logits.
 
         Args:
@@ -194,6 +195,9 @@ class TextDecoder(TextTransformer):
                 (the positions a loss is taken on). The vocabulary projection
                 is a large part of the decoder's cost; prompt and padding
                 positions then skip it.
+            input_embeds: [B, T, D], the token embeddings of
+                ``shifted_inputs(tokens, parallel)`` if already looked up
+                (:meth:`embed_inputs`); positions are added here.
 
         Returns:
             logits [B, T, V] (``[M, V]`` for the M positions of ``logits_at``, row by row).
@@ -201,7 +205,10 @@ class TextDecoder(TextTransformer):
         self._check_length(tokens)
         if parallel is not None and not bool(parallel.any()):
             parallel = None
-        x = self._embed(self._shifted_inputs(tokens, parallel))
+        if input_embeds is None:
+            x = self._embed(self.shifted_inputs(tokens, parallel))
+        else:
+            x = input_embeds + self.pos_embed[:, :tokens.shape[1]]
         attn_mask, is_causal = self._self_attention(tokens, parallel)
         x = self._run_blocks(x, memory, 0, attn_mask, is_causal)
         return self._logits(x, logits_at)
@@ -223,7 +230,16 @@ class TextDecoder(TextTransformer):
         """tokens: [B, T] -> [B, D], the normalised text-CLS output of the unimodal layers."""
         return self._encode_with_cls(tokens, self.num_unimodal_layers)[1]
 
-    def _shifted_inputs(self, tokens: Tensor, parallel: Optional[Tensor]) -> Tensor:
+    def embed_inputs(self, inputs: List[Tensor]) -> List[Tensor]:
+        """Token embeddings (no positions) of several [R_i, T_i] input tensors, looked up
+        in one call, so that the table's gradient is one buffer, not one per tensor."""
+        if len(inputs) < 2:
+            return [self.token_embed(i) for i in inputs]
+        flat = self.token_embed(torch.cat([i.reshape(-1) for i in inputs]))
+        parts = flat.split([i.numel() for i in inputs])
+        return [p.view(*i.shape, -1) for p, i in zip(parts, inputs)]
+
+    def shifted_inputs(self, tokens: Tensor, parallel: Optional[Tensor]) -> Tensor:
         """``[bos, tokens[:-1]]`` per row; every input of a parallel row is ``mask_id``."""
         bos = tokens.new_full((tokens.shape[0], 1), self.bos_id)
         inputs = torch.cat([bos, tokens[:, :-1]], dim=1)

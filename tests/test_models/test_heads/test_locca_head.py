@@ -175,3 +175,29 @@ def test_task_losses_cover_exactly_the_trained_tokens(loss_on):
             picked_targets.append(rows.tokens[r, positions])
         expected = F.cross_entropy(torch.cat(picked_logits), torch.cat(picked_targets))
         assert torch.allclose(losses[f'loss_{task}'], expected, atol=1e-5), task
+
+
+def test_one_embedding_lookup_per_step_same_losses_and_grads_as_task_by_task():
+    """LocCa's loss looks every task's tokens up at once: the table's gradient is one buffer,
+    and the losses and gradients equal those of decoding the tasks one by one."""
+    model = build_tiny(LOCCA_B, parallel_ratio=0.5)
+    model.train()
+    data = make_batch(model, n=6)
+    head = model.head
+    feats = model.extract_feat(data['inputs'])
+    lookups = []
+    handle = head.decoder.token_embed.register_forward_hook(lambda *a: lookups.append(1))
+    torch.manual_seed(3)
+    joint = head.loss(head.project_memory(feats), data['text'])
+    handle.remove()
+    assert len(lookups) == 1
+    grad_joint = torch.autograd.grad(sum(joint.values()), head.decoder.token_embed.weight,
+                                     retain_graph=True)[0]
+    torch.manual_seed(3)
+    memory = head.project_memory(feats)
+    apart = {f'loss_{t}': head._task_loss(t, data['text'].get(t), memory) for t in head.tasks}
+    grad_apart = torch.autograd.grad(sum(apart.values()), head.decoder.token_embed.weight)[0]
+    assert sorted(joint) == sorted(apart)
+    for k in joint:
+        torch.testing.assert_close(joint[k], apart[k], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_joint, grad_apart, rtol=1e-4, atol=1e-7)

@@ -48,3 +48,23 @@ def test_cross_attention_reads_a_memory_of_its_own_width():
     plain.load_state_dict(fused.state_dict())
     q = torch.randn(3, 4, 8)
     assert torch.allclose(fused(q, kv), plain(q, kv), atol=1e-5)
+
+
+def test_one_bf16_query_on_cpu_takes_the_plain_formula(monkeypatch):
+    """KV-cached decoding steps in bf16 on a CPU avoid the slow flash kernel; results agree."""
+    import torch.nn.functional as F
+
+    from locca_mm.models.layers.attention import attend
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g).bfloat16() for n in (1, 5, 5))
+    expected = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    calls = []
+    original = F.scaled_dot_product_attention
+    monkeypatch.setattr(F, 'scaled_dot_product_attention',
+                        lambda *a, **kw: calls.append(a[0].shape) or original(*a, **kw))
+    out = attend(q, k, v)
+    assert calls == [] and out.dtype == torch.bfloat16
+    assert (out.float() - expected).abs().max() < 2e-2
+    attend(q.float(), k.float(), v.float())  # float32: the fused kernel
+    attend(torch.cat([q, q], 2), k, v)  # two queries: the fused kernel
+    assert calls == [(2, 3, 1, 8), (2, 3, 2, 8)]
