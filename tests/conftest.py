@@ -1,4 +1,5 @@
 """Shared fixtures: paths, running the command-line tools, reading logs."""
+import importlib.util
 import json
 import os
 import os.path as osp
@@ -54,6 +55,17 @@ def run_tool(args: Sequence[str], cwd: str = ROOT, timeout: int = 300,
     cmd = runner + [script] + list(args[1:])
     return subprocess.run(cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def load_tool(relpath: str):
+    """Import ``tools/<relpath>`` as a module (its ``main(argv)``)."""
+    path = osp.join(ROOT, 'tools', relpath)
+    name = 'tool_' + relpath.replace('/', '_')[:-3]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def free_port() -> int:

@@ -28,24 +28,27 @@ H100_BF16_TFLOPS = 989.0
 ASSUMED_MFU = 0.3
 
 
-def _tokenizer_files(directory: str) -> dict:
-    """A small CLIP BPE vocabulary (every character, each word of WORDS one token)."""
+def write_clip_tokenizer_files(directory: str, words) -> dict:
+    """A CLIP BPE vocabulary (``vocab.json``, ``merges.txt``): every character, and each word
+    of ``words`` as one token; returns the vocabulary."""
     vocab, merges = {}, []
     for c in "abcdefghijklmnopqrstuvwxyz0123456789'-":
         vocab.setdefault(c, len(vocab))
         vocab.setdefault(c + '</w>', len(vocab))
-    for word in WORDS:
-        merged = word[0]
-        for part in list(word[1:-1]) + ([word[-1] + '</w>'] if len(word) > 1 else []):
-            merges.append(f'{merged} {part}')
+    for word in words:
+        parts, merged = list(word[:-1]) + [word[-1] + '</w>'], word[0]
+        for part in parts[1:]:
+            if f'{merged} {part}' not in merges:
+                merges.append(f'{merged} {part}')
             merged += part
             vocab.setdefault(merged, len(vocab))
+    # Last, as in CLIP: OWL-ViT treats a query whose first token id is 0 as padding.
     for special in ('<|startoftext|>', '<|endoftext|>'):
         vocab[special] = len(vocab)
     with open(osp.join(directory, 'vocab.json'), 'w', encoding='utf-8') as f:
         json.dump(vocab, f)
     with open(osp.join(directory, 'merges.txt'), 'w', encoding='utf-8') as f:
-        f.write('#version: 0.2\n' + '\n'.join(dict.fromkeys(merges)) + '\n')
+        f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
     return vocab
 
 
@@ -54,7 +57,7 @@ def save_random_owlvit(directory: str, size: str) -> str:
     import torch
     import transformers
     os.makedirs(directory, exist_ok=True)
-    vocab = _tokenizer_files(directory)
+    vocab = write_clip_tokenizer_files(directory, WORDS)
     tokenizer = transformers.CLIPTokenizer(osp.join(directory, 'vocab.json'),
                                            osp.join(directory, 'merges.txt'))
     eot = vocab['<|endoftext|>']

@@ -1,5 +1,4 @@
 """Pseudo-labelling: queries, detectors (a tiny random OWL-ViT), filtering, pairs, the CLI."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -16,7 +15,8 @@ from locca_mm.apis import (
     read_pairs,
 )
 from locca_mm.utils.cli import SetupError
-from tests.conftest import ROOT, run_tool
+from tests.conftest import load_tool, run_tool
+from tools.pseudo_label_benchmark import write_clip_tokenizer_files
 
 CAPTIONS = ['A brown dog runs on the green grass.', 'red car under a blue sky', 'two cats']
 
@@ -97,36 +97,13 @@ def test_threshold_clip_slivers_nms():
 
 # --------------------------------------------------------------------------- tiny OWL-ViT
 
-def _write_clip_tokenizer_files(directory: str, words) -> dict:
-    """A CLIP BPE vocabulary: every character, each word of ``words`` as one token."""
-    vocab, merges = {}, []
-    for c in "abcdefghijklmnopqrstuvwxyz0123456789'-":
-        vocab.setdefault(c, len(vocab))
-        vocab.setdefault(c + '</w>', len(vocab))
-    for word in words:
-        parts, merged = list(word[:-1]) + [word[-1] + '</w>'], word[0]
-        for part in parts[1:]:
-            if f'{merged} {part}' not in merges:
-                merges.append(f'{merged} {part}')
-            merged += part
-            vocab.setdefault(merged, len(vocab))
-    # Last, as in CLIP: OWL-ViT treats a query whose first token id is 0 as padding.
-    for special in ('<|startoftext|>', '<|endoftext|>'):
-        vocab[special] = len(vocab)
-    with open(osp.join(directory, 'vocab.json'), 'w', encoding='utf-8') as f:
-        json.dump(vocab, f)
-    with open(osp.join(directory, 'merges.txt'), 'w', encoding='utf-8') as f:
-        f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
-    return vocab
-
-
 def _save_tiny_owl(directory: str, version: int = 1) -> str:
     """A randomly initialised OWL-ViT (or OWLv2) saved like a hub checkpoint."""
     transformers = pytest.importorskip('transformers')
     import torch
 
     words = {w.strip('.') for c in CAPTIONS for w in c.lower().split()}
-    vocab = _write_clip_tokenizer_files(directory, sorted(words))
+    vocab = write_clip_tokenizer_files(directory, sorted(words))
     tokenizer = transformers.CLIPTokenizer(
         osp.join(directory, 'vocab.json'), osp.join(directory, 'merges.txt'), model_max_length=16)
     eot = vocab['<|endoftext|>']
@@ -373,11 +350,7 @@ def test_cli_skip_invalid_writes_jsonl(tmp_path, owlvit_dir):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'pseudo_label_tool', osp.join(ROOT, 'tools', 'pseudo_label.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('pseudo_label.py')
 
 
 def test_cli_unreadable_image(tmp_path, owlvit_dir):

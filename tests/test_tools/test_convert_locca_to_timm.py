@@ -8,7 +8,7 @@ from locca_mm.models import LocCaViT, MAPNeck
 from locca_mm.models.backbones.converters import timm_to_locca
 from locca_mm.utils.cli import run_cli
 from locca_mm.utils.encoder_checkpoint import save_encoder
-from tests.test_transfer.utils import load_tool
+from tests.conftest import load_tool
 
 timm = pytest.importorskip('timm')
 

@@ -1,21 +1,15 @@
 """tools/analysis_tools/data_stats.py: counts and histograms of a labelled corpus, by hand."""
-import importlib.util
 import json
-import os.path as osp
 
 import pytest
 
 from locca_mm.datasets.web_shards import ShardWriter
 from locca_mm.utils.cli import SetupError
-from tests.conftest import ROOT
+from tests.conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'data_stats_tool', osp.join(ROOT, 'tools', 'analysis_tools', 'data_stats.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('analysis_tools/data_stats.py')
 
 
 def _region(box, score):

@@ -1,5 +1,4 @@
 """tools/make_shards.py: JSONL / COCO / VG / RefCOCO / tar pairs -> training shards, and back."""
-import importlib.util
 import json
 import os.path as osp
 import tarfile
@@ -15,16 +14,12 @@ from locca_mm.datasets import (
     VisualGenomeDataset,
 )
 from locca_mm.utils.cli import SetupError
-from tests.conftest import ROOT
+from tests.conftest import load_tool
 from tests.test_datasets.utils import DATA, pair_shards
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'make_shards_tool', osp.join(ROOT, 'tools', 'make_shards.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('make_shards.py')
 
 
 JSONL = [osp.join(DATA, 'jsonl', 'pairs.jsonl'), '--image-root', osp.join(DATA, 'jsonl', 'images')]

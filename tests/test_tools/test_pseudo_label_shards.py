@@ -1,5 +1,4 @@
 """tools/pseudo_label.py --out-dir: one training shard per input shard, resumable, distributed."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,7 +11,7 @@ import pytest
 from locca_mm.apis.shard_labeling import LabelUnit, UnitStream, _to_original
 from locca_mm.datasets import ShardedTarDataset
 from locca_mm.utils.cli import SetupError
-from tests.conftest import ROOT, free_port, run_tool
+from tests.conftest import free_port, load_tool, run_tool
 from tests.test_apis.test_pseudo_label import CAPTIONS, _save_tiny_owl
 from tests.test_datasets.utils import jpeg_bytes, pair_shards, write_tar
 
@@ -25,11 +24,7 @@ def owl(tmp_path_factory) -> str:
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'pseudo_label_tool', osp.join(ROOT, 'tools', 'pseudo_label.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_tool('pseudo_label.py')
 
 
 def _args(inputs, out_dir, owl, *extra):

@@ -7,8 +7,9 @@ from mmengine.registry import DefaultScope
 
 from locca_mm.models import LocCaViT
 from locca_mm.utils.cli import run_cli
+from tests.conftest import load_tool
 
-from .utils import ARCH, PATCH, config_path, load_tool, save_tiny_locca
+from .utils import ARCH, PATCH, config_path, save_tiny_locca
 
 
 def _detector(checkpoint):

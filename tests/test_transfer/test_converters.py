@@ -11,8 +11,9 @@ from locca_mm.models.backbones.converters import (
 )
 from locca_mm.models.layers import resize_pos_embed
 from locca_mm.utils.cli import run_cli
+from tests.conftest import load_tool
 
-from .utils import ARCH, load_tool
+from .utils import ARCH
 
 ENC = 'MultiHeadDotProductAttention_0'
 

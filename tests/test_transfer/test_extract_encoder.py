@@ -7,8 +7,9 @@ from safetensors import safe_open
 
 from locca_mm.models import LocCaViT
 from locca_mm.utils.cli import run_cli
+from tests.conftest import load_tool
 
-from .utils import ARCH, PATCH, PRETRAIN_SIZE, load_tool
+from .utils import ARCH, PATCH, PRETRAIN_SIZE
 
 
 def _init_from(path, **kwargs):

@@ -1,8 +1,6 @@
 """Tiny LocCa checkpoints, shrunk transfer configs and a runner that records what it did."""
-import importlib.util
 import math
 import os.path as osp
-import sys
 from typing import Dict, List
 from unittest import mock
 
@@ -123,12 +121,3 @@ def assert_encoder_is(loaded: Dict[str, torch.Tensor], pretrained: Dict[str, tor
             assert torch.equal(loaded[k], v), k
 
 
-def load_tool(relpath: str):
-    """Import ``tools/<relpath>`` as a module (its ``main(argv)``)."""
-    path = osp.join(ROOT, 'tools', relpath)
-    name = 'tool_' + relpath.replace('/', '_')[:-3]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module

@@ -1,22 +1,18 @@
 """Precision choice (utils/precision.py), its fallback in the benchmark and in train.py --amp,
 and bf16 training of the tiny LocCa against fp32."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 
 from locca_mm.utils import precision
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_tool
 
 CPU = torch.device('cpu')
 
 
 def _load(rel):
-    spec = importlib.util.spec_from_file_location(rel.replace('/', '_')[:-3], osp.join(ROOT, rel))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool(rel[len('tools/'):])
 
 
 @pytest.mark.parametrize('flags, requested, expected, words', [
