@@ -1,9 +1,11 @@
 """Hooks that make long runs safe to interrupt: per-step seeds, preemption, non-finite losses."""
 import logging
 import os.path as osp
+import random
 import signal
 from typing import Dict, List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
@@ -61,7 +63,8 @@ class StepSeedHook(Hook):
     the resumed loader fetches the batches it skips from the same seeds; a
     loader without workers (whose pipeline draws from the main process's
     torch generator) is also seeded from (seed, rank, batch number) before
-    every batch.
+    every batch (iteration-based loops), and torch, numpy and random before
+    each epoch (epoch-based loops, whose resume replays no earlier batch).
 
     Args:
         seed (int, optional): base seed; defaults to the runner's seed.
@@ -82,6 +85,19 @@ class StepSeedHook(Hook):
                 getattr(loop.dataloader, 'num_workers', 1) == 0:
             loop.dataloader_iterator = _SeededBatches(iterator, self._base(runner),
                                                       get_dist_info()[0])
+
+    def before_train_epoch(self, runner) -> None:
+        # An epoch-based loop without workers fetches the epoch's batches in this process
+        # after this hook, and a run resumed at an epoch boundary has not replayed the
+        # earlier epochs' draws: seed torch, numpy and random for the epoch (its later
+        # batches follow seeded steps).
+        loop = runner.train_loop
+        if getattr(loop.dataloader, 'num_workers', 1) == 0 and \
+                not isinstance(getattr(loop, 'dataloader_iterator', None), _SeededBatches):
+            seed = _step_seed(self._base(runner), get_dist_info()[0], runner.iter, stream=1)
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            random.seed(seed)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         step_seed = _step_seed(self._base(runner), get_dist_info()[0], runner.iter)

@@ -24,3 +24,24 @@ def test_resume_with_workers_is_bit_exact(tmp_path, workers):
     assert a['draws'][3:] == b['draws']  # same samples, same random draws, in order
     draws = [d[1:] for batch in a['draws'] for d in batch]
     assert len(draws) == 32 and len({tuple(d) for d in draws}) == 32  # the draws really are random
+
+
+@pytest.mark.slow
+def test_epoch_loop_resumed_at_an_epoch_boundary_is_bit_exact(tmp_path):
+    """An epoch-based loop without workers: the first batch of the resumed epoch is fetched
+    with the uninterrupted run's torch draws (StepSeedHook seeds it before the epoch)."""
+    base = write_config(tmp_path, 'iters', workers=0)
+    cfg = tmp_path / 'epochs.py'
+    cfg.write_text(f"""_base_ = ['{base}']
+train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=3, val_interval=1000)
+train_dataloader = dict(sampler=dict(_delete_=True, type='DefaultSampler', shuffle=True))
+default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))
+""")
+    full, resumed = tmp_path / 'full', tmp_path / 'resumed'
+    train(str(cfg), full)
+    train(str(cfg), resumed, 1, '--resume', str(full / 'epoch_1.pth'))
+    assert_same_training_state(safe_torch_load(str(full / 'epoch_3.pth')),
+                               safe_torch_load(str(resumed / 'epoch_3.pth')))
+    a, b = rank_record(full), rank_record(resumed)
+    assert len(a['draws']) == 18 and len(b['draws']) == 12  # 24 samples / batch 4, 3 epochs
+    assert a['draws'][6:] == b['draws']
