@@ -22,13 +22,14 @@ class EncoderBlock(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, mlp_dim: int, qkv_bias: bool = True,
                  drop_rate: float = 0.0, drop_path: float = 0.0, norm_eps: float = 1e-6,
-                 fused_attn: bool = True, window_size: int = 0):
+                 fused_attn: bool = True, window_size: int = 0,
+                 act_cfg: Optional[dict] = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, proj_drop=drop_rate,
                               fused=fused_attn)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, mlp_dim, drop=drop_rate)
+        self.mlp = Mlp(dim, mlp_dim, drop=drop_rate, act_cfg=act_cfg)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.window_size = window_size
 

@@ -13,7 +13,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
 
-from ..layers import grid_size_of, resize_pos_embed, set_mlp_act, sincos_2d
+from ..layers import grid_size_of, resize_pos_embed, sincos_2d
 from .encoder_block import EncoderBlock
 
 _WARNED_ARCHS = set()
@@ -151,11 +151,9 @@ class LocCaViT(BaseModule):
         self.with_cp = with_cp
         # Modules in this order: it fixes the parameter order and the RNG draws of the init.
         self._build_embeddings(in_channels, pos_embed_std, drop_rate)
+        self.act_cfg = act_cfg
         self._build_blocks(qkv_bias, drop_rate, drop_path_rate, norm_eps, fused_attn,
                            window_size, global_attn_indexes)
-        self.act_cfg = act_cfg
-        if act_cfg is not None:
-            set_mlp_act(self.blocks, act_cfg)
         if isinstance(out_indices, int):
             out_indices = [out_indices]
         self.out_indices = sorted(i % self.num_layers for i in out_indices)
@@ -235,7 +233,7 @@ class LocCaViT(BaseModule):
             EncoderBlock(self.embed_dims, self.arch_settings['num_heads'],
                          self.arch_settings['feedforward_channels'], qkv_bias=qkv_bias,
                          drop_rate=drop_rate, drop_path=dpr[i], norm_eps=norm_eps,
-                         fused_attn=fused_attn,
+                         fused_attn=fused_attn, act_cfg=self.act_cfg,
                          window_size=0 if i in self.global_attn_indexes else window_size)
             for i in range(self.num_layers)
         ])

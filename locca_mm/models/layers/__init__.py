@@ -8,13 +8,12 @@ from .attention import (
                         attend,
                         build_act,
                         merge_heads,
-                        set_mlp_act,
                         split_heads,
 )
 from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
     'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'build_act',
-    'merge_heads', 'set_mlp_act', 'split_heads', 'grid_size_of', 'resize_pos_embed',
+    'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
     'sincos_1d', 'sincos_2d'
 ]

@@ -203,14 +203,6 @@ def build_act(act_cfg: Optional[dict] = None) -> nn.Module:
     return build_activation_layer(dict(act_cfg))
 
 
-def set_mlp_act(module: nn.Module, act_cfg: Optional[dict]) -> None:
-    """Give every :class:`Mlp` inside ``module`` the activation of ``act_cfg``
-    (:func:`build_act`); activations have no parameters, so state dicts do not change."""
-    for m in module.modules():
-        if isinstance(m, Mlp):
-            m.act = build_act(act_cfg)
-
-
 class Mlp(nn.Module):
     """Two-layer MLP: Linear -> GELU -> Linear, [B, N, D] -> [B, N, D].
 

@@ -21,11 +21,12 @@ class DecoderBlock(nn.Module):
         bias (bool): Biases in linear layers and LayerNorms.
         dropout (float): Dropout after the attention and in the MLP.
         fused_attn (bool): ``F.scaled_dot_product_attention`` (else plain math).
+        act_cfg (dict, optional): the MLP's activation (:func:`~..layers.build_act`).
     """
 
     def __init__(self, dim: int, memory_dims: int, num_heads: int, mlp_dim: int,
                  cross_attention: bool, bias: bool = False, dropout: float = 0.0,
-                 fused_attn: bool = True):
+                 fused_attn: bool = True, act_cfg: Optional[dict] = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6, bias=bias)
         self.self_attn = Attention(dim, num_heads, qkv_bias=bias, proj_bias=bias,
@@ -37,7 +38,7 @@ class DecoderBlock(nn.Module):
         else:
             self.cross_attn = None
         self.norm3 = nn.LayerNorm(dim, eps=1e-6, bias=bias)
-        self.mlp = Mlp(dim, mlp_dim, bias=bias, drop=dropout)
+        self.mlp = Mlp(dim, mlp_dim, bias=bias, drop=dropout, act_cfg=act_cfg)
 
     def forward(self, x: Tensor, attn_mask: Optional[Tensor], is_causal: bool,
                 memory_kv: Optional[Tuple[Tensor, Tensor]] = None,
@@ -76,7 +77,8 @@ class TextTransformer(BaseModule):
                  num_heads: int, mlp_ratio: float, cross_attention: Sequence[bool],
                  memory_dims: Optional[int], max_len: int, bias: bool, dropout: float,
                  fused_attn: bool, loc_offset: Optional[int], num_bins: int,
-                 loc_embed_init: Optional[str], init_cfg: Optional[dict] = None):
+                 loc_embed_init: Optional[str], init_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if loc_embed_init not in (None, 'sincos'):
             raise ValueError(f"loc_embed_init must be None or 'sincos', got {loc_embed_init!r}")
@@ -89,7 +91,8 @@ class TextTransformer(BaseModule):
         self.blocks = nn.ModuleList([
             DecoderBlock(embed_dims, memory_dims or embed_dims, num_heads,
                          int(embed_dims * mlp_ratio), cross_attention=cross, bias=bias,
-                         dropout=dropout, fused_attn=fused_attn) for cross in cross_attention
+                         dropout=dropout, fused_attn=fused_attn, act_cfg=act_cfg)
+            for cross in cross_attention
         ])
         self.text_cls: Optional[nn.Parameter] = None
         self.text_norm: Optional[nn.LayerNorm] = None

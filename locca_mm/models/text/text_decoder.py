@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import KVCache, grid_size_of, set_mlp_act, sincos_2d
+from ..layers import KVCache, grid_size_of, sincos_2d
 from ..tokenizers.base import resolve_num_bins
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
@@ -126,9 +126,7 @@ class TextDecoder(TextTransformer):
         cross = [i >= num_unimodal_layers for i in range(num_layers)]
         super().__init__(vocab_size, pad_id, bos_id, embed_dims, num_heads, mlp_ratio, cross,
                          memory_dims, max_len, bias, dropout, fused_attn, loc_offset, num_bins,
-                         loc_embed_init, init_cfg=init_cfg)
-        if act_cfg is not None:
-            set_mlp_act(self.blocks, act_cfg)
+                         loc_embed_init, init_cfg=init_cfg, act_cfg=act_cfg)
         self.mask_id = mask_id
         self.num_unimodal_layers = num_unimodal_layers
         self.memory_pos_embed = memory_pos_embed
