@@ -142,7 +142,12 @@ class LocCaHead(BaseModule):
         the embedding table's gradient is then one [V, D] buffer per step, not
         one per decoder call (four with LocCa's two Cap groups, ARef and GCap).
         """
-        groups = [(task, rows, par) for task in self.tasks
+        return self._losses(memory, batches, self.tasks)
+
+    def _losses(self, memory: VisualMemory, batches: Dict[str, TaskBatch],
+                tasks: Sequence[str]) -> Dict[str, Tensor]:
+        """``loss_<task>`` of ``tasks``: their rows' decoder calls share one embedding lookup."""
+        groups = [(task, rows, par) for task in tasks
                   for rows, par in self._row_groups(task, batches.get(task))]
         embeds = self.decoder.embed_inputs(
             [self.decoder.shifted_inputs(rows.tokens, par) for _, rows, par in groups])
@@ -154,7 +159,7 @@ class LocCaHead(BaseModule):
             total, count = sums.get(task, (None, 0))
             sums[task] = (s if total is None else total + s, count + n)
         return {f'loss_{task}': self._weighted(task, *sums[task]) if task in sums
-                else zero_loss(memory.kv[0][0]) for task in self.tasks}
+                else zero_loss(memory.kv[0][0]) for task in tasks}
 
     def loss_and_text_embedding(self, memory: VisualMemory, batches: Dict[str, TaskBatch]
                                 ) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
@@ -199,16 +204,7 @@ class LocCaHead(BaseModule):
 
     def _task_loss(self, task: str, batch: Optional[TaskBatch], memory: VisualMemory) -> Tensor:
         """The weighted token-mean loss of one task's rows (:func:`zero_loss` without rows)."""
-        groups = self._row_groups(task, batch)
-        if not groups:
-            return zero_loss(memory.kv[0][0])
-        total, count = None, 0
-        for rows, par in groups:
-            logits = self.decoder(rows.tokens, memory.index_select(rows.rows), parallel=par,
-                                  logits_at=rows.loss_mask(self.pad_id))
-            s, n = self._loss_sum(logits, rows)
-            total, count = (s if total is None else total + s), count + n
-        return self._weighted(task, total, count)
+        return self._losses(memory, {task: batch}, (task, ))[f'loss_{task}']
 
     def _parallel_rows(self, task: str, batch: TaskBatch) -> Optional[Tensor]:
         """bool [R]: the Cap rows drawn for parallel prediction while training (else None)."""
