@@ -33,8 +33,6 @@ import os
 import os.path as osp
 import sys
 import time
-from glob import escape as glob_escape
-from glob import glob
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -228,11 +226,7 @@ def write_shards(samples: Iterator[Sample], args, prefix: str, rank: int, world:
 def _open_shard(out_dir: str, name: str) -> Optional[ShardWriter]:
     """A writer for ``NAME.tar``, or None when the shard is there already (complete)."""
     path = osp.join(out_dir, f'{name}.tar')
-    if osp.exists(path):
-        return None
-    for stale in glob(f'{glob_escape(path)}.tmp.*'):  # left by a killed run
-        os.remove(stale)
-    return ShardWriter(path)
+    return None if osp.exists(path) else ShardWriter(path)
 
 
 def _finish(writer: ShardWriter, out_dir: str, counts: dict) -> None:

@@ -39,8 +39,6 @@ import os
 import os.path as osp
 import sys
 import time
-from glob import escape as glob_escape
-from glob import glob
 from itertools import islice
 from typing import List, Optional, Tuple
 
@@ -315,10 +313,6 @@ def main_shards(args):
     done = done_shards(args.out_dir)
     todo = [u for u in mine if u.name not in done]
     os.makedirs(args.out_dir, exist_ok=True)
-    for unit in todo:  # what a killed run of this unit left behind
-        pattern = osp.join(glob_escape(args.out_dir), f'{glob_escape(unit.name)}.tar.tmp.*')
-        for stale in glob(pattern):
-            os.remove(stale)
     totals, failed = {}, []
     if todo:
         loop = label_rank(args, todo, rank, device)

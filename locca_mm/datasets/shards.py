@@ -65,6 +65,16 @@ def _unsafe_name(name: str) -> bool:
     return name.startswith(('/', '\\')) or '..' in parts or bool(re.match(r'^[A-Za-z]:', name))
 
 
+def member_key(name: str) -> Optional[Tuple[str, str]]:
+    """``(key, extension)`` of a WebDataset member name (the key runs up to the first dot
+    of the file name: ``a/b.seg.jpg`` -> ``('a/b', 'seg.jpg')``), or None without a dot."""
+    folder, _, base = name.rpartition('/')
+    stem, dot, ext = base.partition('.')
+    if not dot:
+        return None
+    return (f'{folder}/{stem}' if folder else stem), ext.lower()
+
+
 def index_shard(path: str) -> Tuple[List[Tuple[str, int, int, int, int]], List[str]]:
     """Read a shard's headers: its samples and the problems found.
 
@@ -86,13 +96,10 @@ def index_shard(path: str) -> Tuple[List[Tuple[str, int, int, int, int]], List[s
                     if not info.isdir():
                         problems.append(f'{name}: member {info.name!r} is not a regular file')
                     continue
-                # WebDataset: the key runs up to the first dot of the file name.
-                folder, _, base = info.name.rpartition('/')
-                stem, dot, ext = base.partition('.')
-                if not dot:
+                named = member_key(info.name)
+                if named is None:
                     continue
-                key = f'{folder}/{stem}' if folder else stem
-                members.setdefault(key, {})[ext.lower()] = (info.offset_data, info.size)
+                members.setdefault(named[0], {})[named[1]] = (info.offset_data, info.size)
     except (tarfile.TarError, OSError) as e:
         raise invalid(path, f'cannot read the tar shard: {e}') from None
     samples = []

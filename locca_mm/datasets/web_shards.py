@@ -30,10 +30,12 @@ import os.path as osp
 import tarfile
 import time
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
+from glob import glob
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from .base import invalid
-from .shards import IMAGE_EXTS, _open, _unsafe_name
+from .shards import IMAGE_EXTS, _open, _unsafe_name, member_key
 
 __all__ = ['WebSample', 'iter_web_shard', 'ShardWriter', 'mark_done', 'done_shards',
            'write_manifest', 'MANIFEST_DIR']
@@ -95,11 +97,9 @@ def _tar_members(path: str, problem) -> Iterator[Tuple[str, str, bytes]]:
                     why = 'an unsafe path' if _unsafe_name(info.name) else 'not a regular file'
                     problem(invalid(f'{name}:{info.name}', f'member has {why}'))
                     continue
-                folder, _, base = info.name.rpartition('/')
-                stem, dot, ext = base.partition('.')
-                if info.isdir() or not dot:
-                    continue
-                yield f'{folder}/{stem}'.lstrip('/'), ext.lower(), tar.extractfile(info).read()
+                named = None if info.isdir() else member_key(info.name)
+                if named is not None:
+                    yield (*named, tar.extractfile(info).read())
     except (tarfile.TarError, OSError, EOFError) as e:
         raise invalid(path, f'cannot read the tar shard: {e}') from None
 
@@ -139,13 +139,13 @@ def iter_web_shard(path: str, skip_invalid: bool = False,
             return None
 
     key, parts = None, {}
-    for member_key, ext, data in _tar_members(path, problem):
-        if member_key != key and key is not None:
+    for this_key, ext, data in _tar_members(path, problem):
+        if this_key != key and key is not None:
             sample = finish(key, parts)
             if sample is not None:
                 yield sample
             parts = {}
-        key = member_key
+        key = this_key
         parts[ext] = data
     sample = finish(key, parts) if key is not None else None
     if sample is not None:
@@ -165,12 +165,16 @@ class ShardWriter:
 
     Use as a context manager: leaving it by an exception removes the temporary
     file and leaves ``PATH`` as it was (absent, or a complete older shard).
+    Temporary files of ``PATH`` that a killed run left behind are removed when
+    the writer starts (one process writes a given shard).
     """
 
     def __init__(self, path: str):
         self.path = path
         self.tmp = f'{path}.tmp.{os.getpid()}'
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        for stale in glob(f'{glob_escape(path)}.tmp.*'):
+            os.remove(stale)
         self._file = open(self.tmp, 'wb')
         self._tar = tarfile.open(fileobj=self._file, mode='w', format=tarfile.PAX_FORMAT)
         self.num_samples = 0
