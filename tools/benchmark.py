@@ -179,10 +179,10 @@ def batch_for(model, n: int, img: int, region_words: int = 8, cap_words: int = 6
     return data
 
 
-def autocast(args, device):
-    """The section's precision context: bfloat16 autocast when ``args.amp``."""
+def autocast(amp: bool, device):
+    """The precision context of a timed call: bfloat16 autocast when ``amp``."""
     import torch
-    return torch.autocast(device.type, dtype=torch.bfloat16) if args.amp else \
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp else \
         contextlib.nullcontext()
 
 
@@ -233,9 +233,7 @@ def train_step(model, data, amp=False):
     device = data['inputs'].device
 
     def step():
-        ctx = torch.autocast(device.type, dtype=torch.bfloat16) if amp else \
-            contextlib.nullcontext()
-        with ctx:
+        with autocast(amp, device):
             losses = model(**data, mode='loss')
             loss = sum(v for k, v in losses.items() if 'loss' in k)
         optim.zero_grad(set_to_none=True)
@@ -359,7 +357,7 @@ def bench_decode(args, tokfile, device, out):
     prompt = [model.tokenizer.prompt('cap').to(device)] * n
 
     def encode():
-        with torch.no_grad(), autocast(args, device):
+        with torch.no_grad(), autocast(args.amp, device):
             return model.head.project_memory(model.extract_feat(images))
 
     # The images are encoded once, outside the timed decoding (the cache concerns the decoder).
@@ -367,7 +365,7 @@ def bench_decode(args, tokfile, device, out):
     memory = encode()
 
     def run(use_cache):
-        with torch.no_grad(), autocast(args, device):
+        with torch.no_grad(), autocast(args.amp, device):
             generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
                      use_cache=use_cache)
 
@@ -398,7 +396,7 @@ def bench_rec(args, tokfile, device, out):
 
     x = torch.randn(images, 3, img, img, device=device).repeat_interleave(per, 0)
     def predict(shared):
-        with torch.no_grad(), autocast(args, device):
+        with torch.no_grad(), autocast(args.amp, device):
             model.predict(x, samples(shared))
 
     t_once, t_per_expr = time_each([lambda: predict(True), lambda: predict(False)], args.reps)
@@ -475,7 +473,7 @@ def time_open_clip_train(args, ours, length: int, device, out):
     optim = torch.optim.AdamW(theirs.parameters(), lr=1e-5)
 
     def their_step():
-        with autocast(args, device):
+        with autocast(args.amp, device):
             out_ = theirs(images, text)
             loss = loss_fn(**out_)
             loss = sum(loss) if isinstance(loss, tuple) else loss
@@ -501,7 +499,7 @@ def time_open_clip_generate(args, ours, theirs, images, out):
     new, eos, g = 64, vocab - 2, len(images)
 
     def their_generate():
-        with torch.no_grad(), autocast(args, images.device):
+        with torch.no_grad(), autocast(args.amp, images.device):
             theirs.generate(images, seq_len=new + 1, generation_type='top_k', top_k=1,
                             sot_token_id=vocab - 3, eos_token_id=eos, pad_token_id=0,
                             min_seq_len=new, fixed_output_length=True)
@@ -510,7 +508,7 @@ def time_open_clip_generate(args, ours, theirs, images, out):
     constraint = TextConstraint(text_tok.text_token_mask(), text_tok.eos_id, min_tokens=new)
 
     def our_generate():
-        with torch.no_grad(), autocast(args, images.device):
+        with torch.no_grad(), autocast(args.amp, images.device):
             memory = ours.head.project_memory(ours.extract_feat(images))
             prompts = [ours.tokenizer.prompt('cap').to(images.device)] * g
             generate(ours.head.decoder, memory, prompts, constraint, text_tok.eos_id, new)
@@ -670,8 +668,7 @@ def bench_val(args, root: str, out: dict) -> None:
     runner.train()
     step = (stamps['end'] - stamps['start']) / timed
     start = time.perf_counter()
-    with autocast(args, torch.device('cpu') if not torch.cuda.is_available()
-                  else torch.device('cuda')):
+    with autocast(args.amp, torch.device('cuda' if torch.cuda.is_available() else 'cpu')):
         metrics = runner.val()
     val = time.perf_counter() - start
     out['validation'] = dict(
