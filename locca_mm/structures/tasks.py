@@ -14,6 +14,11 @@ aref ``ARef:``      ``␣{text} ␣: {box} <eos>``             ``ARef: ␣{text}
 gcap ``GCap:``      ``{box} : ␣{text} <eos>``              ``GCap: {box} :`` or ``GCap:``
 ==== ============== ====================================== ======================
 
+Transfer tasks reuse these sequences: a question (VQA) is part of a Cap
+sequence's prompt, ``Cap: ␣{question} ␣: ␣{answer} <eos>`` (the answer alone
+is trained on); detection by the decoder writes every object of an image in
+one GCap sequence, ``GCap: {box} : ␣{text} {box} : ␣{text} ... <eos>``.
+
 The tokenizer (:class:`~locca_mm.models.tokenizers.LocCaTokenizer`), the
 head (:class:`~locca_mm.models.heads.LocCaHead`), the data pipeline
 (``BuildTaskSequences``), the decoding constraints
@@ -41,7 +46,8 @@ class PredictTask(NamedTuple):
         train_task (str): the training task whose prompt it continues.
         constraint (str): what may be generated: ``'text'`` (text tokens then
             eos), ``'box'`` (four location tokens forming a box, then eos) or
-            ``'box_text'`` (a box, the separator, then text).
+            ``'box_text'`` (a box, the separator, then text) or ``'boxes_texts'``
+            (up to ``max_boxes`` box + separator + text groups, then eos).
         needs_text (bool): the prompt carries a text (``data_sample.prompt_text``).
         takes_box (bool): the prompt may carry a box (``data_sample.prompt_box``).
         predicts_box (bool): the prediction has boxes (``pred_instances``).
@@ -60,6 +66,10 @@ PREDICT_TASKS: Dict[str, PredictTask] = {
     'ref': PredictTask('ref', 'aref', 'box', needs_text=True, predicts_box=True),
     'gcap': PredictTask('gcap', 'gcap', 'text', takes_box=True),
     'detect': PredictTask('detect', 'gcap', 'box_text', predicts_box=True),
+    # Holistic transfer: the answer to ``prompt_text`` (a question) after a Cap prefix.
+    'vqa': PredictTask('vqa', 'cap', 'text', needs_text=True),
+    # Detection by the decoder: every object of the image in one GCap sequence.
+    'detect_seq': PredictTask('detect_seq', 'gcap', 'boxes_texts', predicts_box=True),
 }
 #: Other names accepted for a prediction task (the training task's own name).
 PREDICT_ALIASES: Dict[str, str] = {'aref': 'ref'}

@@ -9,7 +9,7 @@ def test_prediction_tasks_continue_training_tasks():
     assert set(tasks.BOX_TASKS) <= set(tasks.TRAIN_TASKS)
     for name, spec in tasks.PREDICT_TASKS.items():
         assert spec.name == name and spec.train_task in tasks.TRAIN_TASKS
-        assert spec.constraint in ('text', 'box', 'box_text')
+        assert spec.constraint in ('text', 'box', 'box_text', 'boxes_texts')
         # A task that uses a box trains a sequence that carries one.
         if spec.takes_box or spec.predicts_box:
             assert spec.train_task in tasks.BOX_TASKS

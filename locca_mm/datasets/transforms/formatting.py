@@ -21,8 +21,12 @@ class PackLocCaInputs(BaseTransform):
     - ``gt_instances``: ``bboxes`` [N, 4] (input frame), ``texts``, ``scores``
       of the regions that survived the geometric transforms;
     - ``task_sequences`` (training);
-    - ``task``, ``prompt_text``, ``prompt_box`` and ``gt_ref_bbox`` (evaluation;
-      boxes in original-image pixels).
+    - ``task``, ``prompt_text`` (a referring expression ``ref_text`` or a
+      ``question``), ``prompt_box`` and ``gt_ref_bbox`` (evaluation; boxes in
+      original-image pixels);
+    - the holistic transfers' ground truth, under mmpretrain's names so that
+      its metrics read it: ``gt_answer``, ``gt_answer_weight`` (VQA) and
+      ``gt_label`` (classification).
 
     Args:
         meta_keys (Sequence[str]): keys copied into the metainfo.
@@ -59,8 +63,11 @@ class PackLocCaInputs(BaseTransform):
             sample.task_sequences = results['task_sequences']
         if results.get('task'):
             sample.task = results['task']
-        if results.get('ref_text'):
-            sample.prompt_text = results['ref_text']
+        if results.get('ref_text') or results.get('question'):
+            sample.prompt_text = results.get('ref_text') or results['question']
+        for key in ('gt_answer', 'gt_answer_weight', 'gt_label'):
+            if results.get(key) is not None:
+                sample.set_field(results[key], key)
         if results.get('ref_bbox') is not None:
             sample.gt_ref_bbox = torch.as_tensor(results['ref_bbox'], dtype=torch.float32)
         if results.get('prompt_box') is not None:

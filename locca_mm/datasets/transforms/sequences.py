@@ -24,7 +24,10 @@ class BuildTaskSequences(BaseTransform):
     frame the encoder sees (the padded input if padded, else the image).
 
     - ``cap``: one caption, drawn at random when the sample has several
-      (``caption='random'``) or the first (``'first'``).
+      (``caption='random'``) or the first (``'first'``). A sample with a
+      ``question`` (VQA) trains its answer: ``captions`` holds the answers
+      (repeated as often as annotators gave them, so a random draw follows
+      their frequency) and the question joins the Cap prompt.
     - ``aref`` / ``gcap``: the regions chosen by :class:`SampleRegions`.
 
     A task without its text is left out of the sample; a sample with no task
@@ -67,7 +70,8 @@ class BuildTaskSequences(BaseTransform):
                 cap = captions[np.random.randint(len(captions))] \
                     if self.caption == 'random' else captions[0]
                 results['gt_caption'] = cap
-                seqs['cap'] = self.tokenizer.build('cap', text=cap)
+                seqs['cap'] = self.tokenizer.build('cap', text=cap,
+                                                   question=results.get('question'))
             frame = box_frame(results)
             for task in BOX_TASKS:
                 region = (results.get('sampled_regions') or {}).get(task)

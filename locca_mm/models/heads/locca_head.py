@@ -15,6 +15,7 @@ from ..decoding import constraint_for, generate
 from ..layers import AttentionPool
 from ..text import VisualMemory
 from ..tokenizers.builder import build_tokenizer
+from .detect_sequence import detect_sequence
 
 #: Location tokens of one box.
 BOX_LEN = 4
@@ -272,8 +273,12 @@ class LocCaHead(BaseModule):
           tokens after ``GCap:`` proposes ``num_beams`` distinct boxes, and each
           box's region text is then decoded as a GCap prompt: one detection per
           beam, ``pred_instances.bboxes`` [K, 4], ``scores`` [K], ``texts`` [K].
+        - ``'vqa'``: ``pred_answer`` (= ``pred_caption``) to ``prompt_text``.
+        - ``'detect_seq'``: every object in one sequence (:func:`detect_sequence`).
         """
         spec = predict_task(task)
+        if spec.name == 'detect_seq':
+            return detect_sequence(self, memory, data_samples, max_new_tokens)
         if spec.name == 'detect':
             return self._detect(memory, data_samples, num_beams, max_new_tokens)
         if spec.takes_box and any(ds.get('prompt_box') is None for ds in data_samples):
@@ -292,6 +297,8 @@ class LocCaHead(BaseModule):
                                                     (out.scores[i] / out.lengths[i]).exp()[None])
             else:
                 ds.pred_caption = self.tokenizer.parse_text(ids)
+                if spec.name == 'vqa':  # mmpretrain's VQA metrics read pred_answer
+                    ds.pred_answer = ds.pred_caption
             ds.task = task
         return data_samples
 
@@ -370,10 +377,12 @@ class LocCaHead(BaseModule):
         device = self.decoder.pos_embed.device
         if spec.needs_text:
             if not ds.get('prompt_text'):
-                raise ValueError(f'a "{spec.name}" prediction needs the referring expression in '
-                                 'data_sample.prompt_text')
+                raise ValueError(f'a "{spec.name}" prediction needs its text (the referring '
+                                 'expression or question) in data_sample.prompt_text')
             cut_before = tok.truncated_prompts
-            prompt = tok.prompt(spec.train_task, text=ds.prompt_text).to(device)
+            text = dict(question=ds.prompt_text) if spec.name == 'vqa' else \
+                dict(text=ds.prompt_text)
+            prompt = tok.prompt(spec.train_task, **text).to(device)
             ds.prompt_truncated = tok.truncated_prompts > cut_before
             return prompt
         if not spec.takes_box:

@@ -228,10 +228,13 @@ class LocCaTokenizer:
 
     # -- sequences ---------------------------------------------------------------------------
 
-    def _parts(self, task: str, text_ids: List[int], box_ids: List[int]) -> _Parts:
+    def _parts(self, task: str, text_ids: List[int], box_ids: List[int],
+               question: Optional[str] = None) -> _Parts:
         prefix = self._prefix_ids[task]
         eos = [self.text_tokenizer.eos_id]
         if task == 'cap':
+            if question is not None:  # VQA: the question and separator join the prompt
+                prefix = prefix + self._text_ids('question', question) + self._spaced_sep_ids
             return _Parts(prefix, text_ids, eos, True)
         if task == 'aref':
             return _Parts(prefix, text_ids, self._spaced_sep_ids + box_ids + eos, True)
@@ -279,7 +282,8 @@ class LocCaTokenizer:
             raise TypeError(f'text for task "{task}" must be a str, got {type(text).__name__}')
         if not text.strip():
             raise ValueError(f'empty text for task "{task}"')
-        # Region text follows a prefix word, hence its leading space.
+        # Region text follows a prefix word, hence its leading space (and so does an answer,
+        # which follows its question's separator).
         return self.text_tokenizer.encode(text.strip() if task == 'cap' else ' ' + text.strip())
 
     def _box_ids(self, task: str, box: Optional[Tensor],
@@ -301,31 +305,39 @@ class LocCaTokenizer:
         return self.text_tokenizer.loc_ids(bins).tolist()
 
     def build(self, task: str, text: Optional[str] = None, box: Optional[Tensor] = None,
-              img_shape: Optional[ImgShape] = None) -> TaskSequence:
+              img_shape: Optional[ImgShape] = None,
+              question: Optional[str] = None) -> TaskSequence:
         """The training sequence of one task.
 
         Args:
             task (str): One of :attr:`tasks`.
-            text (str): The caption (cap) or region text (aref, gcap).
+            text (str): The caption (cap) or region text (aref, gcap); with a
+                ``question``, its answer.
             box (Tensor, optional): ``[4]`` xyxy pixels of the region (aref, gcap).
             img_shape (tuple, optional): ``(h, w)`` of the image the box is on.
+            question (str, optional): cap only: a question that joins the
+                prompt, ``prefix ␣{question} ␣: ␣{answer} <eos>`` (VQA); only the
+                answer and eos are trained on.
 
         Returns:
             TaskSequence: ``tokens: [T]`` with ``T <= max_length[task]``.
         """
         self._check_task(task)
-        parts = self._parts(task, self._text_ids(task, text),
-                            self._box_ids(task, box, img_shape))
+        if question is not None and task != 'cap':
+            raise ValueError(f'only the cap task takes a question, not "{task}"')
+        text_ids = self._text_ids('answer' if question is not None else task, text)
+        parts = self._parts(task, text_ids, self._box_ids(task, box, img_shape), question)
         parts, truncated = self._fit(task, parts)
         prefix_len, loss_end = self._loss_span(task, parts)
         return TaskSequence(torch.tensor(self._join(parts), dtype=torch.long), prefix_len,
                             truncated, loss_end)
 
     def prompt(self, task: str, text: Optional[str] = None, box: Optional[Tensor] = None,
-               img_shape: Optional[ImgShape] = None) -> Tensor:
+               img_shape: Optional[ImgShape] = None, question: Optional[str] = None) -> Tensor:
         """The inference prompt ``[P]``: what the decoder is given before it generates.
 
-        cap: the prefix; aref: prefix, region text and separator (the box is
+        cap: the prefix (with a ``question``: prefix, question and separator;
+        the answer is generated); aref: prefix, region text and separator (the box is
         generated); gcap with a box: prefix, box and separator (the text is
         generated); gcap without one: the prefix (box and text are generated).
         Equals the start of ``build(task, text, box, img_shape).tokens``. An ARef
@@ -341,6 +353,8 @@ class LocCaTokenizer:
             if truncated:
                 self._warn_cut(text)
             ids = parts.prefix + parts.first + self._spaced_sep_ids
+        elif task == 'cap' and question is not None:
+            ids = self._parts(task, [], [], question=question).prefix
         elif task == 'gcap' and box is not None:
             ids = self._prefix_ids[task] + self._box_ids(task, box, img_shape) + self._sep_ids
         else:
