@@ -1,7 +1,7 @@
 """Predict on images and draw what the model says.
 
     python tools/infer.py IMAGE_OR_DIR [IMAGE_OR_DIR ...] CONFIG CKPT \
-        --task cap|ref|gcap|detect|feature \
+        --task cap|ref|gcap|detect|vqa|feature \
         [--text "the dog on the left" ...] [--box x1,y1,x2,y2 ...] --out-dir DIR
 
 Writes DIR/vis/<image>.png (the image with boxes and text) and
@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
 
-TASKS = ['cap', 'ref', 'gcap', 'detect', 'feature']
+TASKS = ['cap', 'ref', 'gcap', 'detect', 'vqa', 'feature']
 
 
 def parse_args(argv=None):
@@ -33,7 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--task', choices=TASKS, default='cap')
     parser.add_argument('--text', action='append',
-                        help='the referring expression (--task ref); repeat to pair with images')
+                        help='the referring expression (--task ref) or the question (--task vqa, '
+                        'a model fine-tuned for VQA); repeat to pair with images')
     parser.add_argument('--box', action='append',
                         help='x1,y1,x2,y2 in image pixels (--task gcap); repeat to pair with '
                         'images')
@@ -99,8 +100,9 @@ def main(argv=None):
     """Run the tool; returns the predictions (JSON-ready dicts, one per image or pair)."""
     args = parse_args(argv)
     from locca_mm.apis import FeatureInferencer, LocCaInferencer, parse_box
-    if args.task == 'ref' and not (args.text and all(t and t.strip() for t in args.text)):
-        raise SetupError('--task ref needs the referring expression: --text "..."')
+    if args.task in ('ref', 'vqa') and not (args.text and all(t and t.strip() for t in args.text)):
+        what = 'the referring expression' if args.task == 'ref' else 'the question'
+        raise SetupError(f'--task {args.task} needs {what}: --text "..."')
     boxes = None
     if args.task == 'gcap':
         if not args.box:
@@ -113,7 +115,7 @@ def main(argv=None):
         raise SetupError(f'--batch-size must be >= 1, got {args.batch_size}')
     images = expand_inputs(args.inputs)
     text = None
-    if args.task == 'ref':
+    if args.task in ('ref', 'vqa'):
         images, text = pair(images, args.text, '--text')
     if args.task == 'gcap':
         images, boxes = pair(images, boxes, '--box')

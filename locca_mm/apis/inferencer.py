@@ -236,7 +236,8 @@ class LocCaInferencer(BaseInferencer):
             batch_size (int): samples per batch.
             task (str): one of :data:`TASKS`.
             text (str | list[str], optional): the referring expression
-                (``'ref'``), one for all images or one per image.
+                (``'ref'``) or the question (``'vqa'``), one for all images or
+                one per image.
             box (optional): the box (``'gcap'``), xyxy in original-image
                 pixels (four numbers or ``'x1,y1,x2,y2'``), one for all images
                 or one per image.
@@ -247,9 +248,10 @@ class LocCaInferencer(BaseInferencer):
         texts = per_input(text, n, 'text', lambda v: isinstance(v, str))
         boxes = per_input(box, n, 'box', lambda v: is_one_box(v) or
                           (isinstance(v, (np.ndarray, torch.Tensor)) and v.ndim == 1))
-        if task == 'ref':
+        if task in ('ref', 'vqa'):
             if any(not (isinstance(t, str) and t.strip()) for t in texts):
-                raise ValueError('task "ref" needs the referring expression: text="..."')
+                what = 'the referring expression' if task == 'ref' else 'the question'
+                raise ValueError(f'task "{task}" needs {what}: text="..."')
             texts = [t.strip() for t in texts]
         if task == 'gcap':
             if any(b is None for b in boxes):
@@ -259,8 +261,8 @@ class LocCaInferencer(BaseInferencer):
         def to_results(i):
             results = self._to_results(inputs[i], i)
             results['task'] = task
-            if task == 'ref':
-                results['ref_text'] = texts[i]
+            if task in ('ref', 'vqa'):
+                results['ref_text' if task == 'ref' else 'question'] = texts[i]
             if task == 'gcap':
                 results['prompt_box'] = boxes[i]
             return self.pipeline(results)
@@ -343,7 +345,9 @@ class LocCaInferencer(BaseInferencer):
             out['text'] = pred.prompt_text
         if pred.get('prompt_box') is not None:
             out['box'] = [round(float(v), 2) for v in pred.prompt_box]
-        if pred.get('pred_caption') is not None:
+        if pred.get('pred_answer') is not None:
+            out['answer'] = pred.pred_answer
+        elif pred.get('pred_caption') is not None:
             out['caption'] = pred.pred_caption
         if 'pred_instances' in pred:
             inst = pred.pred_instances

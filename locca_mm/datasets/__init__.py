@@ -4,6 +4,7 @@ from .coco import CocoCaptionDataset
 from .jsonl import JsonlDataset
 from .mixing import WeightedConcatDataset
 from .refcoco import RefCOCODataset
+from .shapes_classification import ShapesClassification
 from .shards import ShardedTarDataset
 from .synthetic_shapes import SyntheticShapes
 from .transforms import *  # noqa: F401,F403
@@ -11,6 +12,6 @@ from .visual_genome import VisualGenomeDataset
 
 __all__ = [
     'InvalidRecordError', 'LocCaBaseDataset', 'CocoCaptionDataset', 'JsonlDataset',
-    'RefCOCODataset', 'ShardedTarDataset', 'SyntheticShapes', 'VisualGenomeDataset',
-    'WeightedConcatDataset'
+    'RefCOCODataset', 'ShapesClassification', 'ShardedTarDataset', 'SyntheticShapes',
+    'VisualGenomeDataset', 'WeightedConcatDataset'
 ]

@@ -91,11 +91,18 @@ class SyntheticShapes(LocCaBaseDataset):
         caption_style (str): ``'alt'`` (default) or ``'descriptive'``.
         alt_location_prob (float): chance an ``'alt'`` caption says where one
             object is. Defaults to 0.05.
+        num_captions (int): captions per ``pretrain`` image, drawn one after
+            the other (the first is the one a single caption would be): several
+            references for caption metrics, as COCO's five. Defaults to 1.
         seed (int): base seed.
         **kwargs: :class:`LocCaBaseDataset` arguments (``pipeline``, ``tokenizer``, ...).
     """
 
     METAINFO = dict(kinds=KINDS, colours=tuple(COLOURS))
+    #: The splits this class draws, and the number that keeps their seeds apart from other
+    #: generators' (a subclass with its own splits takes another).
+    SPLITS = SPLITS
+    SPLIT_OFFSET = 0
 
     def __init__(self,
                  split: str = 'pretrain',
@@ -110,14 +117,18 @@ class SyntheticShapes(LocCaBaseDataset):
                  background: Tuple[int, int, int] = (70, 70, 70),
                  caption_style: str = 'alt',
                  alt_location_prob: float = 0.05,
+                 num_captions: int = 1,
                  seed: int = 0,
                  **kwargs):
-        if split not in SPLITS:
-            raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+        if split not in self.SPLITS:
+            raise ValueError(f'split must be one of {self.SPLITS}, got {split!r}')
         if caption_style not in CAPTION_STYLES:
             raise ValueError(f'caption_style must be one of {CAPTION_STYLES}, '
                              f'got {caption_style!r}')
         self.caption_style, self.alt_location_prob = caption_style, alt_location_prob
+        if num_captions < 1:
+            raise ValueError(f'num_captions must be >= 1, got {num_captions}')
+        self.num_captions = num_captions
         unknown = [c for c in colours if c not in COLOURS] + [k for k in kinds if k not in KINDS]
         if unknown:
             raise ValueError(f'unknown colours/kinds {unknown}; colours: {sorted(COLOURS)}, '
@@ -146,7 +157,8 @@ class SyntheticShapes(LocCaBaseDataset):
 
     # ------------------------------------------------------------------ generation
     def _rng(self, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, SPLITS.index(self.split), index])
+        return np.random.default_rng(
+            [self.seed, self.SPLIT_OFFSET + self.SPLITS.index(self.split), index])
 
     def scene(self, index: int) -> Tuple[List[Shape], Optional[Tuple[int, int]]]:
         """The objects of sample ``index`` and the indices of its duplicated pair (or None)."""
@@ -177,10 +189,10 @@ class SyntheticShapes(LocCaBaseDataset):
             pair = None
         return shapes, pair
 
-    def _place(self, rng, shapes: List[Shape], tries: int = 50):
+    def _place(self, rng, shapes: List[Shape], tries: int = 50, size_range=None):
         s = self.img_size
         for _ in range(tries):
-            side = rng.uniform(*self.size_range) * s
+            side = rng.uniform(*(size_range or self.size_range)) * s
             x1, y1 = rng.uniform(0, s - side), rng.uniform(0, s - side)
             box = (x1, y1, x1 + side, y1 + side)
             if all(box[2] + 1 < o.box[0] or o.box[2] + 1 < box[0] or
@@ -333,9 +345,10 @@ class SyntheticShapes(LocCaBaseDataset):
                     source=f'SyntheticShapes[{self.split}]#{idx}', sample_idx=idx,
                     width=self.img_size, height=self.img_size)
         if self.split == 'pretrain':
-            caption = self.caption(shapes, rng) if self.caption_style == 'descriptive' else \
-                self.alt_caption(shapes, rng, self.img_size, self.alt_location_prob)
-            info.update(captions=[caption], regions=make_regions(boxes, texts))
+            captions = [self.caption(shapes, rng) if self.caption_style == 'descriptive' else
+                        self.alt_caption(shapes, rng, self.img_size, self.alt_location_prob)
+                        for _ in range(self.num_captions)]
+            info.update(captions=captions, regions=make_regions(boxes, texts))
             if self.test_mode:
                 info['task'] = 'cap'
             return info

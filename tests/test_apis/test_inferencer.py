@@ -29,7 +29,8 @@ def tiny(tmp_path_factory):
 
 @pytest.mark.parametrize('task,kwargs', [('cap', {}), ('ref', dict(text='the red one')),
                                          ('gcap', dict(box=[5, 5, 40, 30])),
-                                         ('detect', {})])
+                                         ('detect', {}),
+                                         ('vqa', dict(text='what colour is it?'))])
 def test_inferencer_each_task_draws_and_returns_predictions(tiny, tmp_path, task, kwargs):
     from locca_mm.apis import LocCaInferencer
     inferencer = LocCaInferencer(tiny['cfg'], tiny['ckpt'], show_progress=False)
@@ -41,6 +42,8 @@ def test_inferencer_each_task_draws_and_returns_predictions(tiny, tmp_path, task
         assert pred['task'] == task
         if task in ('cap', 'gcap'):
             assert isinstance(pred['caption'], str)
+        if task == 'vqa':
+            assert pred['text'] == 'what colour is it?' and isinstance(pred['answer'], str)
         if task == 'ref':
             x1, y1, x2, y2 = pred['bbox']
             assert 0 <= x1 <= x2 and 0 <= y1 <= y2 and 0 <= pred['score'] <= 1
@@ -74,6 +77,7 @@ def test_infer_tool_writes_pictures_and_json(tiny, tmp_path):
 
 @pytest.mark.parametrize('args,message', [
     (['--task', 'ref'], 'needs the referring expression'),
+    (['--task', 'vqa'], 'needs the question'),
     (['--task', 'gcap', '--box', '1,2,3'], 'four numbers'),
     (['--task', 'gcap', '--box', '5,5,1,1'], 'x2 > x1'),
     (['--task', 'gcap'], 'needs a box'),

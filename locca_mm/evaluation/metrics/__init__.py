@@ -5,6 +5,7 @@ from .caption_metric import CaptionMetric, caption_scores, python_ptb_tokenize
 from .category_text import text_to_label
 from .refcoco_metric import RefCOCOMetric
 from .task_metric import TaskMetric
+from .text_classification import TextClassificationMetric, normalize_class_text
 
 try:
     from .grounded_detection_metric import GroundedCaptionDetMetric
@@ -22,5 +23,6 @@ except ImportError as err:  # mmdet's evaluation imports mmcv's compiled ops
 
 __all__ = [
     'RefCOCOMetric', 'CaptionMetric', 'caption_scores', 'python_ptb_tokenize',
-    'GroundedCaptionDetMetric', 'text_to_label', 'TaskMetric'
+    'GroundedCaptionDetMetric', 'text_to_label', 'TaskMetric', 'TextClassificationMetric',
+    'normalize_class_text'
 ]

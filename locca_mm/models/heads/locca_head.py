@@ -208,9 +208,13 @@ class LocCaHead(BaseModule):
         return self._losses(memory, {task: batch}, (task, ))[f'loss_{task}']
 
     def _parallel_rows(self, task: str, batch: TaskBatch) -> Optional[Tensor]:
-        """bool [R]: the Cap rows drawn for parallel prediction while training (else None)."""
+        """bool [R]: the Cap rows drawn for parallel prediction while training (else None).
+
+        A row with a question in its prompt (VQA) is never parallel: its inputs, the
+        question's included, would all be masked."""
         if task == 'cap' and self.parallel_ratio > 0 and self.training:
-            return torch.rand(batch.num_rows, device=batch.tokens.device) < self.parallel_ratio
+            drawn = torch.rand(batch.num_rows, device=batch.tokens.device) < self.parallel_ratio
+            return drawn & (batch.prefix_len <= len(self.tokenizer.prompt('cap')))
         return None
 
     def _weighted(self, task: str, total: Tensor, count: int) -> Tensor:
@@ -285,8 +289,10 @@ class LocCaHead(BaseModule):
             return self._gcap_mixed(memory, data_samples, num_beams, max_new_tokens)
         prompts = [self._prompt(spec, ds) for ds in data_samples]
         if max_new_tokens is None:
-            max_new_tokens = BOX_LEN + 1 if spec.constraint == 'box' else \
-                self.tokenizer.max_length[spec.train_task] - min(len(p) for p in prompts)
+            longest = max(len(p) for p in prompts)  # left-padded: every row gets its room
+            max_new_tokens = BOX_LEN + 1 if spec.constraint == 'box' else min(
+                self.tokenizer.max_length[spec.train_task] - min(len(p) for p in prompts),
+                self.decoder.max_len - longest)
         out = generate(self.decoder, memory, prompts, constraint_for(task, self.tokenizer),
                        self.tokenizer.text_tokenizer.eos_id, max_new_tokens,
                        num_beams=num_beams, length_penalty=length_penalty)
