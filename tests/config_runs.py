@@ -8,6 +8,7 @@ not run.
 """
 import copy
 import json
+import os
 import os.path as osp
 import sys
 import traceback
@@ -30,16 +31,25 @@ def _to_fixtures(dataset: dict) -> None:
         dataset['shards'] = osp.join(DATA, 'shards', 'shard-{000000..000001}.tar')
     elif kind == 'RefCOCODataset':
         dataset['data_root'] = osp.join(DATA, 'refcoco')
+        for held in dataset.get('exclude_images_of') or []:  # the union's held-out splits
+            held['data_root'] = osp.join(DATA, 'refcoco')
     elif kind == 'CocoCaptionDataset':
+        objects_only = 'instances' in osp.basename(dataset.get('ann_file', ''))
         dataset.update(data_root=osp.join(DATA, 'coco'),
-                       ann_file='annotations/captions_tiny.json',
+                       ann_file=f'annotations/{"instances" if objects_only else "captions"}'
+                                '_tiny.json',
                        data_prefix=dict(img_path='images/'))
         if dataset.get('instances_file'):
             dataset['instances_file'] = 'annotations/instances_tiny.json'
-    elif kind == 'SyntheticShapes':
+    elif kind in ('SyntheticShapes', 'ShapesClassification'):
         dataset.update(img_size=IMG, num_samples=min(dataset.get('num_samples', 8), 8))
     elif kind == 'ToyRegressionDataset':
         pass
+    elif kind in ('HolisticClassification', 'HolisticCaption', 'HolisticVQA'):
+        # data/<benchmark>/ in its released layout -> tests/data/holistic/<benchmark>/
+        reader = dataset['reader']
+        reader['data_root'] = osp.join(DATA, 'holistic',
+                                       osp.basename(reader['data_root'].rstrip('/')))
     else:
         raise ValueError(f'no fixture for dataset type {kind!r}')
 
@@ -72,6 +82,9 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
         model = shrink_model(model, tokenizer=needs_file)
         if init:
             model['backbone']['init_cfg'] = dict(init, checkpoint=encoder_file)
+        head_init = (model.get('head') or {}).get('init_cfg')
+        if head_init:  # a pretrained decoder (REC fine-tuning): the same tiny checkpoint's
+            model['head']['init_cfg'] = dict(head_init, checkpoint=encoder_file)
         if (model.get('test_cfg') or {}).get('max_new_tokens'):
             model['test_cfg']['max_new_tokens'] = 16  # the tiny decoder holds 32 positions
         cfg.model = model
@@ -109,15 +122,33 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
 
 
 def _tiny_encoder_file(cfg: Config, path: str) -> str:
-    """A checkpoint of the tiny variant's own (random) encoder, in the pretraining layout."""
+    """A checkpoint of the tiny variant's own (random) model, in the pretraining layout:
+    its encoder, and its decoder for a config that starts from a pretrained one."""
     from locca_mm.registry import MODELS
     from locca_mm.utils import register_all_modules
     register_all_modules()
     model = copy.deepcopy(cfg.model)
     model['backbone'] = dict(model['backbone'], init_cfg=None)
-    backbone = MODELS.build(model).backbone
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in backbone.state_dict().items()}},
-               path)
+    head_pretrained = bool((model.get('head') or {}).get('init_cfg'))
+    if head_pretrained:
+        model['head'] = dict(model['head'], init_cfg=None)
+    built = MODELS.build(model)
+    state = {f'backbone.{k}': v for k, v in built.backbone.state_dict().items()}
+    if head_pretrained:
+        state.update({f'head.{k}': v for k, v in built.head.state_dict().items()})
+    torch.save({'state_dict': state}, path)
+    return path
+
+
+def _tiny_model_file(cfg: Config, path: str) -> str:
+    """A checkpoint of the tiny variant's whole (random) model, for a config's ``load_from``
+    (drawn with another seed than the run's own initialisation, so that loading shows)."""
+    from locca_mm.registry import MODELS
+    from locca_mm.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(1)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save({'state_dict': MODELS.build(copy.deepcopy(cfg.model)).state_dict()}, path)
     return path
 
 
@@ -132,6 +163,8 @@ def run(path: str, work_root: str) -> dict:
         init = cfg.model.get('backbone', {}).get('init_cfg') or {}
         if init.get('type') == 'Pretrained':
             _tiny_encoder_file(cfg, init['checkpoint'])
+        if cfg.get('load_from'):  # a whole pretrained model: the tiny variant's own (random)
+            cfg.load_from = _tiny_model_file(cfg, osp.join(work_root, f'{name}_model.pth'))
         runner = Runner.from_cfg(cfg)
         if cfg.get('train_dataloader'):
             runner.train()

@@ -1,6 +1,8 @@
 """Datasets in their native formats, the synthetic default, and the pipeline transforms."""
 from .base import InvalidRecordError, LocCaBaseDataset
 from .coco import CocoCaptionDataset
+from .holistic import HolisticClassification, MMPretrainReaderDataset
+from .holistic_text import HolisticCaption, HolisticVQA
 from .jsonl import JsonlDataset
 from .mixing import WeightedConcatDataset
 from .refcoco import RefCOCODataset
@@ -12,6 +14,7 @@ from .visual_genome import VisualGenomeDataset
 
 __all__ = [
     'InvalidRecordError', 'LocCaBaseDataset', 'CocoCaptionDataset', 'JsonlDataset',
+    'HolisticCaption', 'HolisticClassification', 'HolisticVQA', 'MMPretrainReaderDataset',
     'RefCOCODataset', 'ShapesClassification', 'ShardedTarDataset', 'SyntheticShapes',
     'VisualGenomeDataset', 'WeightedConcatDataset'
 ]

@@ -1,0 +1,14 @@
+# Oxford-IIIT Pet classification as text, holistic frozen-encoder protocol
+# (_base_/holistic_frozen_vit_b.py): the LocCa ViT-B/16 encoder frozen, a fresh decoder
+# trained on the task; the checkpoint with the best cls/accuracy is kept. Another encoder
+# (Cap, CapPa, CoCa, CLIP) is the same config with --cfg-options encoder_from=CKPT.
+# Data (configs/_base_/datasets/cls_pets.py):
+#   data/oxford-iiit-pet/images/<Breed>_<n>.jpg, annotations/trainval.txt, annotations/test.txt.
+# Train, then test:
+#   python tools/train.py configs/holistic/cls-frozen_locca-vit-b_pets.py \
+#       --cfg-options encoder_from=work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth
+#   python tools/test.py configs/holistic/cls-frozen_locca-vit-b_pets.py \
+#       work_dirs/cls-frozen_locca-vit-b_pets/iter_20000.pth
+_base_ = ['../_base_/holistic_frozen_vit_b.py', '../_base_/datasets/cls_pets.py']
+
+default_hooks = dict(checkpoint=dict(save_best='cls/accuracy', rule='greater'))

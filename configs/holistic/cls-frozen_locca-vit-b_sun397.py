@@ -1,0 +1,15 @@
+# SUN397 classification as text, holistic frozen-encoder protocol
+# (_base_/holistic_frozen_vit_b.py): the LocCa ViT-B/16 encoder frozen, a fresh decoder
+# trained on the task; the checkpoint with the best cls/accuracy is kept. Another encoder
+# (Cap, CapPa, CoCa, CLIP) is the same config with --cfg-options encoder_from=CKPT.
+# Data (configs/_base_/datasets/cls_sun397.py):
+#   data/sun397/SUN397/<letter>/<class>[/<sub>]/*.jpg, Partitions/ClassName.txt,
+#   Partitions/Training_01.txt, Partitions/Testing_01.txt (the first of the 10 splits).
+# Train, then test:
+#   python tools/train.py configs/holistic/cls-frozen_locca-vit-b_sun397.py \
+#       --cfg-options encoder_from=work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth
+#   python tools/test.py configs/holistic/cls-frozen_locca-vit-b_sun397.py \
+#       work_dirs/cls-frozen_locca-vit-b_sun397/iter_20000.pth
+_base_ = ['../_base_/holistic_frozen_vit_b.py', '../_base_/datasets/cls_sun397.py']
+
+default_hooks = dict(checkpoint=dict(save_best='cls/accuracy', rule='greater'))

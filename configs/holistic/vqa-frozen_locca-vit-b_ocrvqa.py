@@ -1,0 +1,14 @@
+# OCR-VQA question answering, holistic frozen-encoder protocol
+# (_base_/holistic_frozen_vit_b.py): the LocCa ViT-B/16 encoder frozen, a fresh decoder
+# trained on the task; the checkpoint with the best VQA/acc is kept. Another encoder
+# (Cap, CapPa, CoCa, CLIP) is the same config with --cfg-options encoder_from=CKPT.
+# Data (configs/_base_/datasets/vqa_ocrvqa.py):
+#   data/ocr-vqa/images/<book id>.jpg (the imageURL's extension), data/ocr-vqa/dataset.json
+# Train, then test:
+#   python tools/train.py configs/holistic/vqa-frozen_locca-vit-b_ocrvqa.py \
+#       --cfg-options encoder_from=work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth
+#   python tools/test.py configs/holistic/vqa-frozen_locca-vit-b_ocrvqa.py \
+#       work_dirs/vqa-frozen_locca-vit-b_ocrvqa/iter_20000.pth
+_base_ = ['../_base_/holistic_frozen_vit_b.py', '../_base_/datasets/vqa_ocrvqa.py']
+
+default_hooks = dict(checkpoint=dict(save_best='VQA/acc', rule='greater'))
