@@ -69,3 +69,25 @@ def test_only_the_metrics_task_is_scored():
     metric.process(None, samples)
     assert len(metric.results) == 4
     assert metric.compute_metrics(metric.results)['Acc@0.5'] == pytest.approx(50.0)
+
+
+def test_releases_sharing_a_split_name_are_scored_apart():
+    """The union evaluation: RefCOCO val and RefCOCO+ val are two keys, each equal to
+    mmpretrain's score of its own samples."""
+    from mmpretrain.evaluation import VisualGroundingMetric
+    splits = ['refcoco/val', 'refcocop/val', 'refcoco/val', 'refcocop/val', 'refcocog/test']
+    metric = RefCOCOMetric()
+    metric.process(None, [dict(pred_instances=dict(bboxes=p[None], scores=torch.ones(1)),
+                               gt_ref_bbox=g, split=s) for p, g, s in zip(PRED, GT, splits)])
+    res = metric.compute_metrics(metric.results)
+    for split in set(splits):
+        ref = VisualGroundingMetric()
+        ref.process(None, [dict(pred_bboxes=p, gt_bboxes=g)
+                           for p, g, s in zip(PRED, GT, splits) if s == split])
+        expected = ref.compute_metrics(ref.results)
+        assert res[f'{split}/Acc@0.5'] == pytest.approx(float(expected['acc']) * 100, abs=1e-6)
+        assert res[f'{split}/mIoU'] == pytest.approx(float(expected['miou']) * 100, abs=1e-6)
+    # IoUs 0.79, 0.14, 1, 0, 1: RefCOCO val 0.79 and 1, RefCOCO+ val 0.14 and 0.
+    assert res['refcoco/val/Acc@0.5'] == pytest.approx(100.0)
+    assert res['refcocop/val/Acc@0.5'] == pytest.approx(0.0)
+    assert 'val/Acc@0.5' not in res

@@ -10,6 +10,7 @@ from .utils import ARCH, config_path
 @pytest.mark.parametrize('name,scope,rate', [
     ('mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py', 'mmdet', 0.7),
     ('mmseg/upernet_locca-vit-b_ade20k-512x512.py', 'mmseg', 0.65),
+    ('mmseg/linear-finetune_locca-vit-b_ade20k-512x512.py', 'mmseg', 0.65),
 ])
 def test_block_lr_follows_the_configured_decay(name, scope, rate):
     cfg = Config.fromfile(config_path(name))
@@ -18,6 +19,8 @@ def test_block_lr_follows_the_configured_decay(name, scope, rate):
     d = ARCH['embed_dims']
     if scope == 'mmdet':
         model_cfg.neck.update(backbone_channel=d, in_channels=[d // 4, d // 2, d, d])
+    elif model_cfg.neck is None:  # a linear head on the last block's tokens
+        model_cfg.decode_head.update(in_channels=d, channels=d)
     else:
         model_cfg.backbone.out_indices = (0, 1, 2, 3)
         model_cfg.neck.embed_dim = d

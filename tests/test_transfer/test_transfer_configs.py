@@ -9,6 +9,7 @@ from mmengine.config import Config
 from .utils import (
     ARCH,
     DATA,
+    assert_encoder_changed,
     assert_encoder_is,
     assert_trained,
     config_path,
@@ -126,8 +127,10 @@ CASES = [
     Case('mmdet/cascade-mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py', tiny_detector,
          check_detections),
     Case('mmseg/upernet_locca-vit-b_ade20k-512x512.py', tiny_segmentor, check_segmentation),
-    Case('mmseg/linear_locca-vit-b_ade20k-512x512.py', tiny_segmentor, check_segmentation,
-         frozen_encoder=True),
+    Case('mmseg/linear-frozen_locca-vit-b_ade20k-512x512.py', tiny_segmentor,
+         check_segmentation, frozen_encoder=True),
+    Case('mmseg/linear-finetune_locca-vit-b_ade20k-512x512.py', tiny_segmentor,
+         check_segmentation),
     Case('mmpretrain/linear-probe_locca-vit-b_in1k.py', tiny_classifier, check_classification,
          frozen_encoder=True),
     Case('mmpretrain/fine-tune_locca-vit-b_in1k.py', tiny_classifier, check_classification),
@@ -150,6 +153,11 @@ def test_config_trains_predicts_and_starts_from_the_locca_encoder(case, tmp_path
     case.check(runner, recorder.losses[0], predictions)
     backbone = runner.model.backbone
     if case.frozen_encoder:
-        # Only the head trains; the encoder is where init left it.
+        # Only the head trains; the encoder is where init left it, bit for bit.
         assert not any(p.requires_grad for p in backbone.parameters())
         assert_encoder_is(backbone.state_dict(), encoder, grid)
+    else:
+        # Fine-tuned: every block moved from where init left it, the first one too (the
+        # smallest lr of the layer-wise decay).
+        assert all(p.requires_grad for p in backbone.parameters())
+        assert_encoder_changed(backbone.state_dict(), recorder.backbone)

@@ -121,3 +121,12 @@ def assert_encoder_is(loaded: Dict[str, torch.Tensor], pretrained: Dict[str, tor
             assert torch.equal(loaded[k], v), k
 
 
+def assert_encoder_changed(trained: Dict[str, torch.Tensor],
+                           initial: Dict[str, torch.Tensor]) -> None:
+    """Training moved every block's weights (and the patch embedding) away from ``initial``."""
+    assert set(trained) == set(initial)
+    moved = {k for k in initial if not torch.equal(trained[k], initial[k])}
+    blocks = {k.split('.')[1] for k in initial if k.startswith('blocks.')}
+    assert blocks and all(any(k.startswith(f'blocks.{b}.') for k in moved) for b in blocks), \
+        sorted(set(initial) - moved)
+    assert 'patch_embed.proj.weight' in moved

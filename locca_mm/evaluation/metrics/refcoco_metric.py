@@ -23,6 +23,13 @@ class RefCOCOMetric(TaskMetric):
     the expressions whose prompt was cut to the tokenizer's ``max_length``
     (``prompt_truncated``, set by the model), so a cut is never silent.
 
+    An evaluation over several releases (the union fine-tuning's: RefCOCO,
+    RefCOCO+ and RefCOCOg) names each split after its release
+    (``RefCOCODataset(dataset_name=...)`` gives ``split='refcocop/val'``), so
+    the keys are ``refcoco/refcoco/val/Acc@0.5``, ``refcoco/refcocop/val/Acc@0.5``,
+    ``refcoco/refcocog/test/Acc@0.5``, ...: RefCOCO val and RefCOCO+ val never
+    share a key.
+
     Args:
         iou_thr (float): IoU counted as a hit. Defaults to 0.5.
         task (str): the samples scored: those whose ``task`` is this (or unset);
