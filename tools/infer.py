@@ -1,7 +1,7 @@
 """Predict on images and draw what the model says.
 
     python tools/infer.py IMAGE_OR_DIR [IMAGE_OR_DIR ...] CONFIG CKPT \
-        --task cap|ref|gcap|detect|vqa|feature \
+        --task cap|ref|gcap|detect|detect_seq|vqa|feature \
         [--text "the dog on the left" ...] [--box x1,y1,x2,y2 ...] --out-dir DIR
 
 Writes DIR/vis/<image>.png (the image with boxes and text) and
@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
 
-TASKS = ['cap', 'ref', 'gcap', 'detect', 'vqa', 'feature']
+TASKS = ['cap', 'ref', 'gcap', 'detect', 'detect_seq', 'vqa', 'feature']
 
 
 def parse_args(argv=None):

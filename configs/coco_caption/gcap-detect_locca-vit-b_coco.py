@@ -1,6 +1,9 @@
 # Grounded captioning as detection: the pretrained LocCa writes boxes and their texts
 # after "GCap:" (10 boxes per image by beam search); texts are mapped to COCO's
-# category names and scored with mmdet's CocoMetric (box mAP) on val2017.
+# category names and scored with mmdet's CocoMetric (box mAP) on val2017. No training: one
+# box per beam. The paper's detection experiment, where the model is fine-tuned to write every
+# object of an image in one GCap sequence (up to 25 box + name pairs, 'detect_seq'), is
+# configs/coco_detection/gcap-detect-seq-finetune_locca-vit-b_coco.py.
 #   python tools/test.py configs/coco_caption/gcap-detect_locca-vit-b_coco.py CKPT
 _base_ = ['../_base_/models/locca_vit_b.py', '../_base_/default_runtime.py']
 

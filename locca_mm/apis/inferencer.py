@@ -56,7 +56,9 @@ class LocCaInferencer(BaseInferencer):
 
     Tasks: ``'cap'`` (a caption), ``'ref'`` (the box of ``text``), ``'gcap'``
     (the text of ``box``, xyxy in original-image pixels), ``'detect'``
-    (boxes with their texts). Inputs are image paths, a directory, or
+    (boxes with their texts), ``'detect_seq'`` (every object in one GCap
+    sequence, greedily; ``max_boxes`` and ``classes`` from the model's
+    ``test_cfg``: without ``classes`` the texts are free). Inputs are image paths, a directory, or
     ``np.ndarray`` images (BGR, as mmcv reads them). ``text`` / ``box`` is one
     value for every image, or a list with one per image.
 

@@ -131,7 +131,8 @@ class LocCaBaseDataset(BaseDataset):
     @staticmethod
     def _with_tokenizer(transform, tokenizer):
         if tokenizer is not None and isinstance(transform, dict) and \
-                transform.get('type', '').split('.')[-1] == 'BuildTaskSequences' and \
+                transform.get('type', '').split('.')[-1] in (
+                    'BuildTaskSequences', 'BuildDetectionSequence') and \
                 transform.get('tokenizer') is None:
             transform = dict(transform, tokenizer=copy.deepcopy(tokenizer))
         return transform

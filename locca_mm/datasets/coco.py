@@ -28,25 +28,29 @@ class CocoCaptionDataset(LocCaBaseDataset):
     One sample per image. Captions come from ``captions_*.json``; with
     ``instances_file``, every non-crowd object of ``instances_*.json`` becomes
     a region (text: its category name, score 1.0), so the same images train
-    ARef and GCap too. In test mode each sample is a ``'cap'`` prediction with
-    all of the image's captions as references.
+    ARef and GCap too. An ``ann_file`` that is itself an instances file (it
+    has ``categories``) and no ``instances_file`` gives the objects alone, no
+    captions (detection: training on every image with a non-crowd object,
+    testing on every image). In test mode each sample is an ``eval_task``
+    prediction: ``'cap'`` with all of the image's captions as references.
 
     Args:
-        ann_file (str): ``captions_*.json``.
+        ann_file (str): ``captions_*.json``, or ``instances_*.json`` (objects only).
         instances_file (str, optional): ``instances_*.json`` of the same split
             (relative to ``data_root``).
         data_prefix (dict): ``img_path``: the image directory.
         eval_task (str): the prediction of a test-mode sample: ``'cap'``
-            (captions, scored by ``CaptionMetric``) or ``'detect'`` (grounded
-            captioning scored as detection by ``GroundedCaptionDetMetric``;
-            needs ``instances_file``). Defaults to ``'cap'``.
+            (captions, scored by ``CaptionMetric``), ``'detect'`` or
+            ``'detect_seq'`` (grounded captioning scored as detection by
+            ``GroundedCaptionDetMetric``; needs the instances). Defaults to ``'cap'``.
         **kwargs: :class:`LocCaBaseDataset` arguments.
     """
 
     def __init__(self, *args, instances_file: Optional[str] = None, eval_task: str = 'cap',
                  **kwargs):
-        if eval_task not in ('cap', 'detect'):
-            raise ValueError(f"eval_task must be 'cap' or 'detect', got {eval_task!r}")
+        if eval_task not in ('cap', 'detect', 'detect_seq'):
+            raise ValueError(f"eval_task must be 'cap', 'detect' or 'detect_seq', "
+                             f'got {eval_task!r}')
         self.instances_file = instances_file
         self.eval_task = eval_task
         super().__init__(*args, **kwargs)
@@ -58,21 +62,11 @@ class CocoCaptionDataset(LocCaBaseDataset):
             if key not in data:
                 raise invalid(name, f'missing key "{key}": is it a COCO captions file?')
         images: Dict[int, dict] = {img['id']: img for img in data['images']}
+        objects_only = 'categories' in data and not self.instances_file
         captions = defaultdict(list)
-        for ann in data['annotations']:
+        for ann in [] if objects_only else data['annotations']:
             captions[ann.get('image_id')].append(ann)
-        regions = defaultdict(list)
-        categories: Dict[int, str] = {}
-        if self.instances_file:
-            path = self.instances_file if osp.isabs(self.instances_file) or not self.data_root \
-                else osp.join(self.data_root, self.instances_file)
-            inst = load_json(path)
-            categories = {c['id']: c['name'] for c in inst.get('categories', [])}
-            # mmdet's CocoMetric reads the class names (in category-id order) from here.
-            self._metainfo['classes'] = tuple(categories[k] for k in sorted(categories))
-            for ann in inst.get('annotations', []):
-                if not ann.get('iscrowd', 0):
-                    regions[ann.get('image_id')].append(ann)
+        regions, categories = self._load_instances(data if objects_only else None)
         prefix = self.data_prefix.get('img_path', '')
 
         def parse(image_id):
@@ -91,8 +85,8 @@ class CocoCaptionDataset(LocCaBaseDataset):
                 boxes.append(check_box([x, y, x + w, y + h], where, 'bbox', img.get('width'),
                                        img.get('height')))
                 texts.append(categories[ann['category_id']])
-            if not caps and not texts:
-                return None  # an image nobody described: not part of this dataset
+            if not caps and not texts and not (objects_only and self.test_mode):
+                return None  # an image nobody described (detection tests every image)
             info = dict(img_path=osp.join(prefix, img['file_name']), source=source,
                         captions=caps, regions=make_regions(boxes, texts), img_id=image_id,
                         width=img.get('width'), height=img.get('height'))
@@ -101,3 +95,21 @@ class CocoCaptionDataset(LocCaBaseDataset):
             return info
 
         return self.parse_records(sorted(images), parse)
+
+    def _load_instances(self, inst: Optional[dict] = None):
+        """(image id -> non-crowd objects, category id -> name) of ``inst`` (an instances
+        file already read) or of ``instances_file``; empty without either."""
+        regions, categories = defaultdict(list), {}
+        if inst is None and self.instances_file:
+            path = self.instances_file if osp.isabs(self.instances_file) or not self.data_root \
+                else osp.join(self.data_root, self.instances_file)
+            inst = load_json(path)
+        if inst is None:
+            return regions, categories
+        categories = {c['id']: c['name'] for c in inst.get('categories', [])}
+        # mmdet's CocoMetric reads the class names (in category-id order) from here.
+        self._metainfo['classes'] = tuple(categories[k] for k in sorted(categories))
+        for ann in inst.get('annotations', []):
+            if not ann.get('iscrowd', 0):
+                regions[ann.get('image_id')].append(ann)
+        return regions, categories

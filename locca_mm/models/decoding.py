@@ -8,7 +8,7 @@ Prompts of different lengths share a batch by left padding: each row's
 positions start so that its last prompt token sits at the same column, and the
 padding is masked out of self-attention.
 """
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -114,10 +114,13 @@ class Generation(NamedTuple):
             with ``return_all_beams``.
         scores: [B] (or [B, K]) sum of the log-probabilities of the tokens.
         lengths: [B] (or [B, K]) number of generated tokens, ``eos`` included.
+        token_logp: [B, L] (or [B, K, L]) log-probability of each generated
+            token (0 after ``eos``); their sum over a row is its score.
     """
     tokens: Tensor
     scores: Tensor
     lengths: Tensor
+    token_logp: Optional[Tensor] = None
 
 
 def left_pad(prompts: Sequence[Tensor], bos_id: int, pad_id: int):
@@ -204,6 +207,8 @@ class _Search:
             self.scores.view(b, k)[:, 1:] = float('-inf')
         self.lengths = torch.zeros(n, dtype=torch.long, device=device)
         self.finished = torch.zeros(n, dtype=torch.bool, device=device)
+        self.token_logp = torch.zeros(n, max_new_tokens, device=device)
+        self.chosen_logp = torch.zeros(n, device=device)  # of the tokens :meth:`choose` picked
 
     def allowed_logp(self, logits: Tensor, constraint: DecodeConstraint, step: int) -> Tensor:
         """Log-probabilities [N, V] of the next token, -inf where the constraint forbids it."""
@@ -219,39 +224,43 @@ class _Search:
         prompt's beams (the beams, and the stepper's caches, reordered to follow them)."""
         if self.k == 1:
             token = logp.argmax(-1)
-            self.scores = self.scores + logp.gather(1, token[:, None])[:, 0]
+            self.chosen_logp = logp.gather(1, token[:, None])[:, 0]
+            self.scores = self.scores + self.chosen_logp
             return token
         v = logp.shape[-1]
         cand = (self.scores[:, None] + logp).view(self.b, self.k * v)
         top, idx = cand.topk(self.k, dim=-1)
         beam = (idx // v + torch.arange(self.b, device=logp.device)[:, None] * self.k).view(-1)
+        self.chosen_logp = logp[beam, (idx % v).view(-1)]
         self.scores = top.view(-1)
         self.generated, self.lengths = self.generated[beam], self.lengths[beam]
-        self.finished = self.finished[beam]
+        self.finished, self.token_logp = self.finished[beam], self.token_logp[beam]
         stepper.reorder(beam)
         return (idx % v).view(-1)
 
     def record(self, token: Tensor, step: int, eos_id: int) -> None:
-        """Append ``token`` [N] at ``step``; rows that emit ``eos`` finish."""
+        """Append ``token`` [N] at ``step`` (and its log-probability, from :meth:`choose`);
+        rows that emit ``eos`` finish."""
         self.generated[:, step] = token
+        self.token_logp[:, step] = self.chosen_logp
         self.lengths = self.lengths + (~self.finished).long()
         self.finished = self.finished | (token == eos_id)
 
     def result(self, length_penalty: float, return_all_beams: bool) -> Generation:
         """The best hypothesis per prompt, or every beam best first (``return_all_beams``)."""
-        generated, scores, lengths = self.generated, self.scores, self.lengths
+        rows = (self.generated, self.scores, self.lengths, self.token_logp)
         if self.k > 1:
-            b, k = self.b, self.k
-            norm = (scores / lengths.clamp(min=1).float()**length_penalty).view(b, k)
+            b, k, scores = self.b, self.k, self.scores
+            norm = (scores / self.lengths.clamp(min=1).float()**length_penalty).view(b, k)
             if return_all_beams:
                 order = norm.argsort(dim=-1, descending=True) + \
                     torch.arange(b, device=scores.device)[:, None] * k
-                return Generation(generated[order], scores[order], lengths[order])
+                return Generation(*(r[order] for r in rows))
             best = norm.argmax(-1) + torch.arange(b, device=scores.device) * k
-            generated, scores, lengths = generated[best], scores[best], lengths[best]
+            rows = tuple(r[best] for r in rows)
         if return_all_beams:
-            return Generation(generated[:, None], scores[:, None], lengths[:, None])
-        return Generation(generated, scores, lengths)
+            return Generation(*(r[:, None] for r in rows))
+        return Generation(*rows)
 
 
 class _Stepper:
@@ -304,11 +313,22 @@ class _Stepper:
             c.reorder(index)
 
 
-def constraint_for(task: str, tokenizer) -> DecodeConstraint:
+def constraint_for(task: str, tokenizer, classes: Optional[Sequence[str]] = None,
+                   max_boxes: int = 25, max_new_tokens: Optional[int] = None) -> DecodeConstraint:
     """The constraint of a prediction task (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`:
-    ``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``), for a :class:`LocCaTokenizer`."""
+    ``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``, ``'detect_seq'``), for a
+    :class:`LocCaTokenizer`.
+
+    ``classes``, ``max_boxes`` and ``max_new_tokens`` concern ``'detect_seq'``
+    only (:class:`~locca_mm.models.detection_decoding.DetectionConstraint`):
+    the texts allowed (None: free text), the most pairs, and the token budget
+    the decode runs under.
+    """
     kind = predict_task(task).constraint
     vocab = tokenizer.text_tokenizer
+    if kind == 'boxes_texts':
+        from .detection_decoding import DetectionConstraint  # it builds on this module
+        return DetectionConstraint.for_tokenizer(tokenizer, classes, max_boxes, max_new_tokens)
     box = BoxConstraint(vocab.loc_offset, tokenizer.num_bins, vocab.vocab_size, vocab.eos_id)
     if kind == 'box':
         return box

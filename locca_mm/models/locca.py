@@ -55,7 +55,8 @@ class LocCa(BaseModel):
       ``test_cfg['task']``: ``'cap'`` -> ``pred_caption``; ``'ref'`` (with
       ``prompt_text``) -> ``pred_instances.bboxes`` (xyxy, original image) and
       ``scores``; ``'gcap'`` (with ``prompt_box``) -> ``pred_caption``;
-      ``'detect'`` -> boxes with their texts (:meth:`LocCaHead.predict`).
+      ``'detect'`` -> boxes with their texts (:meth:`LocCaHead.predict`);
+      ``'detect_seq'`` -> every object in one GCap sequence.
     - ``mode='tensor'``: the visual tokens [B, N, D].
 
     Args:
@@ -71,7 +72,9 @@ class LocCa(BaseModel):
             arguments; the token pad id comes from the tokenizer.
         test_cfg (dict, optional): ``task`` (default ``'cap'``), ``num_beams``
             (1), ``max_new_tokens`` (an int, a dict per task, or None: from the
-            tokenizer's max lengths), ``length_penalty``.
+            tokenizer's max lengths), ``length_penalty``; for ``'detect_seq'``
+            also ``max_boxes`` (25) and ``classes`` (the allowed texts, e.g.
+            the category names; None: free text).
     """
 
     def __init__(self,
@@ -194,8 +197,36 @@ class LocCa(BaseModel):
                 max_new = max_new.get(task)
             self.head.predict(memory.index_select(idx), [data_samples[i] for i in index], task,
                               num_beams=cfg['num_beams'], max_new_tokens=max_new,
-                              length_penalty=cfg['length_penalty'])
+                              length_penalty=cfg['length_penalty'], **self._task_cfg(task))
         return data_samples
+
+    def _task_cfg(self, task: str) -> dict:
+        """The ``test_cfg`` settings of one prediction task beyond the decoding ones
+        (``'detect_seq'``: ``max_boxes`` and ``classes``, when the config gives them)."""
+        if task != 'detect_seq':
+            return {}
+        return {k: self.test_cfg[k] for k in ('max_boxes', 'classes') if k in self.test_cfg}
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Loads a checkpoint whose decoder holds fewer positions than this model's (a
+        pretrained LocCa fine-tuned on longer sequences, e.g. detection): its position
+        table fills the first rows, the others keep their initialisation."""
+        key = f'{prefix}head.decoder.pos_embed'
+        if self.head is not None and key in state_dict:
+            state_dict[key] = extend_positions(state_dict[key], self.head.decoder.pos_embed)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def extend_positions(table: Tensor, target: Tensor) -> Tensor:
+    """A position table ``[1, L, D]`` with ``L`` below ``target``'s length: ``target`` with
+    its first ``L`` rows replaced. Any other table is returned unchanged (a mismatch
+    still reports)."""
+    if table.dim() != 3 or table.shape[0] != 1 or table.shape[2] != target.shape[2] or \
+            table.shape[1] >= target.shape[1]:
+        return table
+    extended = target.detach().clone().to(table.dtype)
+    extended[:, :table.shape[1]] = table.to(extended.device)
+    return extended
 
 
 def _same_images(data_samples: List):

@@ -47,3 +47,69 @@ def test_grounded_detection_metric_equals_mmdet_coco_metric():
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75'):
         assert got[key] == pytest.approx(expected[key], abs=1e-6)
     assert 0 < got['bbox_mAP'] < 1
+
+
+def test_detect_seq_predictions_score_as_pycocotools_cocoeval_directly(tmp_path):
+    """'detect_seq' predictions (texts restricted to the category names, so none unmatched):
+    the metric's mAPs are those of pycocotools' COCOeval run on the same detections."""
+    import json
+    import os.path as osp
+
+    import numpy as np
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from locca_mm.evaluation import GroundedCaptionDetMetric
+    from tests.test_datasets.utils import DATA
+    ann = osp.join(DATA, 'coco', 'annotations', 'instances_tiny.json')
+    with open(ann) as f:
+        inst = json.load(f)
+    classes = tuple(c['name'] for c in sorted(inst['categories'], key=lambda c: c['id']))
+    rng = np.random.default_rng(0)
+    samples, dets = [], []
+    for img in inst['images']:
+        objs = [a for a in inst['annotations'] if a['image_id'] == img['id'] and not a['iscrowd']]
+        boxes, texts = [], []
+        for a in objs:  # each object found, jittered, and sometimes named wrongly
+            x, y, w, h = np.asarray(a['bbox'], dtype=float) + rng.uniform(-3, 3, 4)
+            boxes.append([x, y, x + w, y + h])
+            texts.append(classes[(a['category_id'] - 1 + (rng.random() < 0.3)) % 2])
+        boxes.append([1., 1., 9., 9.])  # and a spurious one
+        texts.append(classes[0])
+        scores = rng.uniform(0.05, 1, len(texts))
+        samples.append(dict(img_id=img['id'], ori_shape=(img['height'], img['width']),
+                            task='detect_seq', pred_instances=dict(
+                                bboxes=torch.tensor(boxes, dtype=torch.float32),
+                                scores=torch.tensor(scores, dtype=torch.float32), texts=texts)))
+        for (x1, y1, x2, y2), t, s in zip(boxes, texts, scores):
+            dets.append(dict(image_id=img['id'], category_id=classes.index(t) + 1, score=float(s),
+                             bbox=[x1, y1, x2 - x1, y2 - y1]))
+    metric = GroundedCaptionDetMetric(ann_file=ann)
+    metric.dataset_meta = dict(classes=classes)
+    metric.process(None, samples)
+    got = metric.compute_metrics(metric.results)
+    gt = COCO(ann)
+    ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+    ev.params.imgIds = [img['id'] for img in inst['images']]
+    ev.params.maxDets = [100, 300, 1000]  # CocoMetric's proposal_nums
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    assert got['unmatched'] == 0
+    for i, key in enumerate(('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75')):
+        assert got[key] == pytest.approx(round(ev.stats[i], 3), abs=1e-6)
+    assert 0 < got['bbox_mAP'] < 1
+
+
+def test_no_detection_at_all_scores_zero():
+    import os.path as osp
+
+    from locca_mm.evaluation import GroundedCaptionDetMetric
+    from tests.test_datasets.utils import DATA
+    metric = GroundedCaptionDetMetric(
+        ann_file=osp.join(DATA, 'coco', 'annotations', 'instances_tiny.json'))
+    metric.dataset_meta = dict(classes=('circle', 'square'))
+    metric.process(None, [dict(img_id=1, ori_shape=(48, 64), pred_instances=dict(
+        bboxes=torch.zeros(1, 4), scores=torch.ones(1), texts=['a cloud']))])
+    got = metric.compute_metrics(metric.results)
+    assert got['bbox_mAP'] == 0.0 and got['bbox_mAP_50'] == 0.0 and got['unmatched'] == 1

@@ -45,8 +45,10 @@ def test_constraints_follow_the_table():
         TextConstraint,
         constraint_for,
     )
+    from locca_mm.models.detection_decoding import DetectionConstraint
     from locca_mm.models.tokenizers import LocCaTokenizer
-    kinds = dict(text=TextConstraint, box=BoxConstraint, box_text=GroundedCaptionConstraint)
+    kinds = dict(text=TextConstraint, box=BoxConstraint, box_text=GroundedCaptionConstraint,
+                 boxes_texts=DetectionConstraint)
     tok = LocCaTokenizer()
     for name, spec in tasks.PREDICT_TASKS.items():
         assert isinstance(constraint_for(name, tok), kinds[spec.constraint])

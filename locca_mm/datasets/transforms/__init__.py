@@ -7,6 +7,7 @@ pretraining, REC and captioning pipelines use: no compiled ops needed), or mmdet
 (``LoadRegions()``). The boxes move with the image and the region texts follow through
 ``gt_bboxes_labels``.
 """
+from .detection import BuildDetectionSequence
 from .formatting import PackLocCaInputs
 from .loading import LoadImage, LoadRegions
 from .regions import SampleRegions
@@ -15,5 +16,5 @@ from .text import SwapLeftRight, swap_left_right
 
 __all__ = [
     'LoadImage', 'LoadRegions', 'SwapLeftRight', 'swap_left_right', 'SampleRegions',
-    'BuildTaskSequences', 'PackLocCaInputs'
+    'BuildTaskSequences', 'BuildDetectionSequence', 'PackLocCaInputs'
 ]

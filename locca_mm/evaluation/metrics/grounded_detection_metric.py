@@ -12,11 +12,14 @@ from .category_text import text_to_label
 
 @METRICS.register_module()
 class GroundedCaptionDetMetric(CocoMetric):
-    """COCO box mAP of grounded captions (the ``'detect'`` prediction task).
+    """COCO box mAP of grounded captions (the ``'detect'`` and ``'detect_seq'`` prediction
+    tasks).
 
     Each predicted region text is mapped to a category of the dataset
     (:func:`text_to_label`); detections whose text names no category are
-    dropped and counted (``<prefix>/unmatched``). The rest are scored by
+    dropped and counted (``<prefix>/unmatched``). A ``'detect_seq'`` decode
+    restricted to the category names (``test_cfg.classes``) leaves none
+    unmatched. The rest are scored by
     mmdet's ``CocoMetric`` (pycocotools), unchanged: pass its arguments,
     e.g. ``ann_file`` (the ``instances_*.json``) and ``metric='bbox'``.
     Samples need ``img_id`` and ``ori_shape`` in their metainfo.
@@ -47,8 +50,17 @@ class GroundedCaptionDetMetric(CocoMetric):
         super().process(data_batch, converted)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """CocoMetric's scores plus ``unmatched`` (reset after each evaluation)."""
+        """CocoMetric's scores plus ``unmatched`` (reset after each evaluation).
+
+        Without a single detection (every text unmatched, or nothing decoded)
+        CocoMetric returns no score; the mAPs are then 0, so that a best
+        checkpoint rule and the logs still find them.
+        """
         metrics = super().compute_metrics(results)
+        if not any(len(r[1]['labels']) for r in results):
+            for metric in self.metrics:
+                for item in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l'):
+                    metrics.setdefault(f'{metric}_{item}', 0.0)
         metrics['unmatched'] = self.unmatched
         self.unmatched = 0
         return metrics

@@ -262,7 +262,7 @@ class LocCaHead(BaseModule):
     @torch.no_grad()
     def predict(self, memory: VisualMemory, data_samples: List, task: str,
                 num_beams: int = 1, max_new_tokens: Optional[int] = None,
-                length_penalty: float = 0.0) -> List:
+                length_penalty: float = 0.0, **detect_seq_cfg) -> List:
         """Decode ``task`` (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`) for every
         sample (memory has one row per sample).
 
@@ -278,11 +278,12 @@ class LocCaHead(BaseModule):
           box's region text is then decoded as a GCap prompt: one detection per
           beam, ``pred_instances.bboxes`` [K, 4], ``scores`` [K], ``texts`` [K].
         - ``'vqa'``: ``pred_answer`` (= ``pred_caption``) to ``prompt_text``.
-        - ``'detect_seq'``: every object in one sequence (:func:`detect_sequence`).
+        - ``'detect_seq'``: every object in one sequence, greedily (:func:`detect_sequence`;
+          ``detect_seq_cfg``: its ``max_boxes`` and ``classes``).
         """
         spec = predict_task(task)
         if spec.name == 'detect_seq':
-            return detect_sequence(self, memory, data_samples, max_new_tokens)
+            return detect_sequence(self, memory, data_samples, max_new_tokens, **detect_seq_cfg)
         if spec.name == 'detect':
             return self._detect(memory, data_samples, num_beams, max_new_tokens)
         if spec.takes_box and any(ds.get('prompt_box') is None for ds in data_samples):
