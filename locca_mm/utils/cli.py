@@ -82,11 +82,21 @@ def apply_encoder_from(cfg: Config) -> Config:
     a LocCa / Cap / CoCa / CLIP checkpoint (or one from
     ``tools/extract_encoder.py``) seeds a fresh model — the REC protocol and
     the transfer configs. Missing or mismatched encoder keys are an error.
+
+    ``model_from = CKPT`` does the same and also points a decoder that the
+    config starts pretrained (``model.head.init_cfg`` of type ``Pretrained``:
+    the fine-tuned REC protocol) at the same checkpoint: the whole pretrained
+    model, without ``load_from`` (whose ``--resume`` would read the
+    pretraining's optimizer state).
     """
-    path = cfg.get('encoder_from')
+    whole = cfg.get('model_from')
+    path = cfg.get('encoder_from') or whole
     if path:
         cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=path,
                                            prefix=cfg.get('encoder_prefix', 'backbone.'))
+    head_init = (cfg.model.get('head') or {}).get('init_cfg') if whole else None
+    if isinstance(head_init, dict) and head_init.get('type') == 'Pretrained':
+        cfg.model.head.init_cfg = dict(head_init, checkpoint=whole)
     return cfg
 
 

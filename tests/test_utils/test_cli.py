@@ -48,6 +48,23 @@ def test_encoder_from_becomes_the_backbone_init_cfg():
                                                prefix='backbone.')
 
 
+def test_model_from_also_starts_a_pretrained_decoder_from_the_checkpoint():
+    head = dict(init_cfg=dict(type='Pretrained', prefix='head.', checkpoint='default.pth'))
+    cfg = apply_encoder_from(Config(dict(model=dict(backbone=dict(), head=head),
+                                         model_from='locca.pth')))
+    assert cfg.model.backbone.init_cfg.checkpoint == 'locca.pth'
+    assert cfg.model.head.init_cfg == dict(type='Pretrained', prefix='head.',
+                                           checkpoint='locca.pth')
+    # A fresh decoder (the frozen protocols) stays fresh; encoder_from never touches it.
+    fresh = apply_encoder_from(Config(dict(model=dict(backbone=dict(), head=dict()),
+                                           model_from='locca.pth')))
+    assert fresh.model.backbone.init_cfg.checkpoint == 'locca.pth'
+    assert 'init_cfg' not in fresh.model.head
+    only = apply_encoder_from(Config(dict(model=dict(backbone=dict(), head=head),
+                                          encoder_from='enc.pth')))
+    assert only.model.head.init_cfg.checkpoint == 'default.pth'
+
+
 def test_default_work_dir_is_named_after_the_config():
     assert default_work_dir('configs/toy/toy_regression.py') == './work_dirs/toy_regression'
 
