@@ -24,7 +24,7 @@ model = dict(
 )
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-train_cfg = dict(max_iters=300)
+train_cfg = dict(max_iters=600)
 default_hooks = dict(logger=dict(interval=20),
                      checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
 vis_backends = [dict(type='LocalVisBackend')]

@@ -100,3 +100,85 @@ model = dict(tokenizer=tokenizer)
     missing = run_tool(['browse_dataset.py', str(tmp_path / 'none.py'), '--output-dir',
                         str(tmp_path / 'x')])
     assert missing.returncode == 1 and 'config file not found' in missing.stderr
+
+
+# ------------------------------------------------------------------ evaluation protocols
+def test_several_reference_captions_start_with_the_single_one():
+    one = SyntheticShapes(num_samples=10, caption_style='descriptive', seed=20_000)
+    five = SyntheticShapes(num_samples=10, caption_style='descriptive', seed=20_000,
+                           num_captions=5)
+    for i in range(10):
+        single, refs = one.get_data_info(i)['captions'], five.get_data_info(i)['captions']
+        assert len(refs) == 5 and refs[0] == single[0]
+    assert any(len(set(five.get_data_info(i)['captions'])) > 1 for i in range(10))
+    with pytest.raises(ValueError, match='num_captions'):
+        SyntheticShapes(num_captions=0)
+
+
+def _area(box):
+    return float((box[2] - box[0]) * (box[3] - box[1]))
+
+
+def test_classification_class_is_the_large_object():
+    from locca_mm.datasets import ShapesClassification
+    ds = ShapesClassification(num_samples=300)
+    classes = ds.metainfo['classes']
+    assert len(classes) == 12 and classes[0] == 'red circle'
+    distractors = 0
+    for i in range(300):
+        info = ds.get_data_info(i)
+        (main, *others), texts = info['regions']['bboxes'], info['regions']['texts']
+        assert info['captions'] == [classes[info['gt_label']]] == [texts[0]]
+        assert all(_area(main) >= 4 * _area(b) for b in others)
+        assert texts[0] not in texts[1:]  # no distractor shares the class
+        distractors += len(others)
+        # Boxes do not overlap: every object is fully visible.
+        boxes = info['regions']['bboxes']
+        for a in range(len(boxes)):
+            for b in range(a + 1, len(boxes)):
+                assert (boxes[a][2] < boxes[b][0] or boxes[b][2] < boxes[a][0] or
+                        boxes[a][3] < boxes[b][1] or boxes[b][3] < boxes[a][1])
+    assert 0.6 < distractors / 300 < 1.4  # 0-2 a picture, about 1 on average
+    counts = ds.class_counts()
+    assert sum(counts) == 300 and min(counts) >= 10  # every class drawn, roughly evenly
+
+
+def test_classification_splits_labels_and_errors():
+    from locca_mm.datasets import ShapesClassification
+    train, test = (ShapesClassification(split=s, num_samples=20) for s in ('cls_train',
+                                                                          'cls_test'))
+    pretrain, ref = SyntheticShapes(num_samples=20), SyntheticShapes('ref_train', 20)
+    for i in range(20):
+        img = train.get_data_info(i)['img']
+        assert not any(np.array_equal(img, d.get_data_info(i)['img']) for d in (test, pretrain,
+                                                                                ref))
+    assert np.array_equal(img, ShapesClassification(num_samples=20).get_data_info(19)['img'])
+    colour = ShapesClassification(num_samples=20, label='colour')
+    kind = ShapesClassification(num_samples=20, label='kind', colours=tuple(
+        ['red', 'green', 'blue', 'yellow', 'purple', 'white']))
+    assert colour.metainfo['classes'] == ['red', 'green', 'blue', 'yellow']
+    assert kind.metainfo['classes'] == ['circle', 'square', 'triangle']
+    six = ShapesClassification(num_samples=1, colours=kind.colours)
+    assert len(six.metainfo['classes']) == 18
+    info = colour.get_data_info(3)
+    assert info['captions'][0] == info['regions']['texts'][0].split()[0]
+    with pytest.raises(ValueError, match='split'):
+        ShapesClassification(split='pretrain')
+    with pytest.raises(ValueError, match='label'):
+        ShapesClassification(label='size')
+    with pytest.raises(ValueError, match='at most half'):
+        ShapesClassification(distractor_size=(0.2, 0.3))
+
+
+def test_classification_pipeline_packs_the_label():
+    from locca_mm.datasets import ShapesClassification
+    train = ShapesClassification(num_samples=4, tokenizer=TOKENIZER, pipeline=[
+        dict(type='LoadImage'), dict(type='BuildTaskSequences', tasks=('cap', )),
+        dict(type='PackLocCaInputs')])
+    sample = train[0]['data_samples']
+    assert set(sample.task_sequences) == {'cap'}
+    assert sample.gt_caption == train.metainfo['classes'][sample.gt_label]
+    test = ShapesClassification(split='cls_test', num_samples=4, test_mode=True,
+                                pipeline=[dict(type='LoadImage'), dict(type='PackLocCaInputs')])
+    sample = test[2]['data_samples']
+    assert sample.task == 'cap' and sample.gt_label == test.get_data_info(2)['gt_label']
