@@ -3,13 +3,14 @@
 # rec_frozen_locca_vit_b.py) and both train on ARef rows, scored as 'ref' predictions (Acc@0.5;
 # the best checkpoint is kept). The dataset base comes beside it (configs/refcoco/).
 #   python tools/train.py configs/refcoco/rec-finetune_locca-vit-b_refcoco.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=CKPT model.head.init_cfg.checkpoint=CKPT
-# Recipe (not stated in the paper): AdamW, lr 1e-4 for the decoder and lr * 0.75^(13 - i) for
-# encoder block i (layer-wise decay 0.75; embeddings 0.75^13), weight decay 0.05 on kernels,
-# drop path 0.1, gradient clipping 1.0, 1k warm-up then cosine, 20k steps of 256 expressions.
+#       --cfg-options model_from=CKPT   # the encoder and the decoder from CKPT
+# Recipe (not stated in the paper; schedules/finetune_layer_decay.py): AdamW, lr 1e-4 for the
+# decoder and lr * 0.75^(13 - i) for encoder block i (layer-wise decay 0.75; embeddings
+# 0.75^13), weight decay 0.05 on kernels, drop path 0.1, gradient clipping 1.0, 1k warm-up then
+# cosine, 20k steps of 256 expressions.
 _base_ = [
     './models/locca_vit_b.py',
-    './schedules/rec_frozen.py',
+    './schedules/finetune_layer_decay.py',
     './default_runtime.py',
 ]
 
@@ -27,16 +28,4 @@ model = dict(
     test_cfg=dict(task='ref', num_beams=1),
 )
 
-optim_wrapper = dict(
-    # Layer-wise lr decay over the encoder (the decoder, like any non-encoder parameter,
-    # gets the base lr); weight decay on kernels only, as big_vision.
-    constructor='LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(layer_decay_rate=0.75),
-    clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=1000, eta_min_ratio=0.0),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=20_000, val_interval=5000)
 default_hooks = dict(checkpoint=dict(interval=5000, save_best='refcoco/Acc@0.5', rule='greater'))

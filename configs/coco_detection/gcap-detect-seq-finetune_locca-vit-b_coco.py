@@ -8,6 +8,7 @@
 _base_ = [
     '../_base_/models/locca_vit_b.py',
     '../_base_/datasets/coco_detection.py',
+    '../_base_/schedules/finetune_layer_decay.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -27,22 +28,9 @@ model = dict(
 load_from = 'work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth'
 
 train_dataloader = dict(batch_size=16)  # x 8 GPUs = 128 images a step
-# AdamW, lr 1e-4 for the decoder and lr * 0.75 ** (13 - depth) through the encoder's blocks
-# (LayerDecayOptimWrapperConstructor), weight decay on kernels only; 1k warm-up, cosine.
-optim_wrapper = dict(
-    type='OptimWrapper',
-    constructor='LayerDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(layer_decay_rate=0.75),
-    clip_grad=dict(max_norm=1.0))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=1000, eta_min_ratio=0.0),
-]
+# The fine-tuning schedule (_base_/schedules/finetune_layer_decay.py): AdamW, layer decay 0.75.
 # ~55 epochs of COCO train2017 (118k images) at 128 images a step.
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=50_000, val_interval=5000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
 default_hooks = dict(checkpoint=dict(interval=5000, save_best='gcap_det/bbox_mAP',
                                      rule='greater'))
 auto_scale_lr = dict(base_batch_size=128, enable=False)

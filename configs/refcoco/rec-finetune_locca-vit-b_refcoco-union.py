@@ -5,7 +5,7 @@
 # refcoco/refcocog/test/Acc@0.5, ...). 40k steps of 256 expressions: ~32 epochs of the
 # ~320k expressions, as many as the single-release configs' 20k give RefCOCO (~42).
 #   python tools/train.py configs/refcoco/rec-finetune_locca-vit-b_refcoco-union.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=CKPT model.head.init_cfg.checkpoint=CKPT
+#       --cfg-options model_from=CKPT   # the encoder and the decoder from CKPT
 #   python tools/test.py configs/refcoco/rec-finetune_locca-vit-b_refcoco-union.py \
 #       work_dirs/rec-finetune_locca-vit-b_refcoco-union/best_refcoco_Acc@0.5_iter_40000.pth
 _base_ = ['../_base_/rec_finetune_locca_vit_b.py', '../_base_/datasets/refcoco_union.py']

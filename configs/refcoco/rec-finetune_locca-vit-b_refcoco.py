@@ -3,7 +3,7 @@
 # expressions a GPU x 8 GPUs = 256 a step), the encoder with layer-wise lr decay; Acc@0.5 on
 # val, testA and testB.
 #   python tools/train.py configs/refcoco/rec-finetune_locca-vit-b_refcoco.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=CKPT model.head.init_cfg.checkpoint=CKPT
+#       --cfg-options model_from=CKPT   # the encoder and the decoder from CKPT
 #   python tools/test.py configs/refcoco/rec-finetune_locca-vit-b_refcoco.py \
 #       work_dirs/rec-finetune_locca-vit-b_refcoco/best_refcoco_Acc@0.5_iter_20000.pth
 _base_ = ['../_base_/rec_finetune_locca_vit_b.py', '../_base_/datasets/refcoco.py']
