@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export VENV PYTHON
 
-.PHONY: install test test-fast demo demo-full lint bench clean-venv help
+.PHONY: install test test-fast demo demo-full eval-suite lint bench clean-venv help
 
 help:
 	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-fast  install + the suite without the tests marked slow (> 10 s each)"
 	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, <10 min)"
 	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, <45 min)"
+	@echo "make eval-suite  after make demo: its LocCa and Cap encoders through every embedded protocol, one table (CPU, ~8 min)"
 	@echo "make lint     ruff"
 	@echo "make bench    install + tools/benchmark.py (speed and memory, JSON)"
 
@@ -29,6 +30,12 @@ demo: install
 
 demo-full: install
 	"$(PY)" tools/demo.py --work-dir work_dirs/demo-full --seeds 3
+
+DEMO_SEED0 := work_dirs/demo/seed_0
+eval-suite: install
+	@test -f $(DEMO_SEED0)/locca/pretrain/iter_600.pth || { echo "run make demo first (no $(DEMO_SEED0)/locca/pretrain/iter_600.pth)"; exit 1; }
+	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/locca/pretrain/iter_600.pth --name LocCa --out work_dirs/eval_suite
+	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/cap/pretrain/iter_600.pth --name Cap --out work_dirs/eval_suite
 
 lint: install
 	"$(PY)" -m ruff check locca_mm tools tests configs

@@ -2,6 +2,7 @@
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor
 
@@ -213,7 +214,12 @@ class LocCa(BaseModel):
         table fills the first rows, the others keep their initialisation."""
         key = f'{prefix}head.decoder.pos_embed'
         if self.head is not None and key in state_dict:
+            given = state_dict[key].shape
             state_dict[key] = extend_positions(state_dict[key], self.head.decoder.pos_embed)
+            if state_dict[key].shape != given:
+                print_log(f'the checkpoint\'s decoder has {given[1]} positions, this model '
+                          f'{state_dict[key].shape[1]}: the first {given[1]} are loaded, the '
+                          'rest keep their initialisation', logger='current')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
