@@ -28,7 +28,8 @@ class DataStatsHook(Hook):
     - ``skipped_invalid``: samples replaced in the workers (missing or corrupt
       images, ...);
     - ``truncated``: task sequences cut to the tokenizer's max length;
-    - ``dropped_regions``: regions removed or made degenerate by geometry.
+    - ``dropped_regions``: regions removed or made degenerate by geometry, and objects
+      left out of a detection sequence (over ``max_boxes`` or ``max_length``).
 
     The counts are summed over ranks after every iteration (a 3-number
     all-reduce) so that a checkpoint, which only the main process writes,
