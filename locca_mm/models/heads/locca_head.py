@@ -4,7 +4,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmengine.structures import InstanceData
 from torch import Tensor
 
 from locca_mm.registry import MODELS
@@ -16,6 +15,7 @@ from ..layers import AttentionPool
 from ..text import VisualMemory
 from ..tokenizers.builder import build_tokenizer
 from .detect_sequence import detect_sequence
+from .gcap_decoding import box_instances, detect_beams, gcap_mixed
 
 #: Location tokens of one box.
 BOX_LEN = 4
@@ -285,9 +285,9 @@ class LocCaHead(BaseModule):
         if spec.name == 'detect_seq':
             return detect_sequence(self, memory, data_samples, max_new_tokens, **detect_seq_cfg)
         if spec.name == 'detect':
-            return self._detect(memory, data_samples, num_beams, max_new_tokens)
+            return detect_beams(self, memory, data_samples, num_beams, max_new_tokens)
         if spec.takes_box and any(ds.get('prompt_box') is None for ds in data_samples):
-            return self._gcap_mixed(memory, data_samples, num_beams, max_new_tokens)
+            return gcap_mixed(self, memory, data_samples, num_beams, max_new_tokens)
         prompts = [self._prompt(spec, ds) for ds in data_samples]
         if max_new_tokens is None:
             longest = max(len(p) for p in prompts)  # left-padded: every row gets its room
@@ -300,82 +300,14 @@ class LocCaHead(BaseModule):
         for i, ds in enumerate(data_samples):
             ids = out.tokens[i, :out.lengths[i]]
             if spec.predicts_box:
-                ds.pred_instances = self._instances(ids[None, :BOX_LEN], ds.metainfo,
-                                                    (out.scores[i] / out.lengths[i]).exp()[None])
+                ds.pred_instances = box_instances(self.tokenizer, ids[None, :BOX_LEN],
+                                                  ds.metainfo,
+                                                  (out.scores[i] / out.lengths[i]).exp()[None])
             else:
                 ds.pred_caption = self.tokenizer.parse_text(ids)
                 if spec.name == 'vqa':  # mmpretrain's VQA metrics read pred_answer
                     ds.pred_answer = ds.pred_caption
             ds.task = task
-        return data_samples
-
-    def _instances(self, loc_ids: Tensor, metainfo: dict, scores: Tensor) -> InstanceData:
-        """``pred_instances`` of boxes given as location ids [K, 4], in original-image pixels."""
-        pred = InstanceData()
-        pred.bboxes = to_original(self.tokenizer.parse_box(loc_ids, box_frame(metainfo)),
-                                  metainfo)
-        pred.scores = scores
-        return pred
-
-    def _gcap_mixed(self, memory: VisualMemory, data_samples: List, num_beams: int,
-                    max_new_tokens: Optional[int]) -> List:
-        """GCap for samples with a ``prompt_box`` (text decoded) and without (box, then text)."""
-        tok = self.tokenizer
-        free = [i for i, ds in enumerate(data_samples) if ds.get('prompt_box') is None]
-        given = [i for i in range(len(data_samples)) if i not in free]
-        device = self.decoder.pos_embed.device
-        if given:
-            index = torch.tensor(given, device=device)
-            self.predict(memory.index_select(index), [data_samples[i] for i in given], 'gcap',
-                         num_beams=num_beams, max_new_tokens=max_new_tokens)
-        index = torch.tensor(free, device=device)
-        prompt = tok.prompt('gcap').to(device)
-        sep = len(tok.text_tokenizer.encode(tok.separator))
-        new = max_new_tokens or tok.max_length['gcap'] - len(prompt)
-        out = generate(self.decoder, memory.index_select(index), [prompt] * len(free),
-                       constraint_for('detect', tok), tok.text_tokenizer.eos_id, new,
-                       num_beams=num_beams)
-        for row, i in enumerate(free):
-            ds = data_samples[i]
-            ids = out.tokens[row, :out.lengths[row]]
-            ds.pred_instances = self._instances(ids[None, :BOX_LEN], ds.metainfo,
-                                                (out.scores[row] / out.lengths[row]).exp()[None])
-            ds.pred_caption = tok.parse_text(ids[BOX_LEN + sep:])
-            ds.task = 'gcap'
-        return data_samples
-
-    def _detect(self, memory: VisualMemory, data_samples: List, num_beams: int,
-                max_new_tokens: Optional[int]) -> List:
-        """Boxes by beam search after ``GCap:``, then each box's text by a GCap prompt."""
-        tok, eos = self.tokenizer, self.tokenizer.text_tokenizer.eos_id
-        device = self.decoder.pos_embed.device
-        prefix = torch.tensor(tok.text_tokenizer.encode(tok.prefixes['gcap']), dtype=torch.long,
-                              device=device)
-        b = len(data_samples)
-        boxes = generate(self.decoder, memory, [prefix] * b, constraint_for('detect', tok), eos,
-                         BOX_LEN, num_beams=num_beams, return_all_beams=True)
-        k = boxes.tokens.shape[1]
-        loc = boxes.tokens[:, :, :BOX_LEN]  # [B, K, 4] location token ids
-        sep = torch.tensor(tok.text_tokenizer.encode(tok.separator), dtype=torch.long,
-                           device=device)
-        prompts = [torch.cat([prefix, loc[i, j], sep]) for i in range(b) for j in range(k)]
-        rows = torch.arange(b, device=device).repeat_interleave(k)
-        if max_new_tokens is None:
-            max_new_tokens = tok.max_length['gcap'] - len(prompts[0])
-        texts = generate(self.decoder, memory.index_select(rows), prompts,
-                         constraint_for('gcap', tok), eos, max_new_tokens)
-        for i, ds in enumerate(data_samples):
-            idx = [j for j in range(k) if torch.isfinite(boxes.scores[i, j])]
-            rows_i = [i * k + j for j in idx]
-            logp = boxes.scores[i, idx] + texts.scores[rows_i]
-            scores = (logp / (BOX_LEN + texts.lengths[rows_i])).exp()
-            if idx:
-                pred = self._instances(loc[i, idx], ds.metainfo, scores)
-            else:
-                pred = InstanceData(bboxes=torch.zeros(0, 4, device=device), scores=scores)
-            pred.texts = [tok.parse_text(texts.tokens[r, :texts.lengths[r]]) for r in rows_i]
-            ds.pred_instances = pred
-            ds.task = 'detect'
         return data_samples
 
     def _prompt(self, spec: PredictTask, ds) -> Tensor:

@@ -98,6 +98,7 @@ def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
     """With a box, its tokens (in the input frame) are the prompt and only text is decoded;
     without, the box is decoded first, then the separator and the text, and the box comes
     back in original-image pixels."""
+    import locca_mm.models.heads.gcap_decoding as gcap_module
     import locca_mm.models.heads.locca_head as head_module
     from locca_mm.models.decoding import Generation, GroundedCaptionConstraint, TextConstraint
     model = build_tiny().eval()
@@ -115,6 +116,7 @@ def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
         return Generation(tokens, torch.zeros(len(prompts)), torch.full((len(prompts), ), len(ids)))
 
     monkeypatch.setattr(head_module, 'generate', fake_generate)
+    monkeypatch.setattr(gcap_module, 'generate', fake_generate)
     x = torch.randn(3, 3, IMG, IMG)
     given = torch.tensor([4., 8., 30., 40.])  # original pixels; the input is half size
     samples = predict_samples('gcap')
