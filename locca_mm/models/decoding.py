@@ -16,6 +16,7 @@ from torch import Tensor
 from locca_mm.structures.tasks import predict_task
 
 from .text import TextDecoder, VisualMemory
+from .tokenizers.detection import DEFAULT_MAX_BOXES
 
 __all__ = [
     'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'GroundedCaptionConstraint',
@@ -314,7 +315,8 @@ class _Stepper:
 
 
 def constraint_for(task: str, tokenizer, classes: Optional[Sequence[str]] = None,
-                   max_boxes: int = 25, max_new_tokens: Optional[int] = None) -> DecodeConstraint:
+                   max_boxes: int = DEFAULT_MAX_BOXES,
+                   max_new_tokens: Optional[int] = None) -> DecodeConstraint:
     """The constraint of a prediction task (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`:
     ``'cap'``, ``'ref'``, ``'gcap'``, ``'detect'``, ``'detect_seq'``), for a
     :class:`LocCaTokenizer`.

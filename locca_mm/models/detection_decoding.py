@@ -13,10 +13,10 @@ import torch
 from torch import Tensor
 
 from .decoding import DecodeConstraint
+from .tokenizers.detection import DEFAULT_MAX_BOXES
+from .tokenizers.locca import BOX_LEN
 
 __all__ = ['DetectionConstraint', 'NameTrie']
-
-BOX_LEN = 4
 
 
 class NameTrie:
@@ -92,15 +92,16 @@ class DetectionConstraint(DecodeConstraint):
         eos_id (int): end-of-sequence id.
         separator (Sequence[int]): the separator's ids.
         text_mask (Tensor): bool [V], the text tokens (free text).
-        names (Sequence[Sequence[int]], optional): the ids of each allowed text.
+        names (Sequence[Sequence[int]], optional): the ids of each allowed text
+            (kept as :attr:`names`: a decoded text's index is its class).
         max_boxes (int): most pairs. Defaults to 25.
         max_new_tokens (int, optional): the token budget of the decode; None: unbounded.
     """
 
     def __init__(self, loc_offset: int, num_bins: int, vocab_size: int, eos_id: int,
                  separator: Sequence[int], text_mask: Tensor,
-                 names: Optional[Sequence[Sequence[int]]] = None, max_boxes: int = 25,
-                 max_new_tokens: Optional[int] = None):
+                 names: Optional[Sequence[Sequence[int]]] = None,
+                 max_boxes: int = DEFAULT_MAX_BOXES, max_new_tokens: Optional[int] = None):
         if num_bins < 2:
             raise ValueError(f'boxes of positive size need num_bins >= 2, got {num_bins}')
         if max_boxes < 1:
@@ -108,7 +109,8 @@ class DetectionConstraint(DecodeConstraint):
         self.loc_offset, self.num_bins, self.vocab_size = loc_offset, num_bins, vocab_size
         self.eos_id, self.separator = eos_id, torch.tensor(list(separator), dtype=torch.long)
         self.text_mask = text_mask.clone()
-        self.trie = NameTrie(names) if names is not None else None
+        self.names = None if names is None else [[int(t) for t in n] for n in names]
+        self.trie = NameTrie(self.names) if names is not None else None
         self.max_boxes, self.max_new_tokens = max_boxes, max_new_tokens
         text_len = self.trie.min_len if self.trie is not None else 1
         #: Tokens of the shortest pair, eos after it included.
@@ -116,7 +118,7 @@ class DetectionConstraint(DecodeConstraint):
 
     @classmethod
     def for_tokenizer(cls, tokenizer, classes: Optional[Sequence[str]] = None,
-                      max_boxes: int = 25, max_new_tokens: Optional[int] = None
+                      max_boxes: int = DEFAULT_MAX_BOXES, max_new_tokens: Optional[int] = None
                       ) -> 'DetectionConstraint':
         """The constraint for a :class:`LocCaTokenizer`; ``classes``: the allowed texts
         (category names, spelled ``' ' + name`` as region texts are), None for free text."""

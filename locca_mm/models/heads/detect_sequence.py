@@ -60,8 +60,9 @@ def detect_sequence(head, memory: VisualMemory, data_samples: List,
     out = generate(head.decoder, memory, [prompt] * len(data_samples), constraint,
                    tok.text_tokenizer.eos_id, max_new_tokens)
     sep = len(tok.text_tokenizer.encode(tok.separator))
-    label_of = None if classes is None else \
-        {tuple(tok.text_tokenizer.encode(' ' + c.strip())): k for k, c in enumerate(classes)}
+    # A text's class: the index of its ids among the names the constraint spelled.
+    label_of = None if constraint.names is None else \
+        {tuple(ids): k for k, ids in enumerate(constraint.names)}
     for i, ds in enumerate(data_samples):
         ids = out.tokens[i, :out.lengths[i]]
         boxes, texts, spans = parse_detection_sequence(tok, ids, box_frame(ds.metainfo))
