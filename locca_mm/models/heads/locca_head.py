@@ -14,11 +14,9 @@ from ..decoding import constraint_for, generate
 from ..layers import AttentionPool
 from ..text import VisualMemory
 from ..tokenizers.builder import build_tokenizer
+from ..tokenizers.locca import BOX_LEN
 from .detect_sequence import detect_sequence
 from .gcap_decoding import box_instances, detect_beams, gcap_mixed
-
-#: Location tokens of one box.
-BOX_LEN = 4
 
 __all__ = ['LocCaHead', 'zero_loss', 'to_input_frame', 'to_original']
 
@@ -102,6 +100,9 @@ class LocCaHead(BaseModule):
         self.label_smoothing = label_smoothing
         self.loc_sigma = loc_sigma
         self.pad_id = self.tokenizer.text_tokenizer.pad_id
+        # The prefix of a Cap row without a question (longer rows carry one: never parallel).
+        self._cap_prefix_len = len(self.tokenizer.prompt('cap')) \
+            if 'cap' in self.tokenizer.tasks else 0
         decoder = dict(decoder)
         if memory_dims is not None:
             decoder.setdefault('memory_dims', memory_dims)
@@ -214,7 +215,7 @@ class LocCaHead(BaseModule):
         question's included, would all be masked."""
         if task == 'cap' and self.parallel_ratio > 0 and self.training:
             drawn = torch.rand(batch.num_rows, device=batch.tokens.device) < self.parallel_ratio
-            return drawn & (batch.prefix_len <= len(self.tokenizer.prompt('cap')))
+            return drawn & (batch.prefix_len <= self._cap_prefix_len)
         return None
 
     def _weighted(self, task: str, total: Tensor, count: int) -> Tensor:
