@@ -5,12 +5,12 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from locca_mm.models.tokenizers.builder import build_tokenizer, model_tokenizer
 from locca_mm.models.tokenizers.detection import DEFAULT_MAX_BOXES, build_detection_sequence
 from locca_mm.registry import TRANSFORMS
 from locca_mm.structures import box_frame
 
 from ..base import add_stats, invalid
+from .sequences import pipeline_tokenizer
 
 
 @TRANSFORMS.register_module()
@@ -49,14 +49,9 @@ class BuildDetectionSequence(BaseTransform):
 
     def __init__(self, tokenizer=None, max_boxes: int = DEFAULT_MAX_BOXES,
                  shuffle: bool = True, min_size: float = 1.0):
-        if tokenizer is None:
-            tokenizer = model_tokenizer()
-        if tokenizer is None:
-            raise ValueError('BuildDetectionSequence has no tokenizer: build the model first '
-                             '(an mmengine Runner does) or set tokenizer=...')
         if max_boxes < 1:
             raise ValueError(f'max_boxes must be >= 1, got {max_boxes}')
-        self.tokenizer = build_tokenizer(tokenizer)
+        self.tokenizer = pipeline_tokenizer(tokenizer, type(self).__name__)
         if 'gcap' not in self.tokenizer.tasks:
             raise ValueError('BuildDetectionSequence needs a tokenizer with a gcap prefix')
         self.max_boxes, self.shuffle, self.min_size = max_boxes, shuffle, min_size

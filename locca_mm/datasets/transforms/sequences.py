@@ -13,6 +13,20 @@ from locca_mm.structures.tasks import BOX_TASKS, TRAIN_TASKS, check_train_tasks
 from ..base import add_stats, invalid
 
 
+def pipeline_tokenizer(tokenizer, owner: str):
+    """The ``LocCaTokenizer`` a pipeline transform (``owner``) tokenises with: the one
+    given (a config or an object), else that of the last model built in this process."""
+    if tokenizer is None:
+        tokenizer = model_tokenizer()
+    if tokenizer is None:
+        raise ValueError(
+            f'{owner} has no tokenizer: build the model first (an mmengine Runner does: the '
+            'dataset then takes model.tokenizer), or set tokenizer=... on the dataset '
+            '(locca_mm.utils.cli.link_tokenizer(cfg) copies model.tokenizer into every '
+            'dataset of a config)')
+    return build_tokenizer(tokenizer)
+
+
 @TRANSFORMS.register_module()
 class BuildTaskSequences(BaseTransform):
     """Turn the sample's caption and sampled regions into token sequences.
@@ -47,17 +61,9 @@ class BuildTaskSequences(BaseTransform):
 
     def __init__(self, tokenizer=None, tasks: Sequence[str] = TRAIN_TASKS,
                  caption: str = 'random'):
-        if tokenizer is None:
-            tokenizer = model_tokenizer()
-        if tokenizer is None:
-            raise ValueError(
-                'BuildTaskSequences has no tokenizer: build the model first (an mmengine '
-                'Runner does: the dataset then takes model.tokenizer), or set tokenizer=... on '
-                'the dataset (locca_mm.utils.cli.link_tokenizer(cfg) copies model.tokenizer '
-                'into every dataset of a config)')
         if caption not in ('random', 'first'):
             raise ValueError(f"caption must be 'random' or 'first', got {caption!r}")
-        self.tokenizer = build_tokenizer(tokenizer)
+        self.tokenizer = pipeline_tokenizer(tokenizer, type(self).__name__)
         self.tasks, self.caption = check_train_tasks(tasks, allow_empty=True), caption
 
     def transform(self, results: dict) -> Optional[dict]:
