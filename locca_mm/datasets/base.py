@@ -16,6 +16,7 @@
 """
 import copy
 import logging
+import os.path as osp
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -32,6 +33,12 @@ class InvalidRecordError(ValueError):
 def invalid(source: str, reason: str) -> InvalidRecordError:
     """An :class:`InvalidRecordError` whose message starts with the record's location."""
     return InvalidRecordError(f'{source}: {reason}')
+
+
+def under_root(path: str, root: Optional[str]) -> str:
+    """``path`` under ``root`` (a dataset's ``data_root``) unless it is absolute or there is
+    no root: the rule mmengine applies to ``ann_file``, for a dataset's other files."""
+    return path if not path or osp.isabs(path) or not root else osp.join(root, path)
 
 
 def empty_regions() -> Dict[str, Any]:

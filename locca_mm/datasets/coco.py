@@ -8,7 +8,7 @@ from mmengine import fileio
 
 from locca_mm.registry import DATASETS
 
-from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
+from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions, under_root
 
 
 def load_json(path: str, backend_args: Optional[dict] = None) -> dict:
@@ -101,9 +101,7 @@ class CocoCaptionDataset(LocCaBaseDataset):
         file already read) or of ``instances_file``; empty without either."""
         regions, categories = defaultdict(list), {}
         if inst is None and self.instances_file:
-            path = self.instances_file if osp.isabs(self.instances_file) or not self.data_root \
-                else osp.join(self.data_root, self.instances_file)
-            inst = load_json(path)
+            inst = load_json(under_root(self.instances_file, self.data_root))
         if inst is None:
             return regions, categories
         categories = {c['id']: c['name'] for c in inst.get('categories', [])}

@@ -12,15 +12,15 @@ from typing import Callable, Dict, Iterable, Optional, Tuple
 
 from mmengine import fileio
 
+from .base import under_root
+
 __all__ = ['first_bad_record']
 
 Records = Iterable[Tuple[str, object]]
 
 
 def _path(cfg: dict, key: str, default: str = '') -> str:
-    path = cfg.get(key) or default
-    root = cfg.get('data_root') or ''
-    return path if not path or osp.isabs(path) or not root else osp.join(root, path)
+    return under_root(cfg.get(key) or default, cfg.get('data_root'))
 
 
 def _load(path: str):

@@ -10,7 +10,7 @@ from mmengine.logging import print_log
 
 from locca_mm.registry import DATASETS
 
-from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
+from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions, under_root
 from .coco import load_json
 
 #: The standard splits of each release (``refs(unc).p`` / ``refs(umd).p``).
@@ -104,8 +104,8 @@ class RefCOCODataset(LocCaBaseDataset):
         super().__init__(*args, **kwargs)
 
     def _path(self, split_file: str, data_root: Optional[str] = None) -> str:
-        root = self.data_root if data_root is None else data_root
-        return split_file if osp.isabs(split_file) or not root else osp.join(root, split_file)
+        """A refs file under ``data_root`` (default: this dataset's)."""
+        return under_root(split_file, self.data_root if data_root is None else data_root)
 
     def load_data_list(self) -> List[dict]:
         refs_path = self._path(self.split_file)

@@ -4,7 +4,7 @@ from typing import List, Optional
 
 from locca_mm.registry import DATASETS
 
-from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
+from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions, under_root
 from .coco import load_json
 
 
@@ -35,8 +35,7 @@ class VisualGenomeDataset(LocCaBaseDataset):
     def load_data_list(self) -> List[dict]:
         name = osp.basename(self.ann_file)
         regions = load_json(self.ann_file)
-        path = self.image_data_file if osp.isabs(self.image_data_file) or not self.data_root \
-            else osp.join(self.data_root, self.image_data_file)
+        path = under_root(self.image_data_file, self.data_root)
         images = {img.get('image_id', img.get('id')): img for img in load_json(path)}
         prefix = self.data_prefix.get('img_path', '')
 
