@@ -4,27 +4,7 @@
 #   python tools/train.py configs/shapes/caption-frozen_tiny_shapes.py \
 #       --cfg-options encoder_from=work_dirs/locca_vit-tiny_1xb48-600it_shapes/iter_600.pth
 #   python tools/eval_suite.py CKPT --suite caption     (with the other protocols, one table)
-_base_ = [
-    '../_base_/models/locca_tiny_shapes.py',
-    '../_base_/datasets/shapes_caption.py',
-    '../_base_/schedules/shapes_adamw.py',
-    '../_base_/default_runtime.py',
-]
+_base_ = ['../_base_/frozen_tiny_shapes.py', '../_base_/datasets/shapes_caption.py']
 
-model = dict(
-    backbone=dict(
-        frozen_stages=4,  # all 4 blocks, the embeddings and the final norm
-        # The pretrained encoder: --cfg-options encoder_from=CKPT
-        # (= model.backbone.init_cfg, Pretrained).
-        init_cfg=None),
-    head=dict(tasks=('cap', ), parallel_ratio=0.0),
-    test_cfg=dict(task='cap'),
-)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+model = dict(head=dict(tasks=('cap', )), test_cfg=dict(task='cap'))
 train_cfg = dict(max_iters=600)
-default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=100_000, max_keep_ckpts=1, save_last=True))
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
-randomness = dict(seed=0)
