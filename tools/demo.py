@@ -227,7 +227,10 @@ def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
                                                    len(classes), classes)
         print(f'[{time.time() - start:6.0f}s] s{seed} {name}: CIDEr '
               f'{result["captions"]["caption/CIDEr"]:.1f}, dense probe mIoU '
-              f'{result["dense_probe"]["miou"]:.1f}', flush=True)
+              f'{result["dense_probe"]["miou"]:.1f}, position share of token variance '
+              f'{result["dense_probe"]["position_share"]:.1f}%'
+              + (f', own ARef {result["own_aref"]["refcoco/Acc@0.5"]:.1f}'
+                 if 'own_aref' in result else ''), flush=True)
         out['models'][name] = result
         del runner
     out['rec'], models_for_vis = {}, []
@@ -305,6 +308,8 @@ def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
         'rec_variants': rec,
         'dense_probe_miou': {n: spread(v) for n, v in probe.items()},
         'dense_probe_margin': spread([a - b for a, b in zip(probe['locca'], probe['cap'])]),
+        'position_share': {n: spread([r['models'][n]['dense_probe']['position_share']
+                                      for r in runs]) for n in MODELS},
         'locca_own_aref_acc@0.5': spread([r['models']['locca']['own_aref']['refcoco/Acc@0.5']
                                           for r in runs]),
         'caption_cider': {n: spread([r['models'][n]['captions']['caption/CIDEr']
@@ -317,6 +322,8 @@ def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
             rec={v: {n: round(r['rec'][v][n]['acc'], 2) for n in MODELS} for v in variants},
             dense_probe_miou={n: round(r['models'][n]['dense_probe']['miou'], 2)
                               for n in MODELS},
+            position_share={n: round(r['models'][n]['dense_probe']['position_share'], 2)
+                            for n in MODELS},
             locca_own_aref=round(r['models']['locca']['own_aref']['refcoco/Acc@0.5'], 2),
             cider={n: round(r['models'][n]['captions']['caption/CIDEr'], 2) for n in MODELS})
             for r in runs],
@@ -346,6 +353,9 @@ def print_table(summary: dict) -> None:
     probe = summary['dense_probe_miou']
     print(f'{"dense probe mIoU (linear, frozen)":<36}{cell(probe["locca"]):>15}'
           f'{cell(probe["cap"]):>15}   margin {cell(summary["dense_probe_margin"])}')
+    share = summary['position_share']
+    print(f'{"position share of token variance %":<36}{cell(share["locca"]):>15}'
+          f'{cell(share["cap"]):>15}')
     print(f'{"LocCa own ARef Acc@0.5":<36}{cell(summary["locca_own_aref_acc@0.5"]):>15}')
     cider = summary['caption_cider']
     print(f'{"caption CIDEr":<36}{cell(cider["locca"]):>15}{cell(cider["cap"]):>15}')

@@ -6,9 +6,10 @@ from .dense_probe import (
     linear_dense_probe,
     mean_iou,
     patch_labels,
+    position_share,
 )
 from .metrics import *  # noqa: F401,F403
 from .metrics import __all__ as _metrics
 
 __all__ = ['encode_patches', 'fit_linear_probe', 'linear_dense_probe', 'mean_iou',
-           'patch_labels', *_metrics]
+           'patch_labels', 'position_share', *_metrics]

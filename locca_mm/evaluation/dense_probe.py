@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ['patch_labels', 'encode_patches', 'fit_linear_probe', 'mean_iou',
-           'linear_dense_probe']
+           'linear_dense_probe', 'position_share']
 
 
 def patch_labels(label_map: np.ndarray, patch: int, num_classes: int) -> np.ndarray:
@@ -41,6 +41,20 @@ def encode_patches(model, images: Tensor, batch_size: int = 100) -> Tensor:
                           for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)
+
+
+def position_share(tokens: Tensor) -> float:
+    """The share (in %) of the variance of ``tokens: [N, P, D]`` (N images, P patches)
+    that patch position explains: the variance of the per-position mean token over the
+    total, i.e. the R² of the best fit of every token by one vector per position.
+
+    100 for tokens that depend on position only, 0 for tokens whose mean is the same
+    at every position (position is then not in them linearly at all)."""
+    x = tokens.double()
+    centred = x - x.mean((0, 1))
+    total = centred.square().sum(-1).mean()
+    between = centred.mean(0).square().sum(-1).mean()
+    return float(between / total.clamp(min=1e-30) * 100)
 
 
 def fit_linear_probe(features: Tensor, labels: Tensor, num_classes: int,
@@ -94,7 +108,8 @@ def linear_dense_probe(model, train: Tuple[Tensor, Tensor], test: Tuple[Tensor, 
 
     Returns:
         dict: ``miou`` (%), ``patch_acc`` (% of test patches right),
-        ``per_class_iou`` (class name -> % or None) and ``train_miou``.
+        ``per_class_iou`` (class name -> % or None), ``train_miou`` and
+        ``position_share`` (:func:`position_share` of the test tokens, %).
     """
     def tokens_and_labels(split):
         """(patch tokens [N * h * w, D], their labels) of one (images, label maps) split."""
@@ -103,10 +118,12 @@ def linear_dense_probe(model, train: Tuple[Tensor, Tensor], test: Tuple[Tensor, 
         if feats.shape[1] != labels[0].numel():
             raise ValueError(f'{feats.shape[1]} patch tokens but {labels[0].numel()} patch '
                              'labels an image')
-        return feats.flatten(0, 1), labels.flatten().long()
+        return feats, labels.flatten().long()
 
     x_train, y_train = tokens_and_labels(train)
     x_test, y_test = tokens_and_labels(test)
+    share = position_share(x_test)
+    x_train, x_test = x_train.flatten(0, 1), x_test.flatten(0, 1)
     probe = fit_linear_probe(x_train, y_train, num_classes, weight_decay)
     with torch.no_grad():
         pred_test = probe(x_test.float()).argmax(-1)
@@ -115,5 +132,6 @@ def linear_dense_probe(model, train: Tuple[Tensor, Tensor], test: Tuple[Tensor, 
     names = class_names or [str(c) for c in range(num_classes)]
     return dict(miou=miou, patch_acc=float((pred_test == y_test).float().mean() * 100),
                 train_miou=mean_iou(pred_train, y_train, num_classes)[0],
+                position_share=share,
                 per_class_iou={n: None if np.isnan(v) else round(float(v) * 100, 2)
                                for n, v in zip(names, per_class)})

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from locca_mm.datasets import SyntheticShapes
-from locca_mm.evaluation import linear_dense_probe, mean_iou, patch_labels
+from locca_mm.evaluation import linear_dense_probe, mean_iou, patch_labels, position_share
 
 
 def test_patch_labels_take_the_majority():
@@ -65,7 +65,8 @@ def test_probe_reads_what_the_tokens_carry():
     ds = SyntheticShapes(num_samples=400, seed=5)
     train, test = _shapes_split(ds, 0, 150), _shapes_split(ds, 200, 60)
     torch.manual_seed(0)
-    informative = linear_dense_probe(_Patches(), train, test, len(ds.dense_classes()),
+    informative_model = _Patches()
+    informative = linear_dense_probe(informative_model, train, test, len(ds.dense_classes()),
                                      ds.dense_classes())
     # Tokens that carry no image information: the probe predicts the majority class.
     blind = _Patches()
@@ -73,4 +74,25 @@ def test_probe_reads_what_the_tokens_carry():
     chance = linear_dense_probe(blind, train, test, len(ds.dense_classes()))
     assert informative['miou'] > 25 and informative['miou'] > 2 * chance['miou']
     assert informative['per_class_iou']['background'] > 80
-    assert set(informative) == {'miou', 'patch_acc', 'train_miou', 'per_class_iou'}
+    assert set(informative) == {'miou', 'patch_acc', 'train_miou', 'per_class_iou',
+                                'position_share'}
+    # position_share of the test tokens, as the probe saw them.
+    with torch.no_grad():
+        tokens = informative_model.extract_feat(test[0])
+    assert informative['position_share'] == pytest.approx(position_share(tokens), rel=1e-6)
+
+
+def test_position_share_is_the_variance_position_explains():
+    g = torch.Generator().manual_seed(0)
+    table = torch.randn(1, 16, 8, generator=g)  # one vector per position
+    noise = torch.randn(400, 16, 8, generator=g)
+    assert position_share(table.expand(400, -1, -1)) == pytest.approx(100.0)
+    # Position and noise of equal variance: half of it, up to sampling.
+    assert position_share(table / table.std() + noise) == pytest.approx(50.0, abs=4.0)
+    # Per-image content without position (the same vector at every patch): none.
+    content = torch.randn(400, 1, 8, generator=g).expand(-1, 16, -1)
+    assert position_share(content) == pytest.approx(0.0, abs=1e-9)
+    # By hand on a 2-image, 2-patch, 1-d case: tokens 0, 2 / 2, 4 -> means 1, 3 around 2:
+    # between-position variance 1, total (4 + 0 + 0 + 4) / 4 = 2.
+    tokens = torch.tensor([[[0.0], [2.0]], [[2.0], [4.0]]])
+    assert position_share(tokens) == pytest.approx(50.0)

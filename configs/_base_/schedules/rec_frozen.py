@@ -4,7 +4,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     # Weight decay on kernels only (dense and conv weights), as big_vision.
     constructor='KernelDecayOptimWrapperConstructor',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4),
+    # big_vision's wd=1e-4 in torch's convention: 1e-4 / lr (_base_/schedules/adamw_cosine.py).
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.1),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=1000),

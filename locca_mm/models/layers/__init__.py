@@ -3,6 +3,7 @@ from .attention import (
                         Attention,
                         AttentionPool,
                         CrossAttention,
+                        FLAX_GELU,
                         KVCache,
                         Mlp,
                         attend,
@@ -13,7 +14,7 @@ from .attention import (
 from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
-    'Attention', 'AttentionPool', 'CrossAttention', 'KVCache', 'Mlp', 'attend', 'build_act',
+    'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'Mlp', 'attend', 'build_act',
     'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
     'sincos_1d', 'sincos_2d'
 ]

@@ -7,6 +7,7 @@ plain formula, which is handy for debugging and for exporting.
 Shapes: ``B`` batch, ``N``/``T`` query length, ``M`` memory length, ``D``
 width, ``H`` heads, ``d = D / H``.
 """
+from types import MappingProxyType
 from typing import Optional, Tuple
 
 import torch
@@ -191,6 +192,11 @@ class CrossAttention(nn.Module):
         out = attend(q, k, v, attn_mask=memory_mask,
                      dropout_p=self.attn_drop if self.training else 0.0, fused=self.fused)
         return self.proj(merge_heads(out))
+
+
+#: flax's ``nn.gelu`` (big_vision's activation): the tanh-approximated GELU, read-only
+#: (``dict(FLAX_GELU)`` for a config of one's own).
+FLAX_GELU = MappingProxyType(dict(type='GELU', approximate='tanh'))
 
 
 def build_act(act_cfg: Optional[dict] = None) -> nn.Module:

@@ -71,6 +71,8 @@ class TextTransformer(BaseModule):
             sit in the vocabulary.
         loc_embed_init (str, optional): ``'sincos'`` starts the location
             embeddings from the 1-D sin-cos code of their bin.
+        token_embed_std (float, optional): init std of the token embeddings;
+            None (default) is 1/sqrt(D).
     """
 
     def __init__(self, vocab_size: int, pad_id: int, bos_id: int, embed_dims: int,
@@ -78,12 +80,13 @@ class TextTransformer(BaseModule):
                  memory_dims: Optional[int], max_len: int, bias: bool, dropout: float,
                  fused_attn: bool, loc_offset: Optional[int], num_bins: int,
                  loc_embed_init: Optional[str], init_cfg: Optional[dict] = None,
-                 act_cfg: Optional[dict] = None):
+                 act_cfg: Optional[dict] = None, token_embed_std: Optional[float] = None):
         super().__init__(init_cfg=init_cfg)
         if loc_embed_init not in (None, 'sincos'):
             raise ValueError(f"loc_embed_init must be None or 'sincos', got {loc_embed_init!r}")
         self.vocab_size, self.pad_id, self.bos_id = vocab_size, pad_id, bos_id
         self.embed_dims, self.max_len = embed_dims, max_len
+        self.token_embed_std = embed_dims**-0.5 if token_embed_std is None else token_embed_std
         self.loc_offset, self.num_bins, self.loc_embed_init = loc_offset, num_bins, loc_embed_init
         self.token_embed = nn.Embedding(vocab_size, embed_dims)
         # +1 position: a text tower also reads the last target token.
@@ -103,8 +106,9 @@ class TextTransformer(BaseModule):
         self.text_norm = nn.LayerNorm(self.embed_dims, eps=1e-6, bias=bias)
 
     def _init_params(self) -> None:
-        """Embeddings ~ N(0, 1/D), block kernels Xavier-uniform, biases 0, text-CLS ~ N(0, 1/D)."""
-        nn.init.normal_(self.token_embed.weight, std=self.embed_dims**-0.5)
+        """Token embeddings ~ N(0, token_embed_std²), positions ~ N(0, 1/D), block kernels
+        Xavier-uniform, biases 0, text-CLS ~ N(0, 1/D)."""
+        nn.init.normal_(self.token_embed.weight, std=self.token_embed_std)
         nn.init.normal_(self.pos_embed, std=self.embed_dims**-0.5)
         for m in self.blocks.modules():
             if isinstance(m, nn.Linear):
@@ -112,8 +116,8 @@ class TextTransformer(BaseModule):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
         if self.loc_embed_init == 'sincos' and self.num_bins:
-            # Unit-norm rows, as the random rows have on average.
-            codes = sincos_1d(self.num_bins, self.embed_dims) * (2 / self.embed_dims)**0.5
+            # Rows of the random rows' RMS (the codes' own RMS is 1/sqrt(2)).
+            codes = sincos_1d(self.num_bins, self.embed_dims) * (2**0.5 * self.token_embed_std)
             with torch.no_grad():
                 self.token_embed.weight[self.loc_offset:self.loc_offset + self.num_bins] = codes
         if self.text_cls is not None:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import KVCache, grid_size_of, sincos_2d
+from ..layers import FLAX_GELU, KVCache, grid_size_of, sincos_2d
 from ..tokenizers.base import resolve_num_bins
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
@@ -83,15 +83,18 @@ class TextDecoder(TextTransformer):
             does), so positions stay explicit whatever the encoder kept of
             them. Defaults to False (the paper's decoder).
         num_loc_tokens (int, optional): deprecated name of ``num_bins``.
-        head_bias (bool, optional): Biases of the output LayerNorm and the
-            logit layer; None (default) follows ``bias``. big_vision's CapPa
-            decoder with ``decoder_bias=False`` has them while its blocks have
-            none (``bias=False, head_bias=True``).
-        act_cfg (dict, optional): The MLPs' activation (mmcv config); None
-            (default) is the exact GELU. big_vision (flax ``nn.gelu``) uses
-            ``dict(type='GELU', approximate='tanh')``; see
-            :mod:`locca_mm.models.text.converters` for big_vision's CapPa
-            decoder in these terms.
+        head_bias (bool): Biases of the output LayerNorm and the logit layer.
+            Defaults to True: big_vision's CapPa decoder has them even with
+            ``decoder_bias=False`` (its blocks have none: ``bias=False``).
+        act_cfg (dict, optional): The MLPs' activation (mmcv config). Defaults
+            to big_vision's (flax ``nn.gelu``), the tanh-approximated GELU
+            ``dict(type='GELU', approximate='tanh')``; ``dict(type='GELU')`` is
+            the exact one. See :mod:`locca_mm.models.text.converters` for
+            big_vision's CapPa decoder in these terms.
+        token_embed_std (float): Init std of the token embeddings. Defaults to
+            1.0, big_vision's ``EmbedTargets`` (``normal(stddev=1.0)``): the
+            text enters the residual stream at the scale of a LayerNorm output,
+            not 1/sqrt(D) below the cross-attention outputs added to it.
     """
 
     def __init__(self,
@@ -116,8 +119,9 @@ class TextDecoder(TextTransformer):
                  memory_pos_embed: bool = False,
                  init_cfg: Optional[dict] = None,
                  num_loc_tokens: Optional[int] = None,
-                 head_bias: Optional[bool] = None,
-                 act_cfg: Optional[dict] = None):
+                 head_bias: bool = True,
+                 act_cfg: Optional[dict] = FLAX_GELU,
+                 token_embed_std: float = 1.0):
         num_bins = resolve_num_bins(num_bins, num_loc_tokens, 'TextDecoder')
         if not 0 <= num_unimodal_layers < num_layers:
             raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
@@ -126,13 +130,13 @@ class TextDecoder(TextTransformer):
         cross = [i >= num_unimodal_layers for i in range(num_layers)]
         super().__init__(vocab_size, pad_id, bos_id, embed_dims, num_heads, mlp_ratio, cross,
                          memory_dims, max_len, bias, dropout, fused_attn, loc_offset, num_bins,
-                         loc_embed_init, init_cfg=init_cfg, act_cfg=act_cfg)
+                         loc_embed_init, init_cfg=init_cfg, act_cfg=act_cfg,
+                         token_embed_std=token_embed_std)
         self.mask_id = mask_id
         self.num_unimodal_layers = num_unimodal_layers
         self.memory_pos_embed = memory_pos_embed
         if with_text_cls:
             self._add_text_cls(bias)
-        head_bias = bias if head_bias is None else head_bias
         self.norm = nn.LayerNorm(embed_dims, eps=1e-6, bias=head_bias)
         self.logit_layer = nn.Linear(embed_dims, vocab_size, bias=head_bias)
         self._init_params()

@@ -5,6 +5,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
+from ..layers import FLAX_GELU
 from .blocks import TextTransformer
 
 
@@ -36,16 +37,21 @@ class TextEncoder(TextTransformer):
         loc_offset (int, optional), num_bins (int): where the location tokens
             sit in the vocabulary (for ``loc_embed_init``).
         loc_embed_init (str, optional): see :class:`TextDecoder`.
+        act_cfg (dict, optional): The MLPs' activation. Defaults to the
+            tanh-approximated GELU of big_vision's text tower (flax ``nn.gelu``),
+            as :class:`TextDecoder`.
     """
 
     def __init__(self, vocab_size: int, pad_id: int, bos_id: int, embed_dims: int = 768,
                  num_layers: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
                  max_len: int = 64, bias: bool = False, dropout: float = 0.0,
                  fused_attn: bool = True, loc_offset: Optional[int] = None, num_bins: int = 0,
-                 loc_embed_init: Optional[str] = None, init_cfg: Optional[dict] = None):
+                 loc_embed_init: Optional[str] = None, init_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = FLAX_GELU):
         super().__init__(vocab_size, pad_id, bos_id, embed_dims, num_heads, mlp_ratio,
                          [False] * num_layers, None, max_len, bias, dropout, fused_attn,
-                         loc_offset, num_bins, loc_embed_init, init_cfg=init_cfg)
+                         loc_offset, num_bins, loc_embed_init, init_cfg=init_cfg,
+                         act_cfg=act_cfg)
         self._add_text_cls(bias)
         self._init_params()
 

@@ -136,6 +136,30 @@ def test_the_unimodal_half_is_a_text_encoder():
     assert torch.equal(encoder.text_embedding(tokens), decoder.text_embedding(tokens))
 
 
+def test_initial_statistics_are_big_vision_capPa_decoders():
+    """big_vision's CapPa decoder (models/proj/cappa/cappa.py, decoder_bias=False): token
+    embeddings ~ N(0, 1) (EmbedTargets), a learned position table ~ N(0, 1/D), blocks
+    without biases, the tanh GELU (flax nn.gelu), an output LayerNorm with a bias and a
+    zero-kernel logit layer with a bias (LogitsDense)."""
+    decoder = _decoder(embed_dims=64, vocab_size=2000)
+    assert decoder.token_embed.weight.std().item() == pytest.approx(1.0, rel=0.02)
+    assert decoder.pos_embed.std().item() == pytest.approx(64**-0.5, rel=0.1)
+    block_params = dict(decoder.blocks.named_parameters())
+    assert block_params and not [n for n in block_params if n.endswith('bias')]
+    assert decoder.norm.bias is not None and decoder.logit_layer.bias is not None
+    assert not decoder.logit_layer.weight.any() and not decoder.logit_layer.bias.any()
+    act = decoder.blocks[0].mlp.act
+    assert isinstance(act, torch.nn.GELU) and act.approximate == 'tanh'
+    x = torch.linspace(-3, 3, 13)
+    # flax's nn.gelu (approximate=True), written out:
+    flax = 0.5 * x * (1 + torch.tanh((2 / torch.pi)**0.5 * (x + 0.044715 * x**3)))
+    assert torch.allclose(act(x), flax, atol=1e-6)
+    # Zero logits: every token starts equally likely.
+    memory = decoder.project_memory(torch.randn(2, 5, 64))
+    logits = decoder(torch.tensor([[5, 6, 7], [8, 9, 10]]), memory)
+    assert not logits.any()
+
+
 def test_bad_arguments():
     decoder = _decoder()
     memory = decoder.project_memory(torch.randn(1, 5, 32))
@@ -192,7 +216,9 @@ def test_location_embeddings_start_from_sincos_codes():
     from locca_mm.models.layers import sincos_1d
     decoder = _decoder(loc_offset=40, num_bins=10, loc_embed_init='sincos')
     rows = decoder.token_embed.weight[40:50].detach()
-    assert torch.allclose(rows, sincos_1d(10, 32) * (2 / 32)**0.5)
+    # At the random rows' scale (std 1.0: RMS 1), the codes' own RMS being 1/sqrt(2).
+    assert torch.allclose(rows, sincos_1d(10, 32) * 2**0.5)
+    assert rows.square().mean().sqrt().item() == pytest.approx(1.0, rel=1e-5)
     # Neighbouring bins start closer than distant ones.
     assert torch.dist(rows[0], rows[1]) < torch.dist(rows[0], rows[9])
     with pytest.raises(ValueError, match='loc_embed_init'):

@@ -33,13 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...layers import sincos_2d
+from ...layers import FLAX_GELU, sincos_2d
 from .common import Converted, encoder_args
 
 __all__ = ['big_vision_to_locca', 'big_vision_vit_forward', 'FLAX_GELU']
-
-#: The activation of flax's ``nn.gelu`` (the tanh approximation), as an mmcv ``act_cfg``.
-FLAX_GELU = dict(type='GELU', approximate='tanh')
 
 _BV_BLOCK = re.compile(r'^Transformer/encoderblock_(\d+)/(.+)$')
 _ATT = 'MultiHeadDotProductAttention_0/'
