@@ -1,9 +1,9 @@
 """Building blocks shared by the encoder, decoder and heads."""
 from .attention import (
+                        FLAX_GELU,
                         Attention,
                         AttentionPool,
                         CrossAttention,
-                        FLAX_GELU,
                         KVCache,
                         Mlp,
                         attend,
@@ -14,7 +14,7 @@ from .attention import (
 from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
-    'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'Mlp', 'attend', 'build_act',
-    'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
+    'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'Mlp', 'attend',
+    'build_act', 'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
     'sincos_1d', 'sincos_2d'
 ]

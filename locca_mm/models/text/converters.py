@@ -53,8 +53,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..layers import FLAX_GELU
-from ..layers import sincos_2d
+from ..layers import FLAX_GELU, sincos_2d
 
 __all__ = ['ConvertedDecoder', 'big_vision_cappa_to_locca', 'build_text_decoder',
            'MASK_LOGIT_BIAS']
