@@ -71,7 +71,7 @@ def parse_args(argv=None):
                         help='config overrides for every REC protocol run')
     parser.add_argument('--quick', action='store_true',
                         help='a few iterations and small evaluations (a smoke test)')
-    parser.add_argument('--num-vis', type=int, default=8, help='test images to draw')
+    parser.add_argument('--num-vis', type=int, default=8, help='test images to draw (0: none)')
     return parser.parse_args(argv)
 
 
@@ -398,7 +398,8 @@ def main(argv=None):
     with open(osp.join(work, 'summary.json'), 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
     plot(runs, summary, osp.join(work, 'curves.png'))
-    draw(vis, osp.join(work, 'vis'), args.num_vis)
+    if args.num_vis > 0:
+        draw(vis, osp.join(work, 'vis'), args.num_vis)
     print_table(summary)
     print(f'summary: {osp.join(work, "summary.json")}; curves: {osp.join(work, "curves.png")}; '
           f'pictures: {osp.join(work, "vis")}')
