@@ -103,28 +103,28 @@ def test_task_sequence_builder(task, text, shape_box):
     seq = tok.build(task, text, torch.tensor(box), shape)
     ids = seq.tokens.tolist()
     assert 0 < seq.prefix_len < len(ids) <= tok.max_length[task]
-    assert all(0 <= i < tok.text.vocab_size for i in ids)
+    assert all(0 <= i < tok.text_tokenizer.vocab_size for i in ids)
     prompt = tok.prompt(task, text, torch.tensor(box), shape).tolist()
     assert ids[:len(prompt)] == prompt  # what inference is given is what training saw
-    first_loc = tok.text.loc_offset
-    loc = [i for i in ids if first_loc <= i < first_loc + tok.text.num_loc_tokens]
+    first_loc = tok.text_tokenizer.loc_offset
+    loc = [i for i in ids if first_loc <= i < first_loc + tok.text_tokenizer.num_bins]
     if task == 'cap':
         assert loc == [] and seq.prefix_len == len(prompt)
-        assert (ids[-1] == tok.text.eos_id) != seq.truncated
+        assert (ids[-1] == tok.text_tokenizer.eos_id) != seq.truncated
         return
     assert len(loc) == 4  # the box is never cut, whatever the text's length
     parsed = tok.parse_box(torch.tensor(loc), shape)
     h, w = shape
-    half = torch.tensor([w, h, w, h]) / tok.box.num_bins / 2
+    half = torch.tensor([w, h, w, h]) / tok.box_tokenizer.num_bins / 2
     assert ((parsed - torch.tensor(box, dtype=torch.float32)).abs() <= half + 1e-3).all()
     if task == 'aref':  # the box and eos close the sequence, even when the text is cut
-        assert ids[-5:-1] == loc and ids[-1] == tok.text.eos_id
+        assert ids[-5:-1] == loc and ids[-1] == tok.text_tokenizer.eos_id
     else:
         start = len(tok._prefix_ids['gcap'])  # gcap: prefix, box, separator, text
         assert ids[start:start + 4] == loc
         assert seq.prefix_len == start  # box and text are both trained (the paper)
         assert prompt == ids[:start + 4 + len(tok._sep_ids)]  # a given box is forced
-        assert (ids[-1] == tok.text.eos_id) != seq.truncated
+        assert (ids[-1] == tok.text_tokenizer.eos_id) != seq.truncated
 
 
 json_values = st.recursive(
@@ -254,12 +254,12 @@ def test_box_constraint_always_decodes_a_valid_box(seed, h, w):
     batch = 5
     generated = torch.zeros(batch, 0, dtype=torch.long)
     for step in range(5):
-        logits = torch.randn(batch, tok.text.vocab_size, generator=gen) * 10
+        logits = torch.randn(batch, tok.text_tokenizer.vocab_size, generator=gen) * 10
         allowed = constraint.allowed(generated, step)
         assert allowed.any(dim=1).all()
         nxt = logits.masked_fill(~allowed, -math.inf).argmax(dim=1)
         generated = torch.cat([generated, nxt[:, None]], dim=1)
-    assert (generated[:, 4] == tok.text.eos_id).all()
+    assert (generated[:, 4] == tok.text_tokenizer.eos_id).all()
     boxes = tok.parse_box(generated[:, :4], (h, w))
     assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
     assert (boxes >= 0).all() and (boxes[:, [0, 2]] <= w).all() and (boxes[:, [1, 3]] <= h).all()

@@ -151,7 +151,7 @@ def batch_for(model, n: int, img: int, region_words: int = 8, cap_words: int = 6
 
     from locca_mm.structures import LocCaDataSample, TaskBatch
     tok = model.tokenizer
-    vocab = tok.text.loc_offset - len(EXTRA_WORDS)
+    vocab = tok.text_tokenizer.loc_offset - len(EXTRA_WORDS)
     rng = random.Random(0)
     samples = []
     for _ in range(n):
@@ -170,12 +170,12 @@ def batch_for(model, n: int, img: int, region_words: int = 8, cap_words: int = 6
     data = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
     if pad_regions_to:
         for task in ('aref', 'gcap'):
-            if task in data['text']:
-                b = data['text'][task]
-                tokens = torch.full((b.num_rows, pad_regions_to), tok.text.pad_id,
+            if task in data['task_batches']:
+                b = data['task_batches'][task]
+                tokens = torch.full((b.num_rows, pad_regions_to), tok.text_tokenizer.pad_id,
                                     dtype=torch.long)
                 tokens[:, :b.tokens.shape[1]] = b.tokens
-                data['text'][task] = TaskBatch(tokens, b.prefix_len, b.rows)
+                data['task_batches'][task] = TaskBatch(tokens, b.prefix_len, b.rows)
     return data
 
 
@@ -219,11 +219,11 @@ def time_it(fn, reps: int) -> float:
 
 def to_device(data, device):
     data['inputs'] = data['inputs'].to(device)
-    if data.get('text'):
+    if data.get('task_batches'):
         import locca_mm.structures as S
-        data['text'] = {k: S.TaskBatch(v.tokens.to(device), v.prefix_len.to(device),
-                                       None if v.rows is None else v.rows.to(device))
-                        for k, v in data['text'].items()}
+        data['task_batches'] = {k: S.TaskBatch(v.tokens.to(device), v.prefix_len.to(device),
+                                               None if v.rows is None else v.rows.to(device))
+                                for k, v in data['task_batches'].items()}
     return data
 
 
@@ -250,7 +250,7 @@ def forward_flops(model, data, per_task_kv: bool = False) -> float:
     head = model.head
     original = head.project_memory
     if per_task_kv:
-        tasks = len([t for t in head.tasks if t in data['text']])
+        tasks = len([t for t in head.tasks if t in data['task_batches']])
         # Counterfactual: every task row projects the visual K/V itself.
         def project(visual):
             for _ in range(tasks - 1):
@@ -284,7 +284,7 @@ def bench_train(args, tokfile, device, out):
     out['peak_mem_mb'] = round(torch.cuda.max_memory_allocated() / 2**20, 1) \
         if torch.cuda.is_available() else \
         round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    padded = to_device(batch_for(locca, n, img, pad_regions_to=cap_data['text']['cap']
+    padded = to_device(batch_for(locca, n, img, pad_regions_to=cap_data['task_batches']['cap']
                                  .tokens.shape[1]), device)
     flops = dict(cap=forward_flops(cap, cap_data), locca=forward_flops(locca, locca_data),
                  locca_regions_padded_to_caption=forward_flops(locca, padded),
@@ -293,7 +293,7 @@ def bench_train(args, tokfile, device, out):
     out['forward_gflops_per_image'] = {k: round(v / n / 1e9, 2) for k, v in flops.items()}
     out['forward_flops_over_cap'] = {k: round(v / flops['cap'], 3) for k, v in flops.items()
                                      if k.startswith('locca')}
-    out['text_lengths'] = {k: int(v.tokens.shape[1]) for k, v in locca_data['text'].items()}
+    out['text_lengths'] = {k: int(v.tokens.shape[1]) for k, v in locca_data['task_batches'].items()}
     if getattr(args, 'profile', False):
         out['profile_top'] = dict(cap=profile_top(train_step(cap, cap_data, args.amp)),
                                   locca=profile_top(train_step(locca, locca_data, args.amp)))
@@ -346,7 +346,7 @@ def bench_decode(args, tokfile, device, out):
 
     from locca_mm.models.decoding import TextConstraint, generate
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
-    text = model.tokenizer.text
+    text = model.tokenizer.text_tokenizer
     with torch.no_grad():
         for p in model.head.decoder.logit_layer.parameters():  # non-trivial logits
             torch.nn.init.normal_(p, std=0.02)
@@ -504,7 +504,7 @@ def time_open_clip_generate(args, ours, theirs, images, out):
                             sot_token_id=vocab - 3, eos_token_id=eos, pad_token_id=0,
                             min_seq_len=new, fixed_output_length=True)
 
-    text_tok = ours.tokenizer.text
+    text_tok = ours.tokenizer.text_tokenizer
     constraint = TextConstraint(text_tok.text_token_mask(), text_tok.eos_id, min_tokens=new)
 
     def our_generate():

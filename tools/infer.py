@@ -52,7 +52,7 @@ def parse_args(argv=None):
 
 def expand_inputs(inputs):
     """Image files, and the images of directories (sorted), in the order given."""
-    from locca_mm.apis.inferencer import IMAGE_EXTS
+    from locca_mm.apis.inputs import IMAGE_EXTS
     images = []
     for x in inputs:
         if osp.isdir(x):
@@ -83,7 +83,7 @@ def save_features(features, images, out_dir):
     """DIR/features/<image>.npy per image; the index in DIR/predictions.json."""
     import numpy as np
 
-    from locca_mm.apis.inferencer import output_names
+    from locca_mm.apis.inputs import output_names
     feature_dir = osp.join(out_dir, 'features')
     os.makedirs(feature_dir, exist_ok=True)
     index = []

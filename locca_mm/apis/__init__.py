@@ -10,7 +10,8 @@
 :mod:`.pseudo_labeler` labels image–text pairs with region boxes from an
 open-vocabulary detector (the paper's data recipe; ``tools/pseudo_label.py``).
 """
-from .inferencer import LocCaInferencer, parse_box
+from .inferencer import LocCaInferencer
+from .inputs import parse_box
 from .pseudo_labeler import (
     STOPWORDS,
     Detections,

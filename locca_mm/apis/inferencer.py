@@ -26,18 +26,7 @@ from locca_mm.registry import INFERENCERS, MODELS, TRANSFORMS
 from locca_mm.structures import LocCaDataSample
 from locca_mm.structures.tasks import PREDICT_TASKS
 
-from .inputs import (  # noqa: F401 - parse_box, to_box_list: this module's old names
-    IMAGE_EXTS,
-    is_one_box,
-    output_names,
-    parse_box,
-    per_input,
-    to_box,
-    to_box_list,
-)
-
-#: The tasks an inferencer runs (:data:`locca_mm.structures.tasks.PREDICT_TASKS`).
-TASKS = tuple(PREDICT_TASKS)
+from .inputs import IMAGE_EXTS, is_one_box, output_names, per_input, to_box
 
 
 @INFERENCERS.register_module()
@@ -236,7 +225,7 @@ class LocCaInferencer(BaseInferencer):
         Args:
             inputs (list): images (paths or BGR arrays).
             batch_size (int): samples per batch.
-            task (str): one of :data:`TASKS`.
+            task (str): one of :data:`~locca_mm.structures.tasks.PREDICT_TASKS`.
             text (str | list[str], optional): the referring expression
                 (``'ref'``) or the question (``'vqa'``), one for all images or
                 one per image.
@@ -244,8 +233,9 @@ class LocCaInferencer(BaseInferencer):
                 pixels (four numbers or ``'x1,y1,x2,y2'``), one for all images
                 or one per image.
         """
-        if task not in TASKS:
-            raise ValueError(f'unknown task {task!r}: choose from {TASKS}')
+        names = tuple(PREDICT_TASKS)
+        if task not in names:
+            raise ValueError(f'unknown task {task!r}: choose from {names}')
         n = len(inputs)
         texts = per_input(text, n, 'text', lambda v: isinstance(v, str))
         boxes = per_input(box, n, 'box', lambda v: is_one_box(v) or

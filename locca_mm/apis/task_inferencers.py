@@ -27,7 +27,8 @@ import torch
 from locca_mm.registry import INFERENCERS
 from locca_mm.structures import LocCaDataSample
 
-from .inferencer import LocCaInferencer, to_box_list
+from .inferencer import LocCaInferencer
+from .inputs import to_box_list
 
 __all__ = [
     'ImageCaptionInferencer', 'VisualGroundingInferencer', 'GroundedCaptionInferencer',

@@ -48,8 +48,8 @@ class LocCa(BaseModel):
 
     - ``mode='loss'``: the encoder runs once on the images; the decoder's
       cross-attention memory is projected once; the Cap / ARef / GCap rows
-      (``task_batches``: task -> :class:`TaskBatch`; the data preprocessor
-      passes them as ``text``) run against it (:class:`LocCaHead`), plus the
+      (``task_batches``: task -> :class:`TaskBatch`, from the data
+      preprocessor) run against it (:class:`LocCaHead`), plus the
       contrastive loss when a :class:`ContrastiveHead` is configured. Returns ``loss_cap``,
       ``loss_aref``, ``loss_gcap`` (and ``loss_con``).
     - ``mode='predict'``: per sample, the task in ``data_sample.task`` or
@@ -130,15 +130,8 @@ class LocCa(BaseModel):
         return self.backbone(inputs)[-1]
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
-                task_batches: Optional[Dict[str, TaskBatch]] = None, mode: str = 'tensor',
-                text: Optional[Dict[str, TaskBatch]] = None):
-        """mmengine's entry point: ``'loss'``, ``'predict'`` or ``'tensor'`` (class docstring).
-
-        ``task_batches`` (task -> :class:`TaskBatch`) may also come as ``text``,
-        the key :class:`LocCaDataPreprocessor` gives them under.
-        """
-        if task_batches is None:
-            task_batches = text
+                task_batches: Optional[Dict[str, TaskBatch]] = None, mode: str = 'tensor'):
+        """mmengine's entry point: ``'loss'``, ``'predict'`` or ``'tensor'`` (class docstring)."""
         if mode == 'loss':
             return self.loss(inputs, data_samples, task_batches)
         if mode == 'predict':

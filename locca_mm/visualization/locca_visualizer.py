@@ -30,7 +30,7 @@ def _lines(data_sample, tokenizer=None, draw_gt=True, draw_pred=True) -> List[st
         lines.append(f'predicted: {data_sample.pred_caption}')
     if tokenizer is not None and data_sample.get('task_sequences'):
         for name, seq in data_sample.task_sequences.items():
-            text = tokenizer.text.decode(seq.tokens)
+            text = tokenizer.text_tokenizer.decode(seq.tokens)
             lines.append(f'{name} [{int(seq.prefix_len)}]: {text}')
     return lines
 

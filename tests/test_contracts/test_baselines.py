@@ -123,7 +123,7 @@ def test_coca_total_loss_is_the_weighted_sum():
         total, log_vars = model.parse_losses(losses)
 
         # CoCa captions carry no prefix: every token of "{caption} <eos>" is trained.
-        tokens = batch['text']['cap'].tokens
+        tokens = batch['task_batches']['cap'].tokens
         hand = [[c + 4 for c in caption.encode()] + [2] for caption in SHORT]
         assert [row[:len(h)].tolist() for row, h in zip(tokens, hand)] == hand
         visual = model.extract_feat(batch['inputs'])

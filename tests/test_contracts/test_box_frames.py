@@ -91,7 +91,7 @@ def _samples(task, frames, **fields):
 @pytest.fixture(scope='module')
 def model():
     m = build_tiny().eval()
-    text = m.tokenizer.text
+    text = m.tokenizer.text_tokenizer
     # The layout the hand-made ids assume.
     assert (text.pad_id, text.bos_id, text.eos_id, text.loc_offset, m.tokenizer.num_bins) == \
         (PAD, BOS, EOS, LOC0, 16)
@@ -99,7 +99,7 @@ def model():
 
 
 def _force(monkeypatch, model, scripts) -> ForcedDecoder:
-    forced = ForcedDecoder(model.tokenizer.text.vocab_size, scripts)
+    forced = ForcedDecoder(model.tokenizer.text_tokenizer.vocab_size, scripts)
     monkeypatch.setattr(model.head.decoder, 'step', forced)
     return forced
 

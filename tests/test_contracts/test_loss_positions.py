@@ -111,7 +111,7 @@ def test_one_row_loss_is_cross_entropy_after_the_prefix(task):
     model = randomised(parallel_ratio=0.0)
     batch = pipeline_batch(model, IMAGES[:1])
     ids, start = hand_row(task, IMAGES[0])
-    assert batch['text'][task].tokens[0].tolist() == ids  # the pipeline spelled it so
+    assert batch['task_batches'][task].tokens[0].tolist() == ids  # the pipeline spelled it so
     losses = model(**batch, mode='loss')
     memory = model.head.project_memory(model.extract_feat(batch['inputs']))
     expected, _, _ = expected_loss(model, memory, task, IMAGES[:1])

@@ -28,9 +28,10 @@ def test_the_config_asks_for_25_coco_names_within_the_decoders_positions():
     assert cfg.val_dataloader.dataset.eval_task == 'detect_seq'
     assert cfg.load_from and cfg.optim_wrapper.constructor == 'LayerDecayOptimWrapperConstructor'
     tok = LocCaTokenizer(**{k: v for k, v in cfg.model.tokenizer.items() if k != 'type'})
-    longest = max(len(tok.text.encode(' ' + c)) for c in test_cfg.classes)
+    longest = max(len(tok.text_tokenizer.encode(' ' + c)) for c in test_cfg.classes)
     # 25 pairs of the longest name, the prefix and eos fit the sequence and the decoder.
-    need = len(tok.prompt('gcap')) + 25 * (4 + len(tok.text.encode(tok.separator)) + longest) + 1
+    sep = len(tok.text_tokenizer.encode(tok.separator))
+    need = len(tok.prompt('gcap')) + 25 * (4 + sep + longest) + 1
     assert need <= tok.max_length['gcap'] <= cfg.model.head.decoder.max_len
     assert any(t['type'] == 'BuildDetectionSequence' and t['max_boxes'] == 25
                for t in cfg.train_dataloader.dataset.pipeline)

@@ -23,9 +23,10 @@ def _setup(n=4, seed=0):
 
 def test_cached_greedy_equals_uncached_token_for_token():
     model, memory, tok, prompts = _setup()
-    constraint = TextConstraint(tok.text.text_token_mask(), tok.text.eos_id)
-    cached = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 10)
-    uncached = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 10,
+    constraint = TextConstraint(tok.text_tokenizer.text_token_mask(), tok.text_tokenizer.eos_id)
+    eos = tok.text_tokenizer.eos_id
+    cached = generate(model.head.decoder, memory, prompts, constraint, eos, 10)
+    uncached = generate(model.head.decoder, memory, prompts, constraint, eos, 10,
                         use_cache=False)
     assert torch.equal(cached.tokens, uncached.tokens)
     assert torch.allclose(cached.scores, uncached.scores, atol=1e-4)
@@ -33,31 +34,33 @@ def test_cached_greedy_equals_uncached_token_for_token():
 
 def test_cached_beam_search_equals_uncached():
     model, memory, tok, prompts = _setup()
-    constraint = TextConstraint(tok.text.text_token_mask(), tok.text.eos_id)
+    constraint = TextConstraint(tok.text_tokenizer.text_token_mask(), tok.text_tokenizer.eos_id)
     kw = dict(num_beams=3)
-    a = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 8, **kw)
-    b = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 8,
+    eos = tok.text_tokenizer.eos_id
+    a = generate(model.head.decoder, memory, prompts, constraint, eos, 8, **kw)
+    b = generate(model.head.decoder, memory, prompts, constraint, eos, 8,
                  use_cache=False, **kw)
     assert torch.equal(a.tokens, b.tokens)
 
 
 def test_beam_search_scores_at_least_greedy():
     model, memory, tok, prompts = _setup()
-    constraint = BoxConstraint(tok.text.loc_offset, tok.box.num_bins, tok.text.vocab_size,
-                               tok.text.eos_id)
-    greedy = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 5)
-    beam = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 5,
+    text = tok.text_tokenizer
+    constraint = BoxConstraint(text.loc_offset, tok.box_tokenizer.num_bins, text.vocab_size,
+                               text.eos_id)
+    greedy = generate(model.head.decoder, memory, prompts, constraint, text.eos_id, 5)
+    beam = generate(model.head.decoder, memory, prompts, constraint, text.eos_id, 5,
                     num_beams=4)
     assert (beam.scores >= greedy.scores - 1e-5).all()
-    one = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 5,
+    one = generate(model.head.decoder, memory, prompts, constraint, text.eos_id, 5,
                    num_beams=1)
     assert torch.equal(one.tokens, greedy.tokens)
 
 
 def test_greedy_decoding_agrees_with_teacher_forcing():
     model, memory, tok, prompts = _setup()
-    constraint = TextConstraint(tok.text.text_token_mask(), tok.text.eos_id)
-    out = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 6)
+    constraint = TextConstraint(tok.text_tokenizer.text_token_mask(), tok.text_tokenizer.eos_id)
+    out = generate(model.head.decoder, memory, prompts, constraint, tok.text_tokenizer.eos_id, 6)
     allowed = constraint.with_eos
     for i, prompt in enumerate(prompts):
         n = int(out.lengths[i])
@@ -94,6 +97,6 @@ def test_200_constrained_aref_decodes_are_valid_boxes_in_the_image():
 
 def test_text_never_contains_location_tokens():
     model, memory, tok, prompts = _setup()
-    constraint = TextConstraint(tok.text.text_token_mask(), tok.text.eos_id)
-    out = generate(model.head.decoder, memory, prompts, constraint, tok.text.eos_id, 12)
-    assert not tok.text.is_loc(out.tokens).any()
+    constraint = TextConstraint(tok.text_tokenizer.text_token_mask(), tok.text_tokenizer.eos_id)
+    out = generate(model.head.decoder, memory, prompts, constraint, tok.text_tokenizer.eos_id, 12)
+    assert not tok.text_tokenizer.is_loc(out.tokens).any()

@@ -32,7 +32,8 @@ def ids_of(tok, *parts):
     """Token ids of parts: ints are location bins, strings text."""
     out = []
     for p in parts:
-        out += [tok.text.loc_offset + p] if isinstance(p, int) else tok.text.encode(p)
+        text = tok.text_tokenizer
+        out += [text.loc_offset + p] if isinstance(p, int) else text.encode(p)
     return out
 
 
@@ -43,23 +44,24 @@ def allowed_set(constraint, tok, prefix):
 
 
 def locs(tok, low, high):
-    return {tok.text.loc_offset + k for k in range(low, high)}
+    return {tok.text_tokenizer.loc_offset + k for k in range(low, high)}
 
 
 def test_the_state_machine_on_hand_made_prefixes(tok):
     c = constraint_for('detect_seq', tok, classes=CLASSES, max_boxes=2)
-    eos, sep = tok.text.eos_id, tok.text.encode(':')[0]
+    text = tok.text_tokenizer
+    eos, sep = text.eos_id, text.encode(':')[0]
     # Start: eos or the first location of a box, never the last bin (x2 > x1 needs room).
     assert allowed_set(c, tok, []) == {eos} | locs(tok, 0, K - 1)
     assert allowed_set(c, tok, ids_of(tok, 5)) == locs(tok, 0, K - 1)
     assert allowed_set(c, tok, ids_of(tok, 5, 7)) == locs(tok, 6, K)  # third > first
     assert allowed_set(c, tok, ids_of(tok, 5, 7, 9)) == locs(tok, 8, K)  # fourth > second
     assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8)) == {sep}  # the separator, forced
-    assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ':')) == set(tok.text.encode(' '))
-    assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ': ca')) == set(tok.text.encode('r'))
+    assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ':')) == set(text.encode(' '))
+    assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ': ca')) == set(text.encode('r'))
     # ' car' is a name and the start of ' carrot': go on, end, or start the next box.
     after_car = allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ': car'))
-    assert after_car == set(tok.text.encode('r')) | {eos} | locs(tok, 0, K - 1)
+    assert after_car == set(text.encode('r')) | {eos} | locs(tok, 0, K - 1)
     assert allowed_set(c, tok, ids_of(tok, 5, 7, 9, 8, ': dog')) == {eos} | locs(tok, 0, K - 1)
     # After max_boxes=2 pairs only eos.
     two = ids_of(tok, 5, 7, 9, 8, ': dog', 0, 0, 1, 1, ': a')
@@ -67,7 +69,7 @@ def test_the_state_machine_on_hand_made_prefixes(tok):
 
 
 def test_the_budget_keeps_eos_reachable(tok):
-    eos = tok.text.eos_id
+    eos = tok.text_tokenizer.eos_id
     prefix = ids_of(tok, 5, 7, 9, 8, ': car')
     # ' a' is the shortest name: a pair needs 4 + 1 + 2 tokens, then eos: 8.
     for budget, new_pair, carrot in ((len(prefix) + 8, True, True),
@@ -76,7 +78,7 @@ def test_the_budget_keeps_eos_reachable(tok):
         c = constraint_for('detect_seq', tok, classes=CLASSES, max_new_tokens=budget)
         got = allowed_set(c, tok, prefix)
         assert (locs(tok, 0, K - 1) <= got) == new_pair
-        assert (set(tok.text.encode('r')) <= got) == carrot  # 'r', 'o', 't' then eos
+        assert (set(tok.text_tokenizer.encode('r')) <= got) == carrot  # 'r', 'o', 't' then eos
         assert eos in got
     # Free text: a box, ':', one text token and eos take 7.
     assert allowed_set(constraint_for('detect_seq', tok, max_new_tokens=6), tok, []) == {eos}
@@ -86,8 +88,8 @@ def test_the_budget_keeps_eos_reachable(tok):
 
 def test_free_text_needs_one_token_then_may_end(tok):
     c = constraint_for('detect_seq', tok, max_new_tokens=40)
-    text = set(tok.text.text_token_mask().nonzero()[:, 0].tolist())
-    eos = tok.text.eos_id
+    text = set(tok.text_tokenizer.text_token_mask().nonzero()[:, 0].tolist())
+    eos = tok.text_tokenizer.eos_id
     assert allowed_set(c, tok, ids_of(tok, 1, 2, 3, 4, ':')) == text
     assert allowed_set(c, tok, ids_of(tok, 1, 2, 3, 4, ': x')) == text | {eos} | locs(tok, 0, K - 1)
     # One token before the budget ends: only eos.
@@ -101,7 +103,8 @@ def test_rows_in_different_states_are_answered_row_by_row():
     tok = model.tokenizer
     memory = model.head.project_memory(model.extract_feat(torch.rand(4, 3, IMG, IMG)))
     c = constraint_for('detect_seq', tok, classes=CLASSES, max_new_tokens=50)
-    out = generate(model.head.decoder, memory, [tok.prompt('gcap')] * 4, c, tok.text.eos_id, 50)
+    out = generate(model.head.decoder, memory, [tok.prompt('gcap')] * 4, c,
+                   tok.text_tokenizer.eos_id, 50)
     states = set()
     for step in range(1, out.tokens.shape[1]):
         live = [i for i in range(4) if out.lengths[i] > step]
@@ -141,7 +144,7 @@ def big_tiny_model(seed, length=208):
 
 def no_eos(model):
     """The decoder never chooses eos unless the constraint leaves nothing else."""
-    step, eos = model.head.decoder.step, model.tokenizer.text.eos_id
+    step, eos = model.head.decoder.step, model.tokenizer.text_tokenizer.eos_id
 
     def wrapped(*args, **kwargs):
         logits = step(*args, **kwargs)
@@ -208,11 +211,12 @@ def test_every_decode_ends_with_eos_and_parses_into_complete_pairs(tok, num_beam
     for budget in (5, 23, 60):
         for classes in (None, CLASSES):
             c = constraint_for('detect_seq', tok, classes=classes, max_new_tokens=budget)
-            out = generate(model.head.decoder, memory, [prompt] * 2, c, tok.text.eos_id, budget,
-                           num_beams=num_beams, return_all_beams=True)
+            out = generate(model.head.decoder, memory, [prompt] * 2, c,
+                           tok.text_tokenizer.eos_id, budget, num_beams=num_beams,
+                           return_all_beams=True)
             assert torch.allclose(out.token_logp.sum(-1), out.scores, atol=1e-3)
             for row, length in zip(out.tokens.flatten(0, 1), out.lengths.flatten().tolist()):
-                assert row[length - 1] == tok.text.eos_id and length <= budget
+                assert row[length - 1] == tok.text_tokenizer.eos_id and length <= budget
                 _, texts, spans = parse_detection_sequence(tok, row, (IMG, IMG))
                 assert (spans[-1][1] if spans else 0) == length - 1  # nothing left over
                 if classes is not None:
@@ -256,8 +260,8 @@ def test_long_detection_sequences_train_as_gcap_rows():
         samples_.append(ds)
     data = model.data_preprocessor(dict(inputs=[torch.zeros(3, IMG, IMG, dtype=torch.uint8)] * 2,
                                         data_samples=samples_), True)
-    batch = data['text']['gcap']
-    assert int(batch.loss_mask(tok.text.pad_id).sum()) == sum(
+    batch = data['task_batches']['gcap']
+    assert int(batch.loss_mask(tok.text_tokenizer.pad_id).sum()) == sum(
         len(s.task_sequences['gcap'].tokens) - s.task_sequences['gcap'].prefix_len
         for s in samples_)  # every token after the prefix is trained, padding is not
     losses = model(**data, mode='loss')

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from locca_mm.models import LocCaViT
-from tests.test_models.utils import IMG, LOCCA_B, build_tiny, make_batch, predict_samples
+from tests.test_models.utils import IMG, build_tiny, make_batch, predict_samples
 
 
 def test_loss_step_gives_every_parameter_a_finite_gradient():
@@ -22,7 +22,7 @@ def test_initial_loss_is_uniform_over_the_vocabulary():
     # Zero-initialised logits: every token is equally likely at the start.
     model = build_tiny()
     losses = model(**make_batch(model), mode='loss')
-    uniform = torch.log(torch.tensor(float(model.tokenizer.text.vocab_size)))
+    uniform = torch.log(torch.tensor(float(model.tokenizer.text_tokenizer.vocab_size)))
     for v in losses.values():
         assert torch.allclose(v, uniform, atol=1e-5)
 
@@ -42,10 +42,10 @@ def test_encoder_runs_once_and_visual_kv_is_projected_once_per_layer():
 
 def test_region_rows_are_padded_only_to_their_task_maximum():
     model = build_tiny()
-    text = make_batch(model)['text']
-    lengths = {task: int((b.tokens != model.tokenizer.text.pad_id).sum(1).max())
-               for task, b in text.items()}
-    assert {task: b.tokens.shape[1] for task, b in text.items()} == lengths
+    task_batches = make_batch(model)['task_batches']
+    lengths = {task: int((b.tokens != model.tokenizer.text_tokenizer.pad_id).sum(1).max())
+               for task, b in task_batches.items()}
+    assert {task: b.tokens.shape[1] for task, b in task_batches.items()} == lengths
 
 
 def test_mixed_task_batch_equals_per_sample_computation():
@@ -54,15 +54,16 @@ def test_mixed_task_batch_equals_per_sample_computation():
     batch = make_batch(model, n=4)
     mixed = model(**batch, mode='loss')
     # Token-weighted mean of single-sample losses (no padding at all) per task.
+    pad_id = model.tokenizer.text_tokenizer.pad_id
     for task in ('cap', 'aref', 'gcap'):
         total, count = 0.0, 0
         for i in range(4):
-            single = {k: v for k, v in batch.items() if k != 'text'}
+            single = {k: v for k, v in batch.items() if k != 'task_batches'}
             single['inputs'] = batch['inputs'][i:i + 1]
             single['data_samples'] = [batch['data_samples'][i]]
-            single['text'] = model.data_preprocessor.batch_text([batch['data_samples'][i]])
+            single['task_batches'] = model.data_preprocessor.batch_text([batch['data_samples'][i]])
             loss = model(**single, mode='loss')[f'loss_{task}']
-            n = int(single['text'][task].loss_mask(model.tokenizer.text.pad_id).sum())
+            n = int(single['task_batches'][task].loss_mask(pad_id).sum())
             total, count = total + loss.item() * n, count + n
         assert float(mixed[f'loss_{task}']) == pytest.approx(total / count, rel=1e-5)
 
@@ -72,8 +73,8 @@ def test_rows_without_regions_train_only_cap():
     batch = make_batch(model, n=4)
     for ds in batch['data_samples'][2:]:
         ds.task_sequences = {'cap': ds.task_sequences['cap']}
-    batch['text'] = model.data_preprocessor.batch_text(batch['data_samples'])
-    assert batch['text']['aref'].rows.tolist() == [0, 1]
+    batch['task_batches'] = model.data_preprocessor.batch_text(batch['data_samples'])
+    assert batch['task_batches']['aref'].rows.tolist() == [0, 1]
     losses = model(**batch, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
 
@@ -170,7 +171,7 @@ def test_predict_bad_input_is_explained():
     with pytest.raises(ValueError, match='x2 < x1'):
         model.predict(x, predict_samples('gcap', prompt_box=torch.tensor([30., 0., 10., 40.])))
     with pytest.raises(ValueError, match='task sequences'):
-        model(x, predict_samples('cap'), text=None, mode='loss')
+        model(x, predict_samples('cap'), task_batches=None, mode='loss')
 
 
 def test_tokenizer_bad_input_is_explained():
@@ -202,26 +203,6 @@ def test_several_expressions_of_one_image_are_encoded_once():
     separate = [model.predict(inputs[i:i + 1], [s.clone()])[0] for i, s in enumerate(samples)]
     for a, b in zip(samples, separate):
         assert torch.allclose(a.pred_instances.bboxes, b.pred_instances.bboxes)
-
-
-
-
-def test_checkpoints_with_the_old_logit_layer_key_load(tmp_path):
-    """``head.decoder.head.*`` (the logit layer's old name) loads into ``logit_layer``,
-    through torch and through mmengine's checkpoint loader."""
-    from mmengine.runner.checkpoint import _load_checkpoint_to_model
-    model = build_tiny(LOCCA_B).eval()
-    with torch.no_grad():
-        torch.nn.init.normal_(model.head.decoder.logit_layer.weight, std=0.1)
-    old = {k.replace('decoder.logit_layer.', 'decoder.head.'): v
-           for k, v in model.state_dict().items()}
-    assert 'head.decoder.head.weight' in old and not any('logit_layer' in k for k in old)
-    for load in (lambda m: m.load_state_dict(old),
-                 lambda m: _load_checkpoint_to_model(m, {'state_dict': dict(old)}, strict=True)):
-        restored = build_tiny(LOCCA_B, seed=1).eval()
-        load(restored)
-        for k, v in model.state_dict().items():
-            assert torch.equal(restored.state_dict()[k], v), k
 
 
 def test_decoder_sizes_follow_the_encoder_only_where_the_config_leaves_them_out():

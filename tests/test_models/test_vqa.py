@@ -84,7 +84,7 @@ def test_the_loss_is_the_cross_entropy_of_the_answer_and_eos():
         start = len(ids) - len(_b(' red')) - 1
         logits = model.head.decoder(torch.tensor([ids]), memory)[0]
     expected = F.cross_entropy(logits[start:], torch.tensor(ids[start:]))
-    assert batch['text']['cap'].tokens[0].tolist() == ids
+    assert batch['task_batches']['cap'].tokens[0].tolist() == ids
     assert loss.item() == pytest.approx(float(expected), rel=1e-5, abs=1e-6)
     with_question = F.cross_entropy(logits[5:], torch.tensor(ids[5:]))
     assert abs(float(with_question) - float(expected)) > 1e-3
@@ -94,7 +94,7 @@ def test_rows_with_a_question_are_never_parallel():
     model = build_tiny(parallel_ratio=1.0).train()
     batch = _batch(model, [('what colour?', 'red'), ('how many?', 'two')])
     plain = model.head.tokenizer.build('cap', text='a red dog')
-    rows = batch['text']['cap']
+    rows = batch['task_batches']['cap']
     assert not model.head._parallel_rows('cap', rows).any()
 
     caps = TaskBatch.from_sequences([plain], [0], 1, model.head.pad_id)

@@ -1,6 +1,5 @@
 """LocCaViT: the plain ViT encoder pretrained by LocCa and transferred to dense tasks."""
 import logging
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -15,18 +14,6 @@ from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
 
 from ..layers import grid_size_of, resize_pos_embed, sincos_2d
 from .encoder_block import EncoderBlock
-
-_WARNED_ARCHS = set()
-
-
-def _deprecated_arch(name: str, new: str) -> str:
-    """``new``, after a FutureWarning the first time ``name`` is used in this process."""
-    if name not in _WARNED_ARCHS:
-        _WARNED_ARCHS.add(name)
-        warnings.warn(f"LocCaViT arch {name!r} is deprecated: use {new!r} (the same "
-                      f"model). In mmpretrain {name!r} names a 768-wide, 8-layer ViT.",
-                      FutureWarning, stacklevel=4)
-    return new
 
 
 @MODELS.register_module()
@@ -43,9 +30,7 @@ class LocCaViT(BaseModule):
             ``'b'``, ``'l'``, ``'so400m'``, an alias in :attr:`arch_aliases`
             (mmpretrain's names of the same shapes: ``'deit-s'``, ``'base'``, ...)
             or a dict with ``embed_dims``, ``num_layers``, ``num_heads``,
-            ``feedforward_channels``. ``'s'`` is a deprecated name of
-            ``'vit-s'`` (it warns once): mmpretrain's ``'s'`` is 768 wide x 8
-            layers.
+            ``feedforward_channels``.
         img_size (int | tuple): Input size the position embedding is made for;
             other sizes are handled by resampling (learned) or recomputing
             (sin-cos) the table. Defaults to 224.
@@ -109,8 +94,6 @@ class LocCaViT(BaseModule):
         'deit-t': 'tiny', 'deit-tiny': 'tiny', 'deit-s': 'vit-s', 'deit-small': 'vit-s',
         'base': 'b', 'large': 'l',
     }
-    # Deprecated names (a warning, once): mmpretrain's ``'s'`` is 768 wide x 8 layers.
-    deprecated_archs: Dict[str, str] = {'s': 'vit-s'}
     OUT_TYPES = ('tokens', 'featmap')
     POS_EMBEDS = ('learn', 'sincos2d')
 
@@ -182,15 +165,11 @@ class LocCaViT(BaseModule):
         """The ``arch`` settings (a copy) of a name in :attr:`arch_zoo` (or an alias), or a
         dict with ``embed_dims``, ``num_layers``, ``num_heads``, ``feedforward_channels``.
 
-        A deprecated name (``'s'``) warns once and gives its new name's settings.
-
         Raises:
             ValueError: an unknown name, or a dict without those keys.
         """
         if isinstance(arch, str):
             key = arch.lower()
-            if key in cls.deprecated_archs:
-                key = _deprecated_arch(key, cls.deprecated_archs[key])
             key = cls.arch_aliases.get(key, key)
             if key not in cls.arch_zoo:
                 names = sorted([*cls.arch_zoo, *cls.arch_aliases])

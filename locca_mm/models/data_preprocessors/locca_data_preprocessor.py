@@ -15,7 +15,8 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
     ``data_sample.task_sequences`` (task -> ``TaskSequence``). Here the rows of
     each task are right-padded to that task's batch maximum — short region
     rows are not padded to the caption length — and returned as
-    ``text = {task: TaskBatch}`` next to ``inputs`` and ``data_samples``.
+    ``task_batches = {task: TaskBatch}`` next to ``inputs`` and ``data_samples``
+    (the arguments of :meth:`~locca_mm.models.LocCa.forward`).
     The batch's padded input shape is written into each sample's metainfo
     (``batch_input_shape``), as mmdet's preprocessor does.
 
@@ -43,13 +44,13 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         data = super().forward(data, training)
         samples = data.get('data_samples')
-        text = None
+        task_batches = None
         if samples:
             shape = tuple(data['inputs'].shape[-2:])
             for ds in samples:
                 ds.set_metainfo(dict(batch_input_shape=shape))
-            text = self.batch_text(samples, device=data['inputs'].device)
-        return dict(inputs=data['inputs'], data_samples=samples, text=text)
+            task_batches = self.batch_text(samples, device=data['inputs'].device)
+        return dict(inputs=data['inputs'], data_samples=samples, task_batches=task_batches)
 
     def batch_text(self, samples: List, device=None) -> Optional[Dict[str, TaskBatch]]:
         """task -> TaskBatch over the samples that have that task (None if none has any)."""

@@ -1,6 +1,5 @@
 """ContrastiveHead: image-text contrastive learning for the CoCa and CLIP/SigLIP baselines."""
 import math
-import warnings
 from typing import Dict, Optional
 
 import torch
@@ -37,8 +36,7 @@ class ContrastiveHead(BaseModule):
         pool (str): ``'map'`` or ``'gap'``. Defaults to ``'map'``.
         num_heads (int): Heads of the MAP pooler. Defaults to 8.
         text_encoder (dict, optional): :class:`TextEncoder` config (CLIP); its
-            ids come from ``tokenizer``. The old form, a text-only
-            ``TextDecoder`` config, is read as a ``TextEncoder`` (with a warning).
+            ids come from ``tokenizer``.
         tokenizer: the model's :class:`LocCaTokenizer` (needed with ``text_encoder``).
         loss_weight (float): λ_con. Defaults to 1.
         init_logit_scale (float, optional): initial log inverse temperature;
@@ -122,25 +120,11 @@ class ContrastiveHead(BaseModule):
 
 
 def _build_text_encoder(cfg: dict, tokenizer) -> nn.Module:
-    """A :class:`TextEncoder` from its config, the vocabulary from ``tokenizer``.
-
-    The config's old form — ``type='TextDecoder'`` with every layer unimodal
-    and a text-CLS token, as CLIP configs wrote it — builds the same module
-    (same parameters and checkpoint keys) as a ``TextEncoder``, with a warning.
-    """
+    """A :class:`TextEncoder` from its config, the vocabulary from ``tokenizer``."""
     if tokenizer is None:
         raise ValueError('a ContrastiveHead with its own text_encoder needs the tokenizer')
     tokenizer = build_tokenizer(tokenizer)
     cfg = dict(cfg)
-    if str(cfg.get('type', '')).split('.')[-1] == 'TextDecoder':
-        warnings.warn("contrastive_head.text_encoder: type='TextDecoder' is deprecated, the "
-                      "text tower is type='TextEncoder'", FutureWarning, stacklevel=3)
-        cfg['type'] = 'TextEncoder'
-        num_layers = cfg.setdefault('num_layers', 6)  # the default of the old form
-        if cfg.pop('num_unimodal_layers', num_layers) != num_layers or \
-                not cfg.pop('with_text_cls', True):
-            raise ValueError('contrastive_head.text_encoder must be a text-only tower with a '
-                             'text-CLS token: use a TextEncoder')
     vocab = tokenizer.text_tokenizer
     return MODELS.build(cfg, default_args=dict(
         vocab_size=vocab.vocab_size, pad_id=vocab.pad_id, bos_id=vocab.bos_id,

@@ -75,9 +75,6 @@ class LocCaHead(BaseModule):
         memory_dims (int, optional): width of the visual tokens (set by the model).
     """
 
-    #: The training tasks a head can train.
-    TASKS = TRAIN_TASKS
-
     def __init__(self,
                  decoder: dict,
                  tokenizer,

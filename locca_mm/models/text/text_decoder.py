@@ -1,5 +1,4 @@
 """TextDecoder: the one decoder LocCa trains for Cap, ARef and GCap (and CoCa's captioner)."""
-import warnings
 from typing import List, NamedTuple, Optional, Sequence
 
 import torch
@@ -9,12 +8,8 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 
 from ..layers import FLAX_GELU, KVCache, grid_size_of, sincos_2d
-from ..tokenizers.base import resolve_num_bins
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
-
-#: Checkpoint keys renamed in the decoder: old name -> new name (loaded under either).
-RENAMED_KEYS = {'head.weight': 'logit_layer.weight', 'head.bias': 'logit_layer.bias'}
 
 
 class CaptionAndEmbedding(NamedTuple):
@@ -53,8 +48,6 @@ class TextDecoder(TextTransformer):
 
     Token ids come from the tokenizer: the head passes ``vocab_size``,
     ``pad_id``, ``bos_id``, ``mask_id``, ``loc_offset`` and ``num_bins``.
-    Checkpoints written before the logit layer was renamed (``head`` ->
-    ``logit_layer``) load unchanged (:data:`RENAMED_KEYS`).
 
     Args:
         vocab_size (int): Size V of the vocabulary (location tokens included).
@@ -82,7 +75,6 @@ class TextDecoder(TextTransformer):
             grid position to the cross-attention keys of every layer (as DETR
             does), so positions stay explicit whatever the encoder kept of
             them. Defaults to False (the paper's decoder).
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         head_bias (bool): Biases of the output LayerNorm and the logit layer.
             Defaults to True: big_vision's CapPa decoder has them even with
             ``decoder_bias=False`` (its blocks have none: ``bias=False``).
@@ -118,11 +110,9 @@ class TextDecoder(TextTransformer):
                  loc_embed_init: Optional[str] = None,
                  memory_pos_embed: bool = False,
                  init_cfg: Optional[dict] = None,
-                 num_loc_tokens: Optional[int] = None,
                  head_bias: bool = True,
                  act_cfg: Optional[dict] = FLAX_GELU,
                  token_embed_std: float = 1.0):
-        num_bins = resolve_num_bins(num_bins, num_loc_tokens, 'TextDecoder')
         if not 0 <= num_unimodal_layers < num_layers:
             raise ValueError(f'num_unimodal_layers={num_unimodal_layers} must be within '
                              f'[0, num_layers={num_layers}): at least one block cross-attends '
@@ -148,20 +138,6 @@ class TextDecoder(TextTransformer):
         nn.init.zeros_(self.logit_layer.weight)
         if self.logit_layer.bias is not None:
             nn.init.zeros_(self.logit_layer.bias)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """Loads checkpoints written under the old key names too (:data:`RENAMED_KEYS`)."""
-        for old, new in RENAMED_KEYS.items():
-            if prefix + old in state_dict and prefix + new not in state_dict:
-                state_dict[prefix + new] = state_dict.pop(prefix + old)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    @property
-    def head(self) -> nn.Linear:
-        """Deprecated name of :attr:`logit_layer` (``head`` is the model's LocCaHead)."""
-        warnings.warn('TextDecoder.head is deprecated: it is TextDecoder.logit_layer',
-                      FutureWarning, stacklevel=2)
-        return self.logit_layer
 
     @property
     def has_text_embedding(self) -> bool:

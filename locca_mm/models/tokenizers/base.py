@@ -5,7 +5,6 @@ location tokens are the last ``K = num_bins`` ids, so the decoder's
 embedding has ``vocab_size`` rows and a box bin ``k`` is the id
 ``loc_offset + k`` whatever text tokenizer sits underneath.
 """
-import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Iterable, List, Optional, Sequence, Union
 
@@ -26,8 +25,6 @@ class TextTokenizer(metaclass=ABCMeta):
         num_bins (int): K, the number of location tokens ``<loc_k>``
             appended after the text vocabulary (the box tokenizer's number of
             bins; :class:`LocCaTokenizer` sets it). Defaults to 0.
-            (``num_loc_tokens``, the former name, is still accepted by the
-            tokenizers' constructors with a warning.)
         loc_offset (int): Id of ``<loc_0>``: the size of the text vocabulary,
             special ids included.
         pad_id, bos_id, eos_id, mask_id (int): Distinct ids below ``loc_offset``.
@@ -64,11 +61,6 @@ class TextTokenizer(metaclass=ABCMeta):
         self.special_ids = frozenset(specials.values())
         extra = set(non_text_ids) | ({unk_id} if unk_id is not None else set())
         self._non_text_ids = frozenset(extra - self.special_ids)
-
-    @property
-    def num_loc_tokens(self) -> int:
-        """The former name of :attr:`num_bins` (read-only)."""
-        return self.num_bins
 
     @property
     def vocab_size(self) -> int:
@@ -202,12 +194,3 @@ def append_missing_specials(found: dict, next_id: int) -> dict:
             ids[name] = found[name]
     ids['loc_offset'] = next_id
     return ids
-
-
-def resolve_num_bins(num_bins: int, num_loc_tokens: Optional[int], owner: str) -> int:
-    """``num_bins``, or the deprecated ``num_loc_tokens`` given instead (warns once a call)."""
-    if num_loc_tokens is None:
-        return num_bins
-    warnings.warn(f'{owner}(num_loc_tokens=...) is deprecated: it is num_bins', FutureWarning,
-                  stacklevel=3)
-    return num_loc_tokens

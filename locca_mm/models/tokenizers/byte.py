@@ -1,9 +1,9 @@
 """ByteTokenizer: UTF-8 bytes as tokens, the default that needs no model file."""
-from typing import List, Optional
+from typing import List
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, resolve_num_bins
+from .base import TextTokenizer
 
 # pad, bos, eos, mask take the first ids; byte b is id b + NUM_SPECIALS.
 NUM_SPECIALS = 4
@@ -19,13 +19,11 @@ class ByteTokenizer(TextTokenizer):
 
     Args:
         num_bins (int): Location tokens after the bytes. Defaults to 0.
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         lowercase (bool): Lower-case text before encoding. Defaults to False.
     """
 
-    def __init__(self, num_bins: int = 0, lowercase: bool = False,
-                 num_loc_tokens: Optional[int] = None):
-        super().__init__(resolve_num_bins(num_bins, num_loc_tokens, 'ByteTokenizer'),
+    def __init__(self, num_bins: int = 0, lowercase: bool = False):
+        super().__init__(num_bins,
                          loc_offset=NUM_SPECIALS + 256, pad_id=0, bos_id=1, eos_id=2,
                          mask_id=3, lowercase=lowercase)
 

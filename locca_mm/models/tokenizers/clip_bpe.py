@@ -25,7 +25,7 @@ from typing import List, Optional
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, append_missing_specials, resolve_num_bins
+from .base import TextTokenizer, append_missing_specials
 
 INSTALL_HINT = ('ClipBPETokenizer needs open_clip_torch (its SimpleTokenizer and the CLIP BPE '
                 'vocabulary file it ships): pip install open_clip_torch '
@@ -178,7 +178,6 @@ class ClipBPETokenizer(TextTokenizer):
 
     Args:
         num_bins (int): Location tokens after the vocabulary. Defaults to 0.
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         clean (str): open_clip's text cleaning: ``'lower'`` (CLIP's: ftfy,
             whitespace, lower case; the default), ``'whitespace'`` (keeps the
             case, which CLIP's merges, learnt on lower-case text, spell in many
@@ -193,8 +192,7 @@ class ClipBPETokenizer(TextTokenizer):
     def __init__(self,
                  num_bins: int = 0,
                  clean: str = 'lower',
-                 bpe_path: Optional[str] = None,
-                 num_loc_tokens: Optional[int] = None):
+                 bpe_path: Optional[str] = None):
         if clean not in CLEAN_MODES:
             raise ValueError(f'clean must be one of {CLEAN_MODES}, got {clean!r}')
         if bpe_path is None:
@@ -207,8 +205,7 @@ class ClipBPETokenizer(TextTokenizer):
         size = len(self._bpe.encoder)
         found = dict(pad_id=None, bos_id=self._bpe.sot_token_id,
                      eos_id=self._bpe.eot_token_id, mask_id=None)
-        super().__init__(resolve_num_bins(num_bins, num_loc_tokens, 'ClipBPETokenizer'),
-                         **append_missing_specials(found, size))
+        super().__init__(num_bins, **append_missing_specials(found, size))
 
     def __getstate__(self) -> dict:
         # Data workers get the tokenizer pickled: they reload the merges (a fraction of a

@@ -1,10 +1,10 @@
 """HFTokenizer: a HuggingFace ``tokenizer.json`` through the ``tokenizers`` library."""
 import os.path as osp
-from typing import List, Optional
+from typing import List
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, append_missing_specials, resolve_num_bins
+from .base import TextTokenizer, append_missing_specials
 
 
 @TOKENIZERS.register_module()
@@ -21,7 +21,6 @@ class HFTokenizer(TextTokenizer):
     Args:
         tokenizer_file (str): Path of ``tokenizer.json``.
         num_bins (int): Location tokens after the vocabulary. Defaults to 0.
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         pad_token, bos_token, eos_token, mask_token (str): The specials' strings
             in the vocabulary. Default to '[PAD]', '[BOS]', '[EOS]', '[MASK]'.
         lowercase (bool): Lower-case text before encoding. Defaults to False.
@@ -34,8 +33,7 @@ class HFTokenizer(TextTokenizer):
                  bos_token: str = '[BOS]',
                  eos_token: str = '[EOS]',
                  mask_token: str = '[MASK]',
-                 lowercase: bool = False,
-                 num_loc_tokens: Optional[int] = None):
+                 lowercase: bool = False):
         from tokenizers import Tokenizer
         if not osp.isfile(tokenizer_file):
             raise FileNotFoundError(f'tokenizer file not found: {tokenizer_file}')
@@ -53,7 +51,7 @@ class HFTokenizer(TextTokenizer):
         special_added = [i for i, tok in self.tokenizer.get_added_tokens_decoder().items()
                          if tok.special]
         super().__init__(
-            resolve_num_bins(num_bins, num_loc_tokens, 'HFTokenizer'),
+            num_bins,
             **append_missing_specials(found, size),
             unk_id=vocab.get(unk_token) if unk_token else None,
             lowercase=lowercase,

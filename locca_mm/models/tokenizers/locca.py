@@ -17,8 +17,6 @@ from locca_mm.structures.tasks import BOX_TASKS, DEFAULT_PREFIXES, TRAIN_TASKS
 from .base import TextTokenizer
 from .box import BoxTokenizer, ImgShape
 
-#: The training tasks (:data:`locca_mm.structures.tasks.TRAIN_TASKS`; the old name).
-TASKS = TRAIN_TASKS
 DEFAULT_TEXT_TOKENIZER = dict(type='ByteTokenizer')
 DEFAULT_BOX_TOKENIZER = dict(type='BoxTokenizer', num_bins=100)
 DEFAULT_MAX_LENGTH = dict(cap=64, aref=48, gcap=48)
@@ -27,7 +25,7 @@ DEFAULT_MAX_LENGTH = dict(cap=64, aref=48, gcap=48)
 DEFAULT_LOSS_ON = dict(zip(BOX_TASKS, (('text', 'box'), ('box', 'text'))))
 BOX_LEN = 4
 
-__all__ = ['LocCaTokenizer', 'TaskSequence', 'TASKS', 'DEFAULT_PREFIXES', 'DEFAULT_LOSS_ON']
+__all__ = ['LocCaTokenizer', 'TaskSequence', 'DEFAULT_PREFIXES', 'DEFAULT_LOSS_ON']
 
 
 class TaskSequence(NamedTuple):
@@ -138,16 +136,6 @@ class LocCaTokenizer:
         self._check_room()
 
     @property
-    def text(self) -> TextTokenizer:
-        """The text tokenizer (:attr:`text_tokenizer`; the shorter, older name)."""
-        return self.text_tokenizer
-
-    @property
-    def box(self) -> BoxTokenizer:
-        """The box tokenizer (:attr:`box_tokenizer`; the shorter, older name)."""
-        return self.box_tokenizer
-
-    @property
     def num_bins(self) -> int:
         """Location bins per image side K: the number of location tokens in the vocabulary."""
         return self.box_tokenizer.num_bins
@@ -165,7 +153,7 @@ class LocCaTokenizer:
     def _build_text(cfg: Union[dict, TextTokenizer], num_bins: int) -> TextTokenizer:
         if isinstance(cfg, dict):
             cfg = dict(cfg)
-            given = cfg.pop('num_bins', cfg.pop('num_loc_tokens', num_bins))
+            given = cfg.pop('num_bins', num_bins)
             if given != num_bins:
                 raise ValueError(
                     f'text_tokenizer.num_bins={given} differs from the box tokenizer\'s '

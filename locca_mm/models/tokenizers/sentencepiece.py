@@ -1,10 +1,10 @@
 """SentencePieceTokenizer: a trained SentencePiece ``.model`` file."""
 import os.path as osp
-from typing import List, Optional
+from typing import List
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, append_missing_specials, resolve_num_bins
+from .base import TextTokenizer, append_missing_specials
 
 
 def missing_model_message(model_file: str) -> str:
@@ -34,13 +34,11 @@ class SentencePieceTokenizer(TextTokenizer):
     Args:
         model_file (str): Path of the ``.model`` file.
         num_bins (int): Location tokens after the vocabulary. Defaults to 0.
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         lowercase (bool): Lower-case text before encoding. Defaults to False
             (a model trained with ``--lowercase`` folds case by itself).
     """
 
-    def __init__(self, model_file: str, num_bins: int = 0, lowercase: bool = False,
-                 num_loc_tokens: Optional[int] = None):
+    def __init__(self, model_file: str, num_bins: int = 0, lowercase: bool = False):
         import sentencepiece as spm
         if not osp.isfile(model_file):
             raise FileNotFoundError(missing_model_message(model_file))
@@ -57,7 +55,7 @@ class SentencePieceTokenizer(TextTokenizer):
             ('eos_id', self.sp.eos_id()))}
         unk = self.sp.unk_id()
         super().__init__(
-            resolve_num_bins(num_bins, num_loc_tokens, 'SentencePieceTokenizer'),
+            num_bins,
             **append_missing_specials(found, size),
             unk_id=unk if unk >= 0 else None,
             lowercase=lowercase,

@@ -1,10 +1,10 @@
 """WordTokenizer: a closed word-level vocabulary, for synthetic and controlled data."""
 import re
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from locca_mm.registry import TOKENIZERS
 
-from .base import TextTokenizer, resolve_num_bins
+from .base import TextTokenizer
 
 _PIECE = re.compile(r"[A-Za-z0-9']+|[^\sA-Za-z0-9']")
 SPECIALS = ('<pad>', '<bos>', '<eos>', '<mask>', '<unk>')
@@ -23,12 +23,10 @@ class WordTokenizer(TextTokenizer):
         vocab (Sequence[str]): the words and punctuation marks (task prefixes
             are split like text: ``'Cap:'`` needs ``'Cap'`` and ``':'``).
         num_bins (int): location tokens after the vocabulary.
-        num_loc_tokens (int, optional): deprecated name of ``num_bins``.
         lowercase (bool): lower-case text (and the vocabulary). Defaults to True.
     """
 
-    def __init__(self, vocab: Sequence[str], num_bins: int = 0, lowercase: bool = True,
-                 num_loc_tokens: Optional[int] = None):
+    def __init__(self, vocab: Sequence[str], num_bins: int = 0, lowercase: bool = True):
         words = [w.lower() if lowercase else w for w in vocab]
         bad = [w for w in words if len(_PIECE.findall(w)) != 1]
         if bad:
@@ -37,7 +35,7 @@ class WordTokenizer(TextTokenizer):
             raise ValueError('vocabulary entries must be distinct and not special tokens')
         self.words = list(SPECIALS) + words
         self.index = {w: i for i, w in enumerate(self.words)}
-        super().__init__(resolve_num_bins(num_bins, num_loc_tokens, 'WordTokenizer'),
+        super().__init__(num_bins,
                          loc_offset=len(self.words), pad_id=0, bos_id=1, eos_id=2,
                          mask_id=3, unk_id=4, lowercase=lowercase)
 

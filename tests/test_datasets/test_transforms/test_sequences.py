@@ -29,15 +29,15 @@ def test_task_sequences_decode_back_to_prompts_and_boxes():
     results = SampleRegions(score_thr=0.5)(results)
     results = BuildTaskSequences(tokenizer=TOKENIZER, caption='first')(results)
     seqs = results['task_sequences']
-    assert tok.text.decode(seqs['cap'].tokens) == 'Cap:the dog left of the cat'
+    assert tok.text_tokenizer.decode(seqs['cap'].tokens) == 'Cap:the dog left of the cat'
     # Only the region with score >= 0.5 is eligible; its box was resized with the image.
     expected = torch.tensor([5 * 64 / 80, 10 * 64 / 60, 25 * 64 / 80, 30 * 64 / 60])
     for task in ('aref', 'gcap'):
         ids = seqs[task].tokens
-        loc = ids[tok.text.is_loc(ids)]
+        loc = ids[tok.text_tokenizer.is_loc(ids)]
         box = tok.parse_box(loc, (64, 64))
-        assert (box - expected).abs().max() <= 0.5 * 64 / tok.box.num_bins + 1e-4
-        assert 'left dog' in tok.text.decode(ids)
+        assert (box - expected).abs().max() <= 0.5 * 64 / tok.box_tokenizer.num_bins + 1e-4
+        assert 'left dog' in tok.text_tokenizer.decode(ids)
 
 
 def test_sample_without_regions_trains_cap_only_and_truncation_is_counted():

@@ -117,19 +117,13 @@ def test_bad_arguments():
         LocCaViT(arch=dict(embed_dims=8))
 
 
-def test_arch_names_and_the_deprecated_s(recwarn):
-    import locca_mm.models.backbones.locca_vit as module
+def test_arch_names():
     vit_s = dict(embed_dims=384, num_layers=12, num_heads=6, feedforward_channels=1536)
     assert LocCaViT.parse_arch('vit-s') == LocCaViT.parse_arch('deit-s') == vit_s
     assert LocCaViT.parse_arch('base') == LocCaViT.parse_arch('B') == LocCaViT.arch_zoo['b']
-    module._WARNED_ARCHS.discard('s')
-    with pytest.warns(FutureWarning, match="'vit-s'"):
-        assert LocCaViT.parse_arch('s') == vit_s  # ViT-S, not mmpretrain's 768 x 8 's'
-    recwarn.clear()
-    assert LocCaViT.parse_arch('s') == vit_s
-    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]  # once only
-    with pytest.raises(ValueError, match='unknown arch'):
-        LocCaViT.parse_arch('small')  # mmpretrain's 'small' is another model: no guess
+    for name in ('s', 'small'):  # mmpretrain's 's'/'small' is another model: no guess
+        with pytest.raises(ValueError, match='unknown arch'):
+            LocCaViT.parse_arch(name)
 
 
 def test_pretrained_init_marks_the_module_initialised(tmp_path):

@@ -23,11 +23,11 @@ def test_rows_are_padded_per_task_and_images_normalised():
         dict(inputs=images, data_samples=samples), training=True)
     assert out['inputs'].shape == (2, 3, 4, 4)
     assert out['inputs'][0].eq(1).all() and out['inputs'][1].eq(-1).all()  # (x - 127.5) / 127.5
-    assert set(out['text']) == {'cap', 'aref'}  # gcap is not one of the model's tasks
-    cap = out['text']['cap']
+    assert set(out['task_batches']) == {'cap', 'aref'}  # gcap is not one of the model's tasks
+    cap = out['task_batches']['cap']
     assert cap.tokens.tolist() == [[5, 6, 7, 8, 9], [5, 6, 7, 0, 0]]
     assert cap.prefix_len.tolist() == [2, 2]
-    aref = out['text']['aref']
+    aref = out['task_batches']['aref']
     assert aref.tokens.tolist() == [[5, 6]]  # short region rows keep their own length
     assert out['data_samples'][0].metainfo['batch_input_shape'] == (4, 4)
 
@@ -36,4 +36,4 @@ def test_no_sequences_no_text():
     samples = [LocCaDataSample()]
     out = LocCaDataPreprocessor()(dict(inputs=[torch.zeros(3, 2, 2, dtype=torch.uint8)],
                                        data_samples=samples))
-    assert out['text'] is None
+    assert out['task_batches'] is None

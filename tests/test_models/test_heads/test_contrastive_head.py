@@ -89,26 +89,3 @@ def test_siglip_option_builds_with_bias():
     assert float(model.contrastive_head.logit_bias) == -10.0
     losses = model(**make_batch(model, tasks=('cap', )), mode='loss')
     assert torch.isfinite(losses['loss_con'])
-
-
-def test_old_text_decoder_config_builds_the_same_text_encoder():
-    """CLIP configs wrote the text tower as a text-only TextDecoder: it still builds, the
-    same TextEncoder with the same parameters (and checkpoint keys), with a warning."""
-    from locca_mm.models import TextEncoder
-    from locca_mm.registry import MODELS
-    from tests.test_models.utils import tiny_model_cfg
-    new_cfg = tiny_model_cfg(CLIP_B)
-    old_cfg = tiny_model_cfg(CLIP_B)
-    old_cfg['contrastive_head']['text_encoder'].update(
-        type='TextDecoder', num_unimodal_layers=2, with_text_cls=True)
-    torch.manual_seed(0)
-    new = MODELS.build(new_cfg)
-    torch.manual_seed(0)
-    with pytest.warns(FutureWarning, match='TextEncoder'):
-        old = MODELS.build(old_cfg)
-    assert isinstance(old.contrastive_head.text_encoder, TextEncoder)
-    assert list(old.state_dict()) == list(new.state_dict())
-    assert all(torch.equal(v, new.state_dict()[k]) for k, v in old.state_dict().items())
-    old_cfg['contrastive_head']['text_encoder'].update(num_unimodal_layers=1)
-    with pytest.warns(FutureWarning), pytest.raises(ValueError, match='text-only'):
-        MODELS.build(old_cfg)

@@ -11,11 +11,11 @@ def test_loss_returns_a_dict_and_an_empty_task_an_exact_zero_in_the_graph():
     model = build_tiny(parallel_ratio=0.0).train()
     batch = make_batch(model, tasks=('cap', 'gcap'))
     memory = model.head.project_memory(model.extract_feat(batch['inputs']))
-    losses = model.head.loss(memory, batch['text'])
+    losses = model.head.loss(memory, batch['task_batches'])
     assert isinstance(losses, dict) and set(losses) == {'loss_cap', 'loss_aref', 'loss_gcap'}
     assert float(losses['loss_aref']) == 0.0 and losses['loss_aref'].grad_fn is not None
     empty = TaskBatch(torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), None)
-    again = model.head.loss(memory, dict(batch['text'], aref=empty))
+    again = model.head.loss(memory, dict(batch['task_batches'], aref=empty))
     assert float(again['loss_aref']) == 0.0 and torch.equal(again['loss_cap'], losses['loss_cap'])
 
 
@@ -29,11 +29,12 @@ def test_coca_loss_and_text_embedding_in_one_pass():
     model = build_tiny(COCA_B).train()
     batch = make_batch(model, tasks=('cap', ))
     memory = model.head.project_memory(model.extract_feat(batch['inputs']))
-    losses, emb = model.head.loss_and_text_embedding(memory, batch['text'])
+    task_batches = batch['task_batches']
+    losses, emb = model.head.loss_and_text_embedding(memory, task_batches)
     assert set(losses) == {'loss_cap'} and emb.shape == (4, 32)
-    plain = model.head.loss(memory, batch['text'])  # the same loss without the embedding
+    plain = model.head.loss(memory, task_batches)  # the same loss without the embedding
     assert torch.allclose(plain['loss_cap'], losses['loss_cap'], atol=1e-5)
-    assert torch.allclose(emb, model.head.decoder.text_embedding(batch['text']['cap'].tokens))
+    assert torch.allclose(emb, model.head.decoder.text_embedding(task_batches['cap'].tokens))
 
 
 def test_gaussian_location_targets():
@@ -42,8 +43,8 @@ def test_gaussian_location_targets():
 
     from locca_mm.structures import TaskBatch
     model = build_tiny(loc_sigma=1e-3)
-    head, text = model.head, model.tokenizer.text
-    k = text.num_loc_tokens
+    head, text = model.head, model.tokenizer.text_tokenizer
+    k = text.num_bins
     tokens = torch.tensor([[text.loc_offset + 3, text.eos_id]])
     batch = TaskBatch(tokens, torch.tensor([0]), None)
     logits = torch.randn(1, 2, text.vocab_size)
@@ -67,7 +68,7 @@ def test_logits_only_at_loss_positions_give_the_full_computation(config, loc_sig
     overrides = dict(loc_sigma=loc_sigma) if loc_sigma else {}
     model = build_tiny(config, **overrides).train()
     batch = make_batch(model)
-    for row in batch['text'].values():  # padding in every task, so positions are skipped
+    for row in batch['task_batches'].values():  # padding in every task, so positions are skipped
         assert bool((row.tokens == model.head.pad_id).any())
     decoder = model.head.decoder
     selective = decoder._logits
@@ -105,13 +106,13 @@ def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
     tok = model.tokenizer
     calls = []
     bins = torch.tensor([2, 4, 10, 12])  # y1, x1, y2, x2 bins in the default order
-    sep = tok.text.encode(tok.separator)
-    word = tok.text.encode(' cube')
+    sep = tok.text_tokenizer.encode(tok.separator)
+    word = tok.text_tokenizer.encode(' cube')
 
     def fake_generate(decoder, memory, prompts, constraint, eos_id, max_new, **kw):
         calls.append((prompts, constraint))
         ids = ([] if isinstance(constraint, TextConstraint) else
-               tok.text.loc_ids(bins).tolist() + sep) + word + [eos_id]
+               tok.text_tokenizer.loc_ids(bins).tolist() + sep) + word + [eos_id]
         tokens = torch.tensor([ids] * len(prompts))
         return Generation(tokens, torch.zeros(len(prompts)), torch.full((len(prompts), ), len(ids)))
 
@@ -129,7 +130,7 @@ def test_gcap_decoding_with_and_without_a_given_box(monkeypatch):
     assert isinstance(c2, GroundedCaptionConstraint)
     assert all(torch.equal(p, tok.prompt('gcap')) for p in without) and len(without) == 2
     assert samples[0].pred_caption == 'cube' and 'pred_instances' not in samples[0]
-    box_in_input = tok.box.decode(bins[None], frame)[0]
+    box_in_input = tok.box_tokenizer.decode(bins[None], frame)[0]
     for ds in samples[1:]:
         assert ds.pred_caption == 'cube'
         assert torch.allclose(ds.pred_instances.bboxes[0], box_in_input / 0.5)
@@ -157,19 +158,20 @@ def test_task_losses_cover_exactly_the_trained_tokens(loss_on):
     trained_parts = dict(aref=('text', 'box'), gcap=('box', 'text'))
     trained_parts.update(loss_on or {})
     for task in ('aref', 'gcap'):
-        rows = batch['text'][task]
+        rows = batch['task_batches'][task]
         logits = model.head.decoder(rows.tokens, memory.index_select(rows.rows))  # every position
         picked_logits, picked_targets = [], []
         for r, ds in enumerate(batch['data_samples']):
             ids = ds.task_sequences[task].tokens.tolist()
-            n_prefix = len(tok.text.encode(tok.prefixes[task]))
-            locs = [i for i, t in enumerate(ids) if tok.text.is_loc(torch.tensor(t))]
+            n_prefix = len(tok.text_tokenizer.encode(tok.prefixes[task]))
+            locs = [i for i, t in enumerate(ids) if tok.text_tokenizer.is_loc(torch.tensor(t))]
             box = set(range(locs[0], locs[-1] + 1))
             # aref: text = up to the separator before the box; gcap: text = after the box.
             text = set(range(n_prefix, locs[0])) if task == 'aref' else \
                 set(range(locs[-1] + 1, len(ids)))
             if task == 'aref':  # ' :' and eos belong to the box part
-                box |= set(range(locs[0] - len(tok.text.encode(' :')), locs[0])) | {len(ids) - 1}
+                sep_len = len(tok.text_tokenizer.encode(' :'))
+                box |= set(range(locs[0] - sep_len, locs[0])) | {len(ids) - 1}
                 text -= box
             positions = sorted((text if 'text' in trained_parts[task] else set()) |
                                (box if 'box' in trained_parts[task] else set()))
@@ -190,14 +192,15 @@ def test_one_embedding_lookup_per_step_same_losses_and_grads_as_task_by_task():
     lookups = []
     handle = head.decoder.token_embed.register_forward_hook(lambda *a: lookups.append(1))
     torch.manual_seed(3)
-    joint = head.loss(head.project_memory(feats), data['text'])
+    joint = head.loss(head.project_memory(feats), data['task_batches'])
     handle.remove()
     assert len(lookups) == 1
     grad_joint = torch.autograd.grad(sum(joint.values()), head.decoder.token_embed.weight,
                                      retain_graph=True)[0]
     torch.manual_seed(3)
     memory = head.project_memory(feats)
-    apart = {f'loss_{t}': head._task_loss(t, data['text'].get(t), memory) for t in head.tasks}
+    apart = {f'loss_{t}': head._task_loss(t, data['task_batches'].get(t), memory)
+             for t in head.tasks}
     grad_apart = torch.autograd.grad(sum(apart.values()), head.decoder.token_embed.weight)[0]
     assert sorted(joint) == sorted(apart)
     for k in joint:

@@ -1,7 +1,5 @@
 """TextDecoder: shifting, causal vs. parallel rows, CoCa's unimodal layers, zero-init logits,
-one return type per method, old checkpoint keys."""
-import warnings
-
+one return type per method."""
 import pytest
 import torch
 
@@ -171,30 +169,6 @@ def test_bad_arguments():
         _decoder(num_unimodal_layers=5)
     with pytest.raises(ValueError, match='TextEncoder'):
         _decoder(num_unimodal_layers=2)  # text only: a TextEncoder
-
-
-def test_old_checkpoint_keys_load():
-    """The logit layer was called ``head``: checkpoints with that key load unchanged."""
-    decoder = _decoder(bias=True)
-    for p in decoder.logit_layer.parameters():
-        torch.nn.init.normal_(p)
-    old = {k.replace('logit_layer.', 'head.'): v for k, v in decoder.state_dict().items()}
-    assert 'head.weight' in old and 'head.bias' in old
-    fresh = _decoder(bias=True)
-    fresh.load_state_dict(old)  # strict
-    assert torch.equal(fresh.logit_layer.weight, decoder.logit_layer.weight)
-    assert torch.equal(fresh.logit_layer.bias, decoder.logit_layer.bias)
-    with pytest.warns(FutureWarning, match='logit_layer'):
-        assert fresh.head is fresh.logit_layer
-
-
-def test_num_loc_tokens_is_a_deprecated_name_of_num_bins():
-    with pytest.warns(FutureWarning, match='num_bins'):
-        old = _decoder(loc_offset=40, num_loc_tokens=10)
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')
-        new = _decoder(loc_offset=40, num_bins=10)
-    assert old.num_bins == new.num_bins == 10
 
 
 def test_memory_positions_reach_the_keys_only():

@@ -20,14 +20,14 @@ K = 7
 @pytest.fixture(params=['byte', 'sentencepiece', 'hf', 'clip_bpe'])
 def tok(request) -> TextTokenizer:
     if request.param == 'byte':
-        return ByteTokenizer(num_loc_tokens=K)
+        return ByteTokenizer(num_bins=K)
     if request.param == 'clip_bpe':
         if importlib.util.find_spec('open_clip') is None:
             pytest.skip('open_clip_torch not installed')
-        return ClipBPETokenizer(num_loc_tokens=K)
+        return ClipBPETokenizer(num_bins=K)
     if request.param == 'sentencepiece':
-        return SentencePieceTokenizer(request.getfixturevalue('sp_model_file'), num_loc_tokens=K)
-    return HFTokenizer(request.getfixturevalue('hf_tokenizer_file'), num_loc_tokens=K)
+        return SentencePieceTokenizer(request.getfixturevalue('sp_model_file'), num_bins=K)
+    return HFTokenizer(request.getfixturevalue('hf_tokenizer_file'), num_bins=K)
 
 
 def test_layout(tok):
@@ -35,7 +35,7 @@ def test_layout(tok):
     assert len(set(specials)) == 4
     assert tok.special_ids == frozenset(specials)
     assert all(0 <= i < tok.loc_offset for i in specials)
-    assert tok.num_loc_tokens == K
+    assert tok.num_bins == K
     # Location tokens are the last K ids.
     assert tok.vocab_size == tok.loc_offset + K
     assert tok.loc_ids(torch.arange(K)).tolist() == list(range(tok.vocab_size - K,
@@ -110,12 +110,3 @@ def test_no_loc_tokens_by_default():
         tok.loc_ids(torch.tensor([0]))
     with pytest.raises(ValueError, match='num_bins'):
         ByteTokenizer(num_bins=-1)
-
-
-def test_num_loc_tokens_is_a_deprecated_name_of_num_bins():
-    from locca_mm.models.tokenizers import ByteTokenizer
-    with pytest.warns(FutureWarning, match='num_loc_tokens=.*num_bins'):
-        old = ByteTokenizer(num_loc_tokens=5)
-    new = ByteTokenizer(num_bins=5)
-    assert old.num_bins == new.num_bins == old.num_loc_tokens == 5
-    assert old.vocab_size == new.vocab_size == 260 + 5

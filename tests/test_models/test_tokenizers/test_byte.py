@@ -5,7 +5,7 @@ from locca_mm.models.tokenizers import ByteTokenizer
 
 
 def test_ids():
-    tok = ByteTokenizer(num_loc_tokens=100)
+    tok = ByteTokenizer(num_bins=100)
     assert (tok.pad_id, tok.bos_id, tok.eos_id, tok.mask_id) == (0, 1, 2, 3)
     assert tok.loc_offset == 260 and tok.vocab_size == 360
     assert tok.encode('A ') == [65 + 4, 32 + 4]
@@ -15,7 +15,7 @@ def test_ids():
 
 
 def test_round_trip_non_ascii():
-    tok = ByteTokenizer(num_loc_tokens=10)
+    tok = ByteTokenizer(num_bins=10)
     for text in ('a dog on the left', 'café 東京 🐕', '  spaces kept  ', '<loc_5> is text'):
         assert tok.decode(tok.encode(text)) == text
 

@@ -119,7 +119,7 @@ def test_built_through_registry_and_pickled(tok):
 def test_inside_locca_tokenizer():
     tok = LocCaTokenizer(text_tokenizer=dict(type='ClipBPETokenizer'),
                          box_tokenizer=dict(type='BoxTokenizer', num_bins=500, order='yxyx'))
-    text = tok.text
+    text = tok.text_tokenizer
     assert text.loc_offset == 49410 >= clip_bpe.CLIP_VOCAB_SIZE
     assert text.vocab_size == 49408 + 2 + 500
     h, w = 480, 640
@@ -129,7 +129,7 @@ def test_inside_locca_tokenizer():
     aref = tok.build('aref', 'A red ball, on the grass!', box, (h, w))
     ids = aref.tokens
     # prefix + text + ' :' + 4 locations + eos
-    assert tok.text.is_loc(ids[-5:-1]).all() and ids[-1] == text.eos_id
+    assert tok.text_tokenizer.is_loc(ids[-5:-1]).all() and ids[-1] == text.eos_id
     assert ((tok.parse_box(ids[-5:-1], (h, w)) - box).abs() <= half_bin).all()
     assert tok.parse_text(ids[aref.prefix_len:-6]) == 'a red ball, on the grass!'
     assert text.decode(ids).startswith('aref: a red ball, on the grass!:<loc_')

@@ -26,7 +26,7 @@ def test_round_trip_gives_back_the_boxes_and_texts():
     built = build_detection_sequence(tok, TEXTS, BOXES, SHAPE)
     seq = built.sequence
     assert built.kept == list(range(len(TEXTS))) and built.dropped == 0 and not seq.truncated
-    assert seq.tokens[-1] == tok.text.eos_id
+    assert seq.tokens[-1] == tok.text_tokenizer.eos_id
     assert seq.tokens[:seq.prefix_len].tolist() == tok.prompt('gcap').tolist()
     boxes, texts, spans = parse_detection_sequence(tok, seq.tokens[seq.prefix_len:], SHAPE)
     assert texts == TEXTS
@@ -64,7 +64,8 @@ def test_max_boxes_keeps_the_first_objects():
     assert built.kept == [0, 1] and built.dropped == 3
     assert not built.sequence.truncated  # left out by max_boxes, not cut for length
     empty = build_detection_sequence(tokenizer(), [], torch.zeros(0, 4), SHAPE).sequence
-    assert empty.tokens.tolist() == tokenizer().prompt('gcap').tolist() + [tokenizer().text.eos_id]
+    eos = tokenizer().text_tokenizer.eos_id
+    assert empty.tokens.tolist() == tokenizer().prompt('gcap').tolist() + [eos]
 
 
 def test_bad_objects_are_refused_with_their_index():

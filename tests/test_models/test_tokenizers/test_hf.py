@@ -15,14 +15,14 @@ def _vocab(path):
 def test_specials_reused_and_appended(hf_tokenizer_file):
     vocab = _vocab(hf_tokenizer_file)
     size = len(vocab)
-    tok = HFTokenizer(hf_tokenizer_file, num_loc_tokens=4)
+    tok = HFTokenizer(hf_tokenizer_file, num_bins=4)
     assert tok.pad_id == vocab['[PAD]'] and tok.eos_id == vocab['[EOS]']
     assert (tok.bos_id, tok.mask_id) == (size, size + 1)
     assert tok.loc_offset == size + 2 and tok.vocab_size == size + 6
 
 
 def test_round_trip_without_post_processor_or_truncation(hf_tokenizer_file, captions):
-    tok = HFTokenizer(hf_tokenizer_file, num_loc_tokens=4)
+    tok = HFTokenizer(hf_tokenizer_file, num_bins=4)
     for caption in captions[:10]:
         ids = tok.encode(caption)
         assert len(ids) > 3  # the file's truncation to 3 is off
@@ -50,7 +50,7 @@ def test_custom_token_names_and_unknown(tmp_path):
     wl.pre_tokenizer = pre_tokenizers.Whitespace()
     path = str(tmp_path / 'tokenizer.json')
     wl.save(path)
-    tok = HFTokenizer(path, num_loc_tokens=2, pad_token='<pad>', eos_token='</s>')
+    tok = HFTokenizer(path, num_bins=2, pad_token='<pad>', eos_token='</s>')
     assert (tok.pad_id, tok.eos_id, tok.unk_id) == (1, 2, 0)
     assert (tok.bos_id, tok.mask_id, tok.loc_offset) == (6, 7, 8)
     assert tok.encode('a horse') == [3, 0]

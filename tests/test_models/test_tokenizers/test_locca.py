@@ -26,29 +26,29 @@ def locca(request) -> LocCaTokenizer:
 
 
 def _locs(locca, box=BOX):
-    bins = locca.box.encode(box[None], IMG)[0].tolist()
+    bins = locca.box_tokenizer.encode(box[None], IMG)[0].tolist()
     return ''.join(f'<loc_{b}>' for b in bins)
 
 
 def _assert_box_close(locca, ids):
     back = locca.parse_box(ids, IMG)
-    half = torch.tensor([IMG[1], IMG[0]] * 2) / locca.box.num_bins / 2
+    half = torch.tensor([IMG[1], IMG[0]] * 2) / locca.box_tokenizer.num_bins / 2
     assert ((back - BOX).abs() <= half + 1e-4).all()
 
 
 def test_cap(locca):
     seq = locca.build('cap', TEXT)
     assert isinstance(seq, TaskSequence) and seq.tokens.dtype == torch.long
-    assert seq.prefix_len == len(locca.text.encode('Cap:'))
+    assert seq.prefix_len == len(locca.text_tokenizer.encode('Cap:'))
     assert not seq.truncated
-    assert seq.tokens[-1] == locca.text.eos_id
-    assert locca.text.decode(seq.tokens[:seq.prefix_len]) == 'Cap:'
+    assert seq.tokens[-1] == locca.text_tokenizer.eos_id
+    assert locca.text_tokenizer.decode(seq.tokens[:seq.prefix_len]) == 'Cap:'
     assert locca.parse_text(seq.tokens[seq.prefix_len:]) == TEXT
 
 
 def test_aref_trains_on_text_and_box(locca):
     seq = locca.build('aref', TEXT, BOX, IMG)
-    t = locca.text
+    t = locca.text_tokenizer
     assert seq.prefix_len == len(t.encode('ARef:'))
     assert t.decode(seq.tokens) == f'ARef: {TEXT} :{_locs(locca)}'
     assert seq.tokens[-1] == t.eos_id
@@ -59,7 +59,7 @@ def test_aref_trains_on_text_and_box(locca):
 def test_gcap_trains_on_box_and_text(locca):
     """The paper's GCap: only the prefix is given; the box and then the text are predicted."""
     seq = locca.build('gcap', TEXT, BOX, IMG)
-    t = locca.text
+    t = locca.text_tokenizer
     n = len(t.encode('GCap:'))
     assert seq.prefix_len == n and seq.loss_end is None
     assert t.decode(seq.tokens) == f'GCap:{_locs(locca)}: {TEXT}'
@@ -70,7 +70,7 @@ def test_gcap_trains_on_box_and_text(locca):
 def _trained(seq, tok):
     """The decoded tokens a sequence's loss covers."""
     end = seq.loss_end if seq.loss_end is not None else len(seq.tokens)
-    return tok.text.decode(seq.tokens[seq.prefix_len:end])
+    return tok.text_tokenizer.decode(seq.tokens[seq.prefix_len:end])
 
 
 @pytest.mark.parametrize('task,loss_on,trained', [
@@ -108,34 +108,36 @@ def test_gcap_prompt_with_and_without_box(locca):
     seq = locca.build('gcap', TEXT, BOX, IMG)
     given = locca.prompt('gcap', box=BOX, img_shape=IMG)
     assert torch.equal(given, seq.tokens[:len(given)])
-    assert locca.text.decode(given) == f'GCap:{_locs(locca)}:'
+    assert locca.text_tokenizer.decode(given) == f'GCap:{_locs(locca)}:'
     bare = locca.prompt('gcap')
-    assert locca.text.decode(bare) == 'GCap:'
+    assert locca.text_tokenizer.decode(bare) == 'GCap:'
 
 
 @pytest.mark.parametrize('task', ['cap', 'aref', 'gcap'])
 @pytest.mark.parametrize('text', [TEXT, 'a dog ' * 40])
 def test_prompt_is_start_of_sequence(locca, task, text):
     if 'dog a' in text:  # cut to the default lengths
-        locca = LocCaTokenizer(text_tokenizer=locca.text, box_tokenizer=locca.box)
+        locca = LocCaTokenizer(text_tokenizer=locca.text_tokenizer,
+                               box_tokenizer=locca.box_tokenizer)
     seq = locca.build(task, text, BOX, IMG)
     prompt = locca.prompt(task, text, BOX, IMG)
     assert torch.equal(prompt, seq.tokens[:len(prompt)])
     # What follows the prompt is what the decoder generates.
     rest = seq.tokens[len(prompt):]
+    text_tok = locca.text_tokenizer
     if task == 'aref':
-        assert locca.text.is_loc(rest[:4]).all() and rest.tolist()[4:] == [locca.text.eos_id]
+        assert text_tok.is_loc(rest[:4]).all() and rest.tolist()[4:] == [text_tok.eos_id]
     elif task == 'gcap' and 'dog a' not in text:
-        assert not locca.text.is_loc(rest).any() and rest[-1] == locca.text.eos_id
+        assert not text_tok.is_loc(rest).any() and rest[-1] == text_tok.eos_id
     else:
-        assert not locca.text.is_loc(rest).any() and len(rest) > 0
+        assert not text_tok.is_loc(rest).any() and len(rest) > 0
 
 
 def test_parse_box_batched():
     locca = LocCaTokenizer()
     boxes = torch.tensor([[0., 0., 50., 60.], [10., 20., 30., 40.]])
     sizes = torch.tensor([[60., 50.], [100., 100.]])
-    ids = locca.text.loc_ids(locca.box.encode(boxes, sizes))
+    ids = locca.text_tokenizer.loc_ids(locca.box_tokenizer.encode(boxes, sizes))
     back = locca.parse_box(ids, sizes)
     assert back.shape == (2, 4)
     assert ((back - boxes).abs() <= sizes.flip(1).repeat(1, 2) / 100 / 2 + 1e-4).all()
@@ -149,16 +151,16 @@ def test_truncation_cap_cuts_text_and_drops_eos():
     assert (len(fits.tokens), fits.truncated, fits.tokens[-1].item()) == (10, False, 2)
     cut = locca.build('cap', 'abcdefg')
     assert cut.truncated and len(cut.tokens) == 10
-    assert locca.text.eos_id not in cut.tokens.tolist()
-    assert locca.text.decode(cut.tokens) == 'Cap:abcdef'
+    assert locca.text_tokenizer.eos_id not in cut.tokens.tolist()
+    assert locca.text_tokenizer.decode(cut.tokens) == 'Cap:abcdef'
 
 
 def test_truncation_aref_never_cuts_box():
     locca = LocCaTokenizer(max_length=24)  # aref: 24 = 'ARef:' 5 + text 12 + ' :' 2 + box 4 + eos 1
     seq = locca.build('aref', 'the dog on the far left of the picture', BOX, IMG)
     assert seq.truncated and len(seq.tokens) == 24
-    assert locca.text.decode(seq.tokens) == f'ARef: the dog on  :{_locs(locca, BOX)}'
-    assert seq.tokens[-1] == locca.text.eos_id
+    assert locca.text_tokenizer.decode(seq.tokens) == f'ARef: the dog on  :{_locs(locca, BOX)}'
+    assert seq.tokens[-1] == locca.text_tokenizer.eos_id
     _assert_box_close(locca, seq.tokens[-5:-1])
     assert not locca.build('aref', 'x' * 11, BOX, IMG).truncated
 
@@ -167,8 +169,8 @@ def test_truncation_gcap_cuts_text_and_drops_eos():
     locca = LocCaTokenizer(max_length=24)
     seq = locca.build('gcap', 'the dog on the far left of the picture', BOX, IMG)
     assert seq.truncated and len(seq.tokens) == 24
-    assert locca.text.eos_id not in seq.tokens.tolist()
-    assert locca.text.decode(seq.tokens).endswith(': the dog on th')
+    assert locca.text_tokenizer.eos_id not in seq.tokens.tolist()
+    assert locca.text_tokenizer.decode(seq.tokens).endswith(': the dog on th')
 
 
 @pytest.mark.parametrize('task', ['cap', 'aref', 'gcap'])
@@ -202,11 +204,9 @@ def test_mismatched_num_bins():
         LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_bins=50))
     with pytest.raises(ValueError, match='num_bins=10.*num_bins=100'):
         LocCaTokenizer(text_tokenizer=ByteTokenizer(num_bins=10))
-    # The same number given twice is accepted, under its former name too.
+    # The same number given twice is accepted.
     locca = LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_bins=100))
     assert locca.text_tokenizer.num_bins == 100
-    old = LocCaTokenizer(text_tokenizer=dict(type='ByteTokenizer', num_loc_tokens=100))
-    assert old.text_tokenizer.num_bins == 100
 
 
 def test_bad_configuration(sp_model_file_no_pad):
@@ -227,7 +227,8 @@ def test_empty_prefix_and_fewer_tasks():
     assert locca.tasks == ('cap',)
     seq = locca.build('cap', 'a dog')
     assert seq.prefix_len == 0
-    assert seq.tokens.tolist() == locca.text.encode('a dog') + [locca.text.eos_id]
+    text_tok = locca.text_tokenizer
+    assert seq.tokens.tolist() == text_tok.encode('a dog') + [text_tok.eos_id]
     assert locca.prompt('cap').numel() == 0
     with pytest.raises(ValueError, match='valid tasks: cap$'):
         locca.build('aref', TEXT, BOX, IMG)
@@ -239,8 +240,8 @@ def test_built_from_config():
                      box_tokenizer=dict(type='BoxTokenizer', num_bins=16, order='xyxy'))
     locca = TOKENIZERS.build(cfg)
     assert isinstance(locca, LocCaTokenizer)
-    assert locca.text.num_loc_tokens == 16 and locca.text.vocab_size == 260 + 16
-    assert locca.box.order == 'xyxy'
+    assert locca.text_tokenizer.num_bins == 16 and locca.text_tokenizer.vocab_size == 260 + 16
+    assert locca.box_tokenizer.order == 'xyxy'
     assert locca.tasks == ('cap', 'aref', 'gcap')
     assert 'BoxTokenizer(num_bins=16' in repr(locca) and "'aref': 'ARef:'" in repr(locca)
 

@@ -7,7 +7,7 @@ from locca_mm.models.tokenizers import SentencePieceTokenizer
 def test_reuses_model_specials(sp_model_file):
     import sentencepiece as spm
     size = spm.SentencePieceProcessor(model_file=sp_model_file).get_piece_size()
-    tok = SentencePieceTokenizer(sp_model_file, num_loc_tokens=5)
+    tok = SentencePieceTokenizer(sp_model_file, num_bins=5)
     assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)
     assert tok.mask_id == size  # no mask in the model: the first appended id
     assert tok.loc_offset == size + 1 and tok.vocab_size == size + 6
@@ -16,7 +16,7 @@ def test_reuses_model_specials(sp_model_file):
 def test_appends_missing_pad(sp_model_file_no_pad):
     import sentencepiece as spm
     size = spm.SentencePieceProcessor(model_file=sp_model_file_no_pad).get_piece_size()
-    tok = SentencePieceTokenizer(sp_model_file_no_pad, num_loc_tokens=3)
+    tok = SentencePieceTokenizer(sp_model_file_no_pad, num_bins=3)
     assert (tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2)
     assert (tok.pad_id, tok.mask_id) == (size, size + 1)
     assert tok.loc_offset == size + 2 and tok.vocab_size == size + 5
@@ -26,7 +26,7 @@ def test_appends_missing_pad(sp_model_file_no_pad):
 
 
 def test_round_trip(sp_model_file, captions):
-    tok = SentencePieceTokenizer(sp_model_file, num_loc_tokens=5)
+    tok = SentencePieceTokenizer(sp_model_file, num_bins=5)
     for caption in captions[:10]:
         assert tok.decode(tok.encode(caption)) == caption
     # Prefix characters are in the vocabulary.

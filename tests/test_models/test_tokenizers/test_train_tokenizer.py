@@ -27,7 +27,7 @@ def test_trains_a_model_the_tokenizer_loads(tmp_path, caption_files):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f'{out}.model'
     assert (tmp_path / 'models' / 'captions.vocab').is_file()
-    tok = SentencePieceTokenizer(f'{out}.model', num_loc_tokens=8)
+    tok = SentencePieceTokenizer(f'{out}.model', num_bins=8)
     assert (tok.pad_id, tok.unk_id, tok.bos_id, tok.eos_id) == (0, 1, 2, 3)
     # Text from all three inputs is in the vocabulary: plain lines, JSONL regions, COCO.
     for text in ('A red dog sitting', 'a zebra', 'a quokka'):
@@ -36,8 +36,8 @@ def test_trains_a_model_the_tokenizer_loads(tmp_path, caption_files):
     # The task prefixes spell without the unknown piece.
     locca = LocCaTokenizer(text_tokenizer=tok, box_tokenizer=dict(type='BoxTokenizer',
                                                                   num_bins=8))
-    assert locca.text.decode(locca.prompt('gcap', box=[0, 0, 4, 4], img_shape=(8, 8))) == \
-        'GCap:<loc_0><loc_0><loc_4><loc_4>:'
+    prompt = locca.prompt('gcap', box=[0, 0, 4, 4], img_shape=(8, 8))
+    assert locca.text_tokenizer.decode(prompt) == 'GCap:<loc_0><loc_0><loc_4><loc_4>:'
 
 
 def test_lowercase_model_folds_case(tmp_path, caption_files):

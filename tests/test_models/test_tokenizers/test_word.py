@@ -5,7 +5,7 @@ from locca_mm.models.tokenizers import WordTokenizer
 
 
 def test_words_and_marks_round_trip_unknown_words_are_unk():
-    tok = WordTokenizer(['a', 'red', 'circle', '.', ':', 'cap'], num_loc_tokens=4)
+    tok = WordTokenizer(['a', 'red', 'circle', '.', ':', 'cap'], num_bins=4)
     ids = tok.encode('Cap: a red circle.')
     assert tok.decode(ids) == 'cap: a red circle.'
     assert tok.encode('a blue circle')[1] == tok.unk_id == 4
