@@ -70,7 +70,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val',
             'pseudo_label', 'compile')
 OPT_IN = ('transfer', 'val', 'pseudo_label', 'compile')  # measured only when named in --sections
-VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-600it_shapes.py'
+VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-800it_shapes.py'
 COCA = 'coca/coca_vit-b16_256xb32-1100k_webli'  # the baseline compared with open_clip's
 MASK_RCNN = 'configs/mmdet/mask-rcnn_locca-vit-b_simplefpn_lsj-100e_coco.py'
 EXTRA_WORDS = ['Cap', 'ARef', 'GCap', ':', '[UNK]', '[PAD]', '[BOS]', '[EOS]', '[MASK]']

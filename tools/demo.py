@@ -6,8 +6,8 @@
 For each seed (pretraining and REC both reseeded; the test sets stay fixed):
 
 1. Pretrain a tiny LocCa and a tiny Cap: the same encoder, decoder, data, steps
-   and seed (configs/locca/locca_vit-tiny_1xb48-600it_shapes.py,
-   configs/cap/cap_vit-tiny_1xb48-600it_shapes.py).
+   and seed (configs/locca/locca_vit-tiny_1xb48-800it_shapes.py,
+   configs/cap/cap_vit-tiny_1xb48-800it_shapes.py).
 2. Score both models' captions of held-out images (CIDEr, BLEU-4), and LocCa's
    own ARef (its pretrained decoder asked for the box) on the referring test split.
 3. A linear dense probe of each frozen encoder: every patch token classified as
@@ -38,13 +38,41 @@ from mmengine.config import DictAction  # noqa: E402
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs')
 MODELS = ('locca', 'cap')
-PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-600it_shapes',
-                        cap='cap/cap_vit-tiny_1xb48-600it_shapes')
+PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-800it_shapes',
+                        cap='cap/cap_vit-tiny_1xb48-800it_shapes')
 REC_CONFIGS = dict(plain='shapes/rec_tiny_shapes', aided='shapes/rec-aided_tiny_shapes')
 # What pretraining validates (configs/_base_/datasets/shapes_pretrain.py): the model's own
 # ARef on held-out expressions (LocCa only) and caption CIDEr.
 PRETRAIN_VAL = ('aref/Acc@0.5', 'caption/CIDEr')
 PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
+#: The demo's scales. ``cpu`` (default) runs the configs as they are (their steps too): a
+#: 2-core CPU, minutes.
+#: ``gpu`` is the same comparison for one GPU: larger images (96 px, a 12 x 12 token grid) and
+#: models (a 6-layer width-192 encoder, a 3-layer decoder), batch 256, more steps, bfloat16
+#: autocast, 8 data workers. ``options`` apply to every stage, ``pretrain_options`` /
+#: ``rec_options`` to one kind; ``img_size`` to every SyntheticShapes dataset (and the probe).
+PRESETS = {
+    'cpu': dict(pretrain_iters=None, rec_iters={}, probe_images=600,
+                img_size=None, options={}, pretrain_options={}, rec_options={}),
+    'gpu': dict(
+        pretrain_iters=3000, rec_iters=dict(plain=2000, aided=2000), probe_images=2000,
+        img_size=96,
+        options={
+            'model.backbone.img_size': 96,
+            'model.backbone.arch': dict(embed_dims=192, num_layers=6, num_heads=3,
+                                        feedforward_channels=768),
+            'model.head.decoder.embed_dims': 192,
+            'model.head.decoder.num_heads': 3,
+            'model.head.decoder.num_layers': 3,
+            'train_dataloader.batch_size': 256,
+            'train_dataloader.num_workers': 8,
+            'train_dataloader.persistent_workers': True,
+            'optim_wrapper.type': 'AutocastOptimWrapper',
+            'optim_wrapper.dtype': 'bfloat16',
+        },
+        pretrain_options={},
+        rec_options={'model.backbone.frozen_stages': 6}),  # the whole 6-block encoder
+}
 
 
 def parse_args(argv=None):
@@ -56,15 +84,18 @@ def parse_args(argv=None):
                         help='SyntheticShapes caption style of pretraining')
     parser.add_argument('--rec-variants', nargs='+', choices=list(REC_CONFIGS),
                         default=['plain', 'aided'], help='REC protocol decoders to run')
+    parser.add_argument('--preset', choices=list(PRESETS), default='cpu',
+                        help='the scale: cpu (the configs as they are) or gpu (larger '
+                        'images, models and batches, more steps, bf16; see PRESETS)')
     parser.add_argument('--pretrain-iters', type=int, default=None,
-                        help='pretraining iterations of each model (config default)')
-    parser.add_argument('--rec-iters', nargs='+', action=DictAction,
-                        default=dict(plain=300, aided=1500),
+                        help='pretraining iterations of each model (default: the preset\'s, '
+                        'for cpu the config\'s)')
+    parser.add_argument('--rec-iters', nargs='+', action=DictAction, default=None,
                         help='REC decoder iterations per variant, e.g. plain=300 aided=1500 '
-                        '(the aided decoder converges in ~1,500; the plain one stays on its '
-                        'plateau however long it trains: README "The embedded demo")')
-    parser.add_argument('--probe-images', type=int, default=600,
-                        help='images the dense probe trains on (and a third of it to test)')
+                        '(default: the preset\'s)')
+    parser.add_argument('--probe-images', type=int, default=None,
+                        help='images the dense probe trains on (and a third of it to test; '
+                        'default: the preset\'s)')
     parser.add_argument('--pretrain-options', nargs='+', action=DictAction, default={},
                         help='config overrides for both pretrainings')
     parser.add_argument('--rec-options', nargs='+', action=DictAction, default={},
@@ -72,7 +103,15 @@ def parse_args(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='a few iterations and small evaluations (a smoke test)')
     parser.add_argument('--num-vis', type=int, default=8, help='test images to draw (0: none)')
-    return parser.parse_args(argv)
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='processes per seed: 2 trains LocCa and Cap side by side, each '
+                        'with half of the cores; 1 one after the other')
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    for key in ('pretrain_iters', 'rec_iters', 'probe_images'):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    return args
 
 
 # ------------------------------------------------------------------------------ running
@@ -151,7 +190,16 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
-    cfg.train_dataloader.dataset.seed = seed
+    rec = name in REC_CONFIGS.values()
+    preset = PRESETS[args.preset]
+    for d in leaf_datasets(cfg.train_dataloader.dataset):
+        d.seed = seed
+    if preset['img_size']:
+        for phase in ('train', 'val', 'test'):
+            for d in leaf_datasets((cfg.get(f'{phase}_dataloader') or {}).get('dataset')):
+                d.img_size = preset['img_size']
+    cfg.merge_from_dict(dict(preset['options'],
+                             **preset['rec_options' if rec else 'pretrain_options']))
     if cfg.train_dataloader.dataset.get('split') == 'pretrain':
         cfg.train_dataloader.dataset.caption_style = args.captions
     if iters:
@@ -159,13 +207,12 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
         warmup = min(cfg.param_scheduler[0]['end'], max(iters // 2, 1))
         cfg.param_scheduler[0]['end'] = cfg.param_scheduler[1]['begin'] = warmup
     val_sets = list(leaf_datasets((cfg.get('val_dataloader') or {}).get('dataset')))
-    rec = name in REC_CONFIGS.values()
     if rec:  # the REC learning curve: 5 points on 100 expressions of the val split
         cfg.train_cfg.val_interval = max(cfg.train_cfg.max_iters // 5, 1)
         val_sets[0].num_samples = 100
     # (pretraining validates as its config says: own ARef and CIDEr every 200 steps)
     if args.quick:
-        cfg.train_dataloader.batch_size = 8
+        cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
         cfg.test_dataloader.dataset.num_samples = 16
         for d in val_sets:
             d.num_samples = min(d.num_samples, 16)
@@ -181,14 +228,14 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
 
 
 # ------------------------------------------------------------------------------ probe
-def probe_data(model, num_train: int, num_test: int):
+def probe_data(model, num_train: int, num_test: int, img_size: int = 64):
     """(images, patch labels) of two disjoint SyntheticShapes image sets for the probe,
     preprocessed by ``model``'s data preprocessor."""
     import torch
 
     from locca_mm.datasets import SyntheticShapes
     from locca_mm.evaluation import patch_labels
-    ds = SyntheticShapes(num_samples=num_train + num_test, seed=PROBE_SEED)
+    ds = SyntheticShapes(num_samples=num_train + num_test, seed=PROBE_SEED, img_size=img_size)
     patch = model.backbone.patch_size[0] if isinstance(model.backbone.patch_size, tuple) \
         else model.backbone.patch_size
     num_classes = len(ds.dense_classes())
@@ -204,55 +251,89 @@ def probe_data(model, num_train: int, num_test: int):
 
 
 # ------------------------------------------------------------------------------ one seed
-def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
+def run_model(name: str, seed: int, args, work: str, start: float, probe,
+              threads: int) -> dict:
+    """One model of one seed, in this process with ``threads`` threads: pretrain it, score its
+    captions (and, for LocCa, its own ARef), probe its frozen encoder, and run each REC
+    variant on it. Returns ``result`` (per-model figures), ``rec`` (per variant) and ``vis``
+    (per variant, the predictions on the first ``args.num_vis`` test expressions)."""
+    import torch
+
     from locca_mm.evaluation import linear_dense_probe
-    pre_iters = args.pretrain_iters or (10 if args.quick else None)
+    from locca_mm.utils import register_all_modules
+    register_all_modules()
+    torch.set_num_threads(threads)
     interval = 5 if args.quick else 100
-    out = dict(seed=seed, models={})
-    encoders = {}
-    for name in MODELS:
-        cfg = stage_config(PRETRAIN_CONFIGS[name], osp.join(work, name, 'pretrain'), seed, args,
-                           pre_iters, args.pretrain_options)
-        runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
-        encoders[name] = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
-        result = dict(pretrain_iters=runner.iter, final_losses=progress.history[-1],
-                      val_curve=[(it, {k: m[k] for k in PRETRAIN_VAL if k in m})
-                                 for it, m in progress.curve])
-        result['captions'] = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
-        if name == 'locca':  # its own decoder, asked for the box of each expression
-            ref = stage_config(REC_CONFIGS['plain'], work, seed, args)
-            result['own_aref'] = evaluate(runner.model, ref.test_dataloader, ref.test_evaluator)
-        (train_split, test_split), classes = probe
-        result['dense_probe'] = linear_dense_probe(runner.model, train_split, test_split,
-                                                   len(classes), classes)
-        print(f'[{time.time() - start:6.0f}s] s{seed} {name}: CIDEr '
-              f'{result["captions"]["caption/CIDEr"]:.1f}, dense probe mIoU '
-              f'{result["dense_probe"]["miou"]:.1f}, position share of token variance '
-              f'{result["dense_probe"]["position_share"]:.1f}%'
-              + (f', own ARef {result["own_aref"]["refcoco/Acc@0.5"]:.1f}'
-                 if 'own_aref' in result else ''), flush=True)
-        out['models'][name] = result
-        del runner
-    out['rec'], models_for_vis = {}, []
+    cfg = stage_config(PRETRAIN_CONFIGS[name], osp.join(work, name, 'pretrain'), seed, args,
+                       10 if args.quick else args.pretrain_iters, args.pretrain_options)
+    runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
+    encoder = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
+    result = dict(pretrain_iters=runner.iter, final_losses=progress.history[-1],
+                  val_curve=[(it, {k: m[k] for k in PRETRAIN_VAL if k in m})
+                             for it, m in progress.curve])
+    result['captions'] = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
+    if name == 'locca':  # its own decoder, asked for the box of each expression
+        ref = stage_config(REC_CONFIGS['plain'], work, seed, args)
+        result['own_aref'] = evaluate(runner.model, ref.test_dataloader, ref.test_evaluator)
+    (train_split, test_split), classes = probe
+    result['dense_probe'] = linear_dense_probe(runner.model, train_split, test_split,
+                                               len(classes), classes)
+    print(f'[{time.time() - start:6.0f}s] s{seed} {name}: CIDEr '
+          f'{result["captions"]["caption/CIDEr"]:.1f}, dense probe mIoU '
+          f'{result["dense_probe"]["miou"]:.1f}, position share of token variance '
+          f'{result["dense_probe"]["position_share"]:.1f}%'
+          + (f', own ARef {result["own_aref"]["refcoco/Acc@0.5"]:.1f}'
+             if 'own_aref' in result else ''), flush=True)
+    del runner
+    rec, vis = {}, {}
     for variant in args.rec_variants:
-        out['rec'][variant] = {}
-        rec_iters = 10 if args.quick else int(args.rec_iters.get(variant, 0)) or None
-        for name in MODELS:
-            cfg = stage_config(REC_CONFIGS[variant], osp.join(work, name, f'rec-{variant}'),
-                               seed, args, rec_iters, args.rec_options,
-                               encoder_from=encoders[name])
-            runner, progress = train(cfg, f's{seed} rec-{variant} {name}', start, interval)
-            metrics = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
-            curve = [(it, m.get('refcoco/Acc@0.5')) for it, m in progress.curve]
-            out['rec'][variant][name] = dict(
-                acc=metrics['refcoco/Acc@0.5'], miou=metrics['refcoco/mIoU'],
-                curve=curve, loss=[h.get('loss_aref') for h in progress.history],
-                iters=runner.iter)
-            print(f'[{time.time() - start:6.0f}s] s{seed} rec-{variant} {name}: Acc@0.5 '
-                  f'{metrics["refcoco/Acc@0.5"]:.1f} (val curve '
-                  f'{", ".join(f"{a:.0f}" for _, a in curve if a is not None)})', flush=True)
-            models_for_vis.append((f'{name} ({variant})', runner.model, cfg))
-    return out, models_for_vis
+        iters = 10 if args.quick else int(args.rec_iters.get(variant, 0)) or None
+        cfg = stage_config(REC_CONFIGS[variant], osp.join(work, name, f'rec-{variant}'),
+                           seed, args, iters, args.rec_options, encoder_from=encoder)
+        runner, progress = train(cfg, f's{seed} rec-{variant} {name}', start, interval)
+        metrics = evaluate(runner.model, cfg.test_dataloader, cfg.test_evaluator)
+        curve = [(it, m.get('refcoco/Acc@0.5')) for it, m in progress.curve]
+        rec[variant] = dict(acc=metrics['refcoco/Acc@0.5'], miou=metrics['refcoco/mIoU'],
+                            curve=curve, loss=[h.get('loss_aref') for h in progress.history],
+                            iters=runner.iter)
+        print(f'[{time.time() - start:6.0f}s] s{seed} rec-{variant} {name}: Acc@0.5 '
+              f'{metrics["refcoco/Acc@0.5"]:.1f} (val curve '
+              f'{", ".join(f"{a:.0f}" for _, a in curve if a is not None)})', flush=True)
+        if args.num_vis > 0:
+            vis[variant] = predict_first(runner.model, cfg, args.num_vis)
+    return dict(result=result, rec=rec, vis=vis)
+
+
+def predict_first(model, cfg, num: int) -> list:
+    """``model``'s predictions (CPU) on the first ``num`` samples of ``cfg``'s test split."""
+    import torch
+    from mmengine.runner import Runner
+    batch = next(iter(Runner.build_dataloader(dict(cfg.test_dataloader, batch_size=num))))
+    model.eval()
+    with torch.no_grad():
+        return [p.cpu() for p in model.test_step(batch)]
+
+
+def run_seed(seed: int, args, work: str, start: float, probe) -> tuple:
+    """Both models of one seed, side by side in ``args.jobs`` processes (each with its
+    share of the cores: tiny models use one core better than two). Returns the seed's
+    results and the REC pictures' panels [(name, predictions)]."""
+    cores = max(1, os.cpu_count() or 1)
+    jobs = max(1, min(args.jobs, len(MODELS)))
+    work_args = [(n, seed, args, work, start, probe, max(1, cores // jobs)) for n in MODELS]
+    if jobs == 1:
+        outs = [run_model(*a) for a in work_args]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
+            outs = [f.result() for f in [pool.submit(run_model, *a) for a in work_args]]
+    outs = dict(zip(MODELS, outs))
+    out = dict(seed=seed, models={n: o['result'] for n, o in outs.items()},
+               rec={v: {n: outs[n]['rec'][v] for n in MODELS} for v in args.rec_variants})
+    panels = [(f'{n} ({v})', outs[n]['vis'][v]) for v in args.rec_variants for n in MODELS
+              if v in outs[n]['vis']]
+    return out, panels
 
 
 # ------------------------------------------------------------------------------ summary
@@ -297,9 +378,9 @@ def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
                       curve_mean={n: spread(a) for n, a in auc.items()},
                       curve_mean_margin=spread([a - b for a, b in zip(auc['locca'],
                                                                       auc['cap'])]))
-    # The aided decoder is the headline where it ran: at CPU scale only it converges for
-    # both encoders (README "The embedded demo"); the plain decoder's figures stand beside.
-    headline = 'aided' if 'aided' in rec else variants[0]
+    # The plain decoder (the paper's protocol) is the headline where it ran; the aided
+    # one, which hands the decoder positions on its keys, stands beside it.
+    headline = 'plain' if 'plain' in rec else variants[0]
     probe = {n: [r['models'][n]['dense_probe']['miou'] for r in runs] for n in MODELS}
     return {
         'rec_acc@0.5': {n: rec[headline]['acc'][n]['mean'] for n in MODELS},
@@ -331,6 +412,7 @@ def summarize(runs: list, args, seconds: float, location_share: float) -> dict:
         'steps': {'pretrain': runs[0]['models']['locca']['pretrain_iters'],
                   'rec': {v: runs[0]['rec'][v]['locca']['iters'] for v in variants}},
         'seeds': [r['seed'] for r in runs],
+        'preset': args.preset,
         'seconds': round(seconds, 1),
     }
 
@@ -383,7 +465,8 @@ def main(argv=None):
     from locca_mm.registry import MODELS as REGISTRY
     probe_model = REGISTRY.build(stage_config(PRETRAIN_CONFIGS['locca'], work, 0, args).model)
     n_probe = 40 if args.quick else args.probe_images
-    probe = probe_data(probe_model, n_probe, max(n_probe // 3, 10))
+    probe = probe_data(probe_model, n_probe, max(n_probe // 3, 10),
+                       PRESETS[args.preset]['img_size'] or 64)
     runs, vis = [], None
     for i in range(args.seeds):
         seed = args.seed + i
@@ -398,8 +481,9 @@ def main(argv=None):
     with open(osp.join(work, 'summary.json'), 'w', encoding='utf-8') as f:
         json.dump(summary, f, indent=1)
     plot(runs, summary, osp.join(work, 'curves.png'))
-    if args.num_vis > 0:
-        draw(vis, osp.join(work, 'vis'), args.num_vis)
+    if vis:
+        draw(vis, stage_config(REC_CONFIGS['plain'], work, args.seed, args),
+             osp.join(work, 'vis'))
     print_table(summary)
     print(f'summary: {osp.join(work, "summary.json")}; curves: {osp.join(work, "curves.png")}; '
           f'pictures: {osp.join(work, "vis")}')
@@ -458,26 +542,19 @@ def plot(runs: list, summary: dict, path: str) -> None:
     plt.close(fig)
 
 
-def draw(models, out_dir: str, num: int) -> None:
-    """Each REC model's box for the same test expressions, side by side, 4x enlarged."""
+def draw(panels, cfg, out_dir: str) -> None:
+    """Each REC model's box for the same test expressions (``panels``: [(name, predictions
+    on the first test samples of ``cfg``)]), side by side, 4x enlarged."""
     import cv2
     import numpy as np
-    import torch
     from mmengine.runner import Runner
 
     from locca_mm.visualization import LocCaVisualizer
     os.makedirs(out_dir, exist_ok=True)
     visualizer = LocCaVisualizer(name=f'demo-vis-{os.getpid()}')
-    _, _, cfg = models[0]
-    loader = Runner.build_dataloader(dict(cfg.test_dataloader, batch_size=num))
-    batch = next(iter(loader))
-    panels = []
-    for name, model, _ in models:
-        model.eval()
-        with torch.no_grad():
-            preds = model.test_step(batch)
-        panels.append((name, preds))
-    for i in range(len(batch['inputs'])):
+    num = len(panels[0][1])
+    batch = next(iter(Runner.build_dataloader(dict(cfg.test_dataloader, batch_size=num))))
+    for i in range(num):
         image = batch['inputs'][i].permute(1, 2, 0).numpy()[..., ::-1]  # BGR -> RGB
         image = cv2.resize(image, None, fx=4, fy=4, interpolation=cv2.INTER_NEAREST)
         tiles = []
@@ -491,7 +568,6 @@ def draw(models, out_dir: str, num: int) -> None:
         tiles = [np.pad(t, ((0, height - t.shape[0]), (0, 8), (0, 0)), constant_values=255)
                  for t in tiles]
         cv2.imwrite(osp.join(out_dir, f'{i:02d}.png'), np.concatenate(tiles, 1)[..., ::-1])
-
 
 if __name__ == '__main__':
     main()

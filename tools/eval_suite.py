@@ -6,8 +6,8 @@
 
 Comparing two pretrainings is two commands with the same ``--out``::
 
-    python tools/eval_suite.py work_dirs/demo/seed_0/locca/pretrain/iter_600.pth --name LocCa
-    python tools/eval_suite.py work_dirs/demo/seed_0/cap/pretrain/iter_600.pth --name Cap
+    python tools/eval_suite.py work_dirs/demo/seed_0/locca/pretrain/iter_800.pth --name LocCa
+    python tools/eval_suite.py work_dirs/demo/seed_0/cap/pretrain/iter_800.pth --name Cap
 
 Each run merges its row (``--name``; default: the checkpoint path's last three parts) into
 ``OUT/results.json`` and rewrites ``OUT/results.md`` (rows = checkpoints, columns =
@@ -92,7 +92,7 @@ def parse_args(argv=None):
 
 
 def default_name(checkpoint: str) -> str:
-    """``work_dirs/demo/seed_0/locca/pretrain/iter_600.pth`` -> ``locca/pretrain/iter_600``."""
+    """``work_dirs/demo/seed_0/locca/pretrain/iter_800.pth`` -> ``locca/pretrain/iter_800``."""
     parts = osp.normpath(osp.splitext(checkpoint)[0]).split(os.sep)
     return '/'.join(p for p in parts[-3:] if p not in ('', '.', '..'))
 

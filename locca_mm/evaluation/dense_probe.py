@@ -33,11 +33,12 @@ def patch_labels(label_map: np.ndarray, patch: int, num_classes: int) -> np.ndar
 @torch.no_grad()
 def encode_patches(model, images: Tensor, batch_size: int = 100) -> Tensor:
     """[N, 3, H, W] preprocessed images -> [N, h * w, D] patch tokens of ``model``'s
-    encoder (``model.extract_feat``), in eval mode."""
+    encoder (``model.extract_feat``), in eval mode, on the CPU (the model may be on a GPU)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     try:
-        return torch.cat([model.extract_feat(images[i:i + batch_size])
+        return torch.cat([model.extract_feat(images[i:i + batch_size].to(device)).float().cpu()
                           for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)

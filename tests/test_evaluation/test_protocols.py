@@ -16,7 +16,7 @@ QUICK = ['train_cfg.max_iters=6', 'train_dataloader.batch_size=4',
 def test_rec_protocol_trains_only_the_decoder(tmp_path):
     from locca_mm.utils.checkpoint_io import safe_torch_load
     pre = tmp_path / 'pre'
-    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
+    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
     proc = run_tool(['train.py', config, '--work-dir', str(pre), '--cfg-options', *QUICK])
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = tmp_path / 'rec'

@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import ROOT, load_tool, run_tool
 
-PRETRAIN = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-600it_shapes.py')
+PRETRAIN = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
 SUITE_METRICS = {'rec/Acc@0.5': 100, 'caption/CIDEr': 1000, 'cls/accuracy': 100}
 
 
@@ -193,8 +193,8 @@ def test_bad_arguments_stop_with_one_line(checkpoints, tmp_path):
     with pytest.raises(tool.SetupError, match=r"unknown suite\(s\) \['holistic'\] for --data "
                        'embedded'):
         tool.main([checkpoints[0], '--suite', 'rec,holistic'])
-    assert tool.default_name('work_dirs/demo/seed_0/locca/pretrain/iter_600.pth') == \
-        'locca/pretrain/iter_600'
+    assert tool.default_name('work_dirs/demo/seed_0/locca/pretrain/iter_800.pth') == \
+        'locca/pretrain/iter_800'
     assert tool.option_dict(['a.b=1', 'c=[1,2]', 'd=x']) == {'a.b': 1, 'c': [1, 2], 'd': 'x'}
     with pytest.raises(tool.SetupError, match='KEY=VALUE'):
         tool.option_dict(['max_iters'])
