@@ -4,7 +4,7 @@ Importing the package changes nothing outside it but one entry: mmengine's
 table of packages whose configs ``_base_ = ['<package>::<path>']`` may name
 (``mmengine.config.utils.MODULE2PACKAGE``) gains ``'locca_mm'``. The registries
 fill lazily on first use, and the mmengine 0.10.7 fixes this package's tools
-rely on are applied only by :func:`locca_mm.engine.apply_runtime_fixes` (which
+rely on are applied only by :func:`locca_mm.compat.apply_runtime_fixes` (which
 the tools call).
 """
 import torch

@@ -47,7 +47,8 @@ RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, locations=['locca_mm.engin
 RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, locations=['locca_mm.engine'])
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['locca_mm.engine'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['locca_mm.engine'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS,
+                 locations=['locca_mm.engine', 'locca_mm.compat'])
 LOG_PROCESSORS = Registry(
     'log processor', parent=MMENGINE_LOG_PROCESSORS, locations=['locca_mm.engine'])
 # FlexibleRunner strategies (FSDP2Strategy).
@@ -78,7 +79,7 @@ WEIGHT_INITIALIZERS = Registry(
     'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS, locations=['locca_mm.models'])
 TASK_UTILS = Registry('task util', parent=MMENGINE_TASK_UTILS, locations=['locca_mm.models'])
 # Text tokenizers and BoxTokenizer: one config entry, shared by pipeline and model.
-TOKENIZERS = Registry('tokenizer', locations=['locca_mm.models'], scope='locca_mm')
+TOKENIZERS = Registry('tokenizer', locations=['locca_mm.tokenizers'], scope='locca_mm')
 
 # Evaluation and visualisation.
 METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['locca_mm.evaluation'])

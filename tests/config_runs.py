@@ -16,7 +16,7 @@ import traceback
 import torch
 from mmengine.config import Config
 
-from locca_mm.utils.cli import leaf_datasets
+from locca_mm.cli import leaf_datasets
 from tests.test_models.utils import IMG, shrink_model
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -88,6 +88,11 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
         if (model.get('test_cfg') or {}).get('max_new_tokens'):
             model['test_cfg']['max_new_tokens'] = 16  # the tiny decoder holds 32 positions
         cfg.model = model
+        # The one tokenizer changed, for the data too (as a user changes it in both places).
+        for phase in ('train', 'val', 'test'):
+            for dataset in leaf_datasets((cfg.get(f'{phase}_dataloader') or {}).get('dataset')):
+                if dataset.get('tokenizer') is not None:
+                    dataset['tokenizer'] = copy.deepcopy(model['tokenizer'])
     for phase in ('val', 'test'):
         evaluator = cfg.get(f'{phase}_evaluator')
         for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
@@ -152,9 +157,32 @@ def _tiny_model_file(cfg: Config, path: str) -> str:
     return path
 
 
+def _runner_class(cfg: Config):
+    """The runner a config names: ``FlexibleRunner`` (its ``strategy``, e.g. FSDP) or ``Runner``.
+
+    A FlexibleRunner's sharding strategy needs a process group: one process joins a gloo
+    group of one, the way ``torchrun --nproc_per_node 1`` would start it.
+    """
+    from mmengine.runner import FlexibleRunner, Runner
+    if cfg.get('runner_type') != 'FlexibleRunner':
+        return Runner
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{_free_port()}',
+                                rank=0, world_size=1)
+    return FlexibleRunner
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def run(path: str, work_root: str) -> dict:
-    """Train (2 iterations, one validation) and test one config; what happened, as a dict."""
-    from mmengine.runner import Runner
+    """Train (2 iterations, one validation) and test one config, through the runner it names
+    (``Runner`` or ``FlexibleRunner``); what happened, as a dict."""
     name = osp.splitext(osp.relpath(path, osp.join(ROOT, 'configs')))[0].replace('/', '__')
     work_dir = osp.join(work_root, name)
     out = dict(config=osp.relpath(path, ROOT), trained=False, tested=False)
@@ -165,7 +193,8 @@ def run(path: str, work_root: str) -> dict:
             _tiny_encoder_file(cfg, init['checkpoint'])
         if cfg.get('load_from'):  # a whole pretrained model: the tiny variant's own (random)
             cfg.load_from = _tiny_model_file(cfg, osp.join(work_root, f'{name}_model.pth'))
-        runner = Runner.from_cfg(cfg)
+        runner = _runner_class(cfg).from_cfg(cfg)
+        out['runner'] = type(runner).__name__
         if cfg.get('train_dataloader'):
             runner.train()
             out['trained'] = runner.iter == 2

@@ -17,7 +17,7 @@ def pytest_configure(config):
     """The suite runs in the environment of the tools, which apply the runtime fixes at
     start-up; tests/test_engine/test_runtime_fixes.py and tests/test_config_runs.py check, in
     fresh processes, what a plain import and a plain ``Runner.from_cfg`` do without them."""
-    from locca_mm.engine import apply_runtime_fixes
+    from locca_mm.compat import apply_runtime_fixes
     apply_runtime_fixes()
 
 

@@ -1,5 +1,6 @@
 """Every config trains (2 iterations, one validation) and tests through a plain
-``mmengine.runner.Runner.from_cfg``, in a process where no locca_mm tool or fix has run."""
+``mmengine.runner.Runner.from_cfg`` (``FlexibleRunner.from_cfg`` for the FSDP config), in a
+process where no locca_mm tool or fix has run."""
 import glob
 import json
 import os.path as osp
@@ -30,6 +31,8 @@ def test_every_config_runs_through_a_plain_runner(chunk, tmp_path):
     import torch
     for r in results:
         assert r['trained'] or r['tested'], r
+        # A config that names FlexibleRunner (the FSDP one) ran through it, sharded.
+        assert r['runner'] == ('FlexibleRunner' if 'fsdp' in r['config'] else 'Runner'), r
         name = osp.splitext(osp.relpath(r['config'], 'configs'))[0].replace('/', '__')
         if r['trained']:
             # The run's checkpoint loads with torch's own weights_only loader (no allow list).

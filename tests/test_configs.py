@@ -4,8 +4,10 @@ import os.path as osp
 
 import pytest
 
-from locca_mm.utils.cli import load_config
+from locca_mm.cli import leaf_datasets, load_config
 from tests.conftest import ROOT
+
+TOKENISING = ('BuildTaskSequences', 'BuildDetectionSequence')
 
 CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
                  if '_base_' not in p)
@@ -32,12 +34,12 @@ def test_config_parses_and_is_complete(path):
             # Evaluation loops come with their evaluator.
             if phase != 'train':
                 assert cfg.get(f'{phase}_evaluator'), f'{phase}_evaluator missing'
-            dataset = loader['dataset']
-            inner = dataset.get('datasets', [dataset])
-            for d in inner:
-                if 'pipeline' in d and any(t.get('type') == 'BuildTaskSequences'
-                                           for t in d['pipeline']):
-                    assert d.get('tokenizer') == cfg.model.tokenizer  # one entry for both
+            # The config itself (no tool links anything) gives every dataset whose
+            # pipeline tokenises the model's tokenizer: one entry for both.
+            for d in leaf_datasets(loader['dataset']):
+                if any(t.get('type', '').split('.')[-1] in TOKENISING
+                       for t in d.get('pipeline', [])):
+                    assert d.get('tokenizer') == cfg.model.tokenizer
     if cfg.get('encoder_from'):
         assert cfg.model.backbone.init_cfg['type'] == 'Pretrained'
         assert cfg.model.backbone.init_cfg['prefix'] == 'backbone.'

@@ -14,8 +14,8 @@ from locca_mm.datasets.base import InvalidRecordError
 from locca_mm.datasets.jsonl import loads_line, parse_record
 from locca_mm.datasets.shards import index_shard
 from locca_mm.models.decoding import constraint_for
-from locca_mm.models.tokenizers import BoxTokenizer
 from locca_mm.registry import TOKENIZERS
+from locca_mm.tokenizers import BoxTokenizer
 from tests.test_models.utils import TINY_TOKENIZER
 
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -636,7 +636,7 @@ def bench_val(args, root: str, out: dict) -> None:
     import torch
     from mmengine.hooks import Hook
 
-    from locca_mm.utils.cli import build_runner, load_config
+    from locca_mm.cli import build_runner, load_config
     cfg = load_config(osp.join(ROOT, args.val_config))
     interval = cfg.train_cfg.val_interval
     warm, timed = (1, 2) if args.quick else (5, 40)

@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from locca_mm.utils.cli import build_phase_dataset, load_config, run_cli  # noqa: E402,E501
+from locca_mm.cli import build_phase_dataset, load_config, run_cli  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -38,7 +38,7 @@ def main(argv=None):
     dataset = build_phase_dataset(cfg, args.config, args.phase)
     tokenizer = None
     if cfg.get('model', {}).get('tokenizer') is not None:
-        from locca_mm.models.tokenizers import build_tokenizer
+        from locca_mm.tokenizers import build_tokenizer
         tokenizer = build_tokenizer(cfg.model.tokenizer)
     visualizer = LocCaVisualizer(name='browse')
     os.makedirs(args.output_dir, exist_ok=True)

@@ -153,7 +153,7 @@ class Progress:
 
 def train(cfg, stage: str, start: float, interval: int):
     """Train ``cfg`` in this process; return the runner and its progress record."""
-    from locca_mm.utils.cli import build_runner
+    from locca_mm.cli import build_runner
     cfg.experiment_name = f'demo-{stage}-{os.getpid()}'
     cfg.visualizer.name = cfg.experiment_name
     cfg.log_level = 'WARNING'
@@ -186,7 +186,7 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     reseeded, test sets fixed; ``iters`` shortens it (warm-up scaled)."""
     from mmengine.config import Config
 
-    from locca_mm.utils.cli import apply_encoder_from, leaf_datasets, link_tokenizer
+    from locca_mm.cli import apply_encoder_from, leaf_datasets
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
@@ -221,7 +221,6 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     cfg.merge_from_dict(dict(options or {}))
     for k, v in overrides.items():
         cfg[k] = v
-    link_tokenizer(cfg)
     apply_encoder_from(cfg)
     return cfg
 

@@ -50,7 +50,8 @@ sys.path.insert(0, TOOLS)
 
 from demo import evaluate, train  # noqa: E402  (the demo's in-process runs)
 
-from locca_mm.apis.eval_suite import (  # noqa: E402
+from locca_mm.cli import SetupError, load_config, run_cli  # noqa: E402
+from locca_mm.cli.eval_suite import (  # noqa: E402
     EMBEDDED_SUITES,
     REAL_SUITES,
     ResultsTable,
@@ -63,7 +64,6 @@ from locca_mm.apis.eval_suite import (  # noqa: E402
     spread,
     suite_configs,
 )
-from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -114,7 +114,7 @@ def encoder_unchanged(model, checkpoint: str) -> bool:
     """Whether ``model``'s encoder is bit-identical to the checkpoint's ``backbone.*``."""
     import torch
 
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     ckpt = safe_torch_load(checkpoint, map_location='cpu')
     ckpt = ckpt.get('state_dict', ckpt)
     own = model.backbone.state_dict()

@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import locca_mm  # noqa: E402,F401  (safe checkpoint loading)
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.utils.encoder_checkpoint import (  # noqa: E402
     ENCODER_PREFIX,
     describe_encoder,

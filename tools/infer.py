@@ -21,7 +21,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
+from locca_mm.cli import SetupError, load_config, run_cli  # noqa: E402
 
 TASKS = ['cap', 'ref', 'gcap', 'detect', 'detect_seq', 'vqa', 'feature']
 
@@ -124,7 +124,7 @@ def main(argv=None):
     cfg = load_config(args.config)
     if args.num_beams:
         cfg.model.setdefault('test_cfg', {})['num_beams'] = args.num_beams
-    from locca_mm.utils.checkpoint_io import CheckpointLoadError
+    from locca_mm.compat.checkpoint_io import CheckpointLoadError
     pred_file = osp.join(args.out_dir, 'predictions.json')
     try:
         if args.task == 'feature':

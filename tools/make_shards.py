@@ -37,6 +37,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.datasets import (  # noqa: E402
     CocoCaptionDataset,
     InvalidRecordError,
@@ -51,7 +52,6 @@ from locca_mm.datasets.web_shards import (  # noqa: E402
     mark_done,
     write_manifest,
 )
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 # A sample is read only by the rank that writes it: a callable that returns (image bytes,
 # extension, json record), or None for an image skipped (counted) with --skip-invalid.

@@ -49,22 +49,22 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from locca_mm.apis import (  # noqa: E402
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
+from locca_mm.datasets.web_shards import done_shards, write_manifest  # noqa: E402
+from locca_mm.labeling import (  # noqa: E402
     MMDetGroundingDetector,
     OpenVocabDetector,
     OwlViTDetector,
     PseudoLabeler,
     read_pairs,
 )
-from locca_mm.apis.shard_labeling import (  # noqa: E402
+from locca_mm.labeling.shard_labeling import (  # noqa: E402
     ShardLabelingLoop,
     UnitStream,
     identity,
     is_shard_input,
     plan_units,
 )
-from locca_mm.datasets.web_shards import done_shards, write_manifest  # noqa: E402
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 Pair = Tuple[str, str, str]  # (image relative path, caption, source)
 

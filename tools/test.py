@@ -17,7 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.dist import is_main_process  # noqa: E402
 
 import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
-from locca_mm.utils.cli import (  # noqa: E402
+from locca_mm.cli import (  # noqa: E402
     SetupError,
     SetupGuard,
     add_runner_args,

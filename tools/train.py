@@ -1,7 +1,8 @@
 """Train a model from a config: ``python tools/train.py CONFIG [options]``.
 
 The mmdet/mmpretrain command line: ``--work-dir``, ``--resume [CKPT]``,
-``--amp``, ``--auto-scale-lr``, ``--cfg-options``, ``--launcher``. Runs on
+``--amp``, ``--auto-scale-lr``, ``--cfg-options``, ``--launcher``, and ``--dry-run``
+(build everything, load one batch, stop). Runs on
 CPU or GPU; distributed runs go through ``tools/dist_train.sh`` (torchrun) or
 ``tools/slurm_train.sh``. A bad config, an unknown ``type`` or a missing
 checkpoint stops with a one-line error and leaves the work dir as it was.
@@ -14,7 +15,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
-from locca_mm.utils.cli import (  # noqa: E402
+from locca_mm.cli import (  # noqa: E402
     SetupError,
     SetupGuard,
     add_runner_args,
@@ -43,6 +44,9 @@ def parse_args(argv=None):
                         help='do not evaluate during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the total batch size / base_batch_size')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='build the runner, the model, the optimizer and one training '
+                        'batch, say what they are, and stop: checks a config without training')
     add_runner_args(parser)
     return parser.parse_args(argv)
 
@@ -96,6 +100,25 @@ def merge_args(cfg, args):
     return cfg
 
 
+def dry_run(runner) -> dict:
+    """What ``--dry-run`` checks: the optimizer builds and one training batch loads (the
+    dataset, its pipeline and tokenizer, the data preprocessor); printed, and returned."""
+    optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
+    loader = runner.build_dataloader(runner._train_dataloader)
+    batch = runner.model.data_preprocessor(next(iter(loader)), True)
+    model = getattr(runner.model, 'module', runner.model)
+    report = dict(
+        model=type(model).__name__,
+        parameters=sum(p.numel() for p in model.parameters()),
+        trainable=sum(p.numel() for p in model.parameters() if p.requires_grad),
+        optimizer=type(optim_wrapper.optimizer).__name__,
+        batch=len(batch['data_samples']),
+        inputs=list(batch['inputs'].shape),
+        dataset=type(loader.dataset).__name__)
+    print('dry run: ' + ', '.join(f'{k} {v}' for k, v in report.items()), flush=True)
+    return report
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
@@ -103,6 +126,9 @@ def main(argv=None):
     with SetupGuard(cfg.work_dir) as guard:
         runner = build_runner(cfg)
         guard.watch(runner)
+        if args.dry_run:
+            runner.dry_run = dry_run(runner)
+            return runner
         runner.train()
     return runner
 

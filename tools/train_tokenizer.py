@@ -9,7 +9,7 @@ Inputs, one kind per file:
 - anything else: plain text, one caption per line.
 
 Writes ``PREFIX.model`` and ``PREFIX.vocab`` with pad=0, unk=1, bos=2, eos=3,
-the ids :class:`locca_mm.models.tokenizers.SentencePieceTokenizer` reuses,
+the ids :class:`locca_mm.tokenizers.SentencePieceTokenizer` reuses,
 and prints the model's path. The characters of the task prefixes are always
 in the vocabulary, so ``Cap:``, ``ARef:`` and ``GCap:`` never encode to the
 unknown piece. ``--lowercase`` trains a case-folding model: it lower-cases

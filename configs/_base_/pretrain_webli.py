@@ -3,7 +3,7 @@
 # validated on: pretrain_webli_val.py, pretrain_webli_val_captions.py): WebDataset shards,
 # 32 images per GPU (x 256 GPUs = the paper's 8192 a step, e.g. with tools/dist_train.sh or
 # slurm_train.sh), the paper's Adafactor schedule over 1.1 M steps. The dataset tokenises
-# with model.tokenizer (the Runner builds the model first).
+# with the model's tokenizer (each leaf config gives the dataset `tokenizer=_base_.tokenizer`).
 _base_ = [
     './datasets/wds_shards.py',
     './schedules/adafactor_cosine.py',

@@ -7,3 +7,6 @@ _base_ = ['../_base_/rec_frozen_locca_vit_b.py', '../_base_/datasets/coco_captio
 
 model = dict(head=dict(tasks=('cap', )), test_cfg=dict(task='cap', num_beams=3, max_new_tokens=40))
 default_hooks = dict(checkpoint=dict(save_best='caption/CIDEr'))
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

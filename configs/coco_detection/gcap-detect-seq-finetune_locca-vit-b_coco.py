@@ -16,8 +16,10 @@ _base_ = [
 # 'fire hydrant'), the 3-token prefix and eos: 204, rounded up to a multiple of 8. The pretrained
 # decoder's 64 positions fill the first rows of the longer table (LocCa loads it so).
 seq_len = 208
+# The one tokenizer, for the model and the data alike.
+tokenizer = dict(_base_.tokenizer, max_length=dict(cap=64, aref=48, gcap=seq_len))
 model = dict(
-    tokenizer=dict(max_length=dict(cap=64, aref=48, gcap=seq_len)),
+    tokenizer=tokenizer,
     backbone=dict(drop_path_rate=0.1),
     head=dict(tasks=('gcap', ), parallel_ratio=0.0, decoder=dict(max_len=seq_len)),
     # Greedy decoding of the whole sequence (max_new_tokens None: gcap max_length - prefix).
@@ -27,7 +29,8 @@ model = dict(
 # The pretrained LocCa (a pretraining run's last checkpoint), encoder and decoder.
 load_from = 'work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth'
 
-train_dataloader = dict(batch_size=16)  # x 8 GPUs = 128 images a step
+train_dataloader = dict(batch_size=16,  # x 8 GPUs = 128 images a step
+                        dataset=dict(tokenizer=tokenizer))
 # The fine-tuning schedule (_base_/schedules/finetune_layer_decay.py): AdamW, layer decay 0.75.
 # ~55 epochs of COCO train2017 (118k images) at 128 images a step.
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=50_000, val_interval=5000)

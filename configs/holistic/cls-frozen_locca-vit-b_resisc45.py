@@ -14,3 +14,6 @@
 _base_ = ['../_base_/holistic_frozen_vit_b.py', '../_base_/datasets/cls_resisc45.py']
 
 default_hooks = dict(checkpoint=dict(save_best='cls/accuracy', rule='greater'))
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

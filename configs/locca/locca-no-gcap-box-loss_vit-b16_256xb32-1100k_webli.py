@@ -2,4 +2,7 @@
 # prompt ("GCap: {box} :") and only the region text (and eos) is predicted.
 _base_ = ['./locca_vit-b16_256xb32-1100k_webli.py']
 
-model = dict(tokenizer=dict(loss_on=dict(gcap=('text', ))))
+# The one tokenizer changed, for the model and the data alike.
+tokenizer = dict(_base_.tokenizer, loss_on=dict(gcap=('text', )))
+model = dict(tokenizer=tokenizer)
+train_dataloader = dict(dataset=dict(tokenizer=tokenizer))

@@ -29,3 +29,6 @@ default_hooks = dict(logger=dict(interval=20),
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='LocCaVisualizer', vis_backends=vis_backends)
 randomness = dict(seed=0)
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

@@ -11,3 +11,7 @@
 _base_ = ['../_base_/rec_finetune_locca_vit_b.py', '../_base_/datasets/refcoco_union.py']
 
 train_cfg = dict(max_iters=40_000, val_interval=5000)
+
+# The model's tokenizer for every release's BuildTaskSequences (one config entry for all).
+train_dataloader = dict(dataset=dict(datasets=[
+    dict(d, tokenizer=_base_.tokenizer) for d in _base_.train_dataloader.dataset.datasets]))

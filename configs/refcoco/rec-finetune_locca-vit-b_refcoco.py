@@ -7,3 +7,6 @@
 #   python tools/test.py configs/refcoco/rec-finetune_locca-vit-b_refcoco.py \
 #       work_dirs/rec-finetune_locca-vit-b_refcoco/best_refcoco_Acc@0.5_iter_20000.pth
 _base_ = ['../_base_/rec_finetune_locca_vit_b.py', '../_base_/datasets/refcoco.py']
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

@@ -5,3 +5,6 @@
 #   python tools/train.py configs/refcoco/rec-frozen_locca-vit-b_refcoco.py \
 #       --cfg-options encoder_from=work_dirs/locca_vit-b16_256xb32-1100k_webli/iter_1100000.pth
 _base_ = ['../_base_/rec_frozen_locca_vit_b.py', '../_base_/datasets/refcoco.py']
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

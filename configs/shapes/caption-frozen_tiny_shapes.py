@@ -8,3 +8,6 @@ _base_ = ['../_base_/frozen_tiny_shapes.py', '../_base_/datasets/shapes_caption.
 
 model = dict(head=dict(tasks=('cap', )), test_cfg=dict(task='cap'))
 train_cfg = dict(max_iters=600)
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

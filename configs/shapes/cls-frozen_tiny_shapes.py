@@ -12,3 +12,6 @@ model = dict(
     # A class name is 1-2 words: a short generation.
     test_cfg=dict(task='cap', max_new_tokens=8))
 train_cfg = dict(max_iters=600)
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

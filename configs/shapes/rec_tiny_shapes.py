@@ -8,3 +8,6 @@ model = dict(head=dict(tasks=('aref', )), test_cfg=dict(task='ref'))
 # 600 steps of 48 expressions: on the demo's LocCa encoder the decoder is at ~85% by 400
 # (README "The embedded demo"); the Cap encoder's is read later, if at all.
 train_cfg = dict(max_iters=600)
+
+# The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).
+train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))

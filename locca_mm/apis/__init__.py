@@ -7,21 +7,10 @@
 :class:`GroundedCaptionInferencer` (images, boxes -> texts),
 :class:`GroundedDetectionInferencer` (images -> boxes with texts) and
 :class:`FeatureInferencer` (images -> encoder tokens or pooled vectors).
-:mod:`.pseudo_labeler` labels image–text pairs with region boxes from an
-open-vocabulary detector (the paper's data recipe; ``tools/pseudo_label.py``).
+Labelling image–text pairs with region boxes is :mod:`locca_mm.labeling`.
 """
 from .inferencer import LocCaInferencer
 from .inputs import parse_box
-from .pseudo_labeler import (
-    STOPWORDS,
-    Detections,
-    MMDetGroundingDetector,
-    OpenVocabDetector,
-    OwlViTDetector,
-    PseudoLabeler,
-    extract_queries,
-    read_pairs,
-)
 from .task_inferencers import (
     FeatureInferencer,
     GroundedCaptionInferencer,
@@ -32,8 +21,5 @@ from .task_inferencers import (
 
 __all__ = [
     'LocCaInferencer', 'ImageCaptionInferencer', 'VisualGroundingInferencer',
-    'GroundedCaptionInferencer', 'GroundedDetectionInferencer', 'FeatureInferencer', 'parse_box',
-    'STOPWORDS', 'extract_queries', 'Detections',
-    'OpenVocabDetector', 'OwlViTDetector', 'MMDetGroundingDetector', 'PseudoLabeler',
-    'read_pairs'
+    'GroundedCaptionInferencer', 'GroundedDetectionInferencer', 'FeatureInferencer', 'parse_box'
 ]

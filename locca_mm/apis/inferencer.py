@@ -91,7 +91,7 @@ class LocCaInferencer(BaseInferencer):
     def _init_model(self, cfg, weights: Optional[str], device: str = 'cpu'):
         """Build ``cfg.model`` and load ``weights`` with ``weights_only`` loading.
 
-        A local checkpoint is read by :func:`~locca_mm.utils.checkpoint_io.safe_torch_load`
+        A local checkpoint is read by :func:`~locca_mm.compat.checkpoint_io.safe_torch_load`
         (the checkpoints locca_mm's runs write, older ones included, without
         allowing code to run on load); a URL by mmengine's loader.
         """
@@ -102,7 +102,7 @@ class LocCaInferencer(BaseInferencer):
             if '://' in weights:
                 checkpoint = _load_checkpoint(weights, map_location='cpu')
             else:
-                from locca_mm.utils.checkpoint_io import safe_torch_load
+                from locca_mm.compat.checkpoint_io import safe_torch_load
                 checkpoint = safe_torch_load(weights, map_location='cpu')
         if cfg.model.get('pretrained') is not None:
             del cfg.model.pretrained

@@ -9,10 +9,9 @@
   are replaced by the next record, and the replacement carries the count in
   its ``data_stats`` so that :class:`DataStatsHook` can add it up over workers
   and ranks.
-- The pipeline's ``BuildTaskSequences`` tokenises as the model decodes: a
-  dataset given ``tokenizer=`` hands it on; without one it takes the
-  tokenizer of the model built before it (a Runner builds its model first;
-  see :func:`locca_mm.models.tokenizers.set_model_tokenizer`).
+- The pipeline's ``BuildTaskSequences`` tokenises as the model decodes: the
+  config gives the dataset the model's tokenizer (``tokenizer=``, one config
+  entry for both) and the dataset hands it on to the steps that tokenise.
 """
 import copy
 import logging
@@ -113,9 +112,10 @@ class LocCaBaseDataset(BaseDataset):
     Args:
         skip_invalid (bool): skip malformed records (counted and logged)
             instead of raising. Defaults to False.
-        tokenizer (dict, optional): a ``LocCaTokenizer`` config, given to every
-            ``BuildTaskSequences`` in ``pipeline`` that has none. None: the
-            model's (the last model built in this process).
+        tokenizer (dict, optional): the model's ``LocCaTokenizer`` config, given
+            to every ``BuildTaskSequences`` / ``BuildDetectionSequence`` in
+            ``pipeline`` that has none. A training pipeline that tokenises
+            needs it here or on its steps.
         max_refetch (int): how many replacements to try for an invalid sample.
         **kwargs: :class:`mmengine.dataset.BaseDataset` arguments.
     """

@@ -5,6 +5,5 @@ from .heads import *  # noqa: F401,F403
 from .locca import LocCa
 from .necks import *  # noqa: F401,F403
 from .text import *  # noqa: F401,F403
-from .tokenizers import *  # noqa: F401,F403
 
 __all__ = ['LocCa']

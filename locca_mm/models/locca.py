@@ -9,8 +9,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import TRAIN_TASKS
-
-from .tokenizers.builder import build_tokenizer, set_model_tokenizer
+from locca_mm.tokenizers.builder import build_tokenizer
 
 
 def decoder_sizes(backbone, decoder: dict) -> Dict[str, int]:
@@ -87,8 +86,6 @@ class LocCa(BaseModel):
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         self.tokenizer = build_tokenizer(tokenizer)
-        # Data pipelines built after the model (a Runner's) tokenise as it decodes.
-        set_model_tokenizer(tokenizer)
         preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
         preprocessor.update(data_preprocessor or {})
         preprocessor.setdefault('pad_id', self.tokenizer.text_tokenizer.pad_id)
@@ -146,6 +143,7 @@ class LocCa(BaseModel):
         if not task_batches:
             raise ValueError('no task sequences in the batch: the training pipeline must '
                              'build them (BuildTaskSequences) before PackLocCaInputs')
+        self.check_tokenizer(data_samples)
         visual = self.extract_feat(inputs)
         losses: Dict[str, Tensor] = {}
         text_features = None
@@ -161,6 +159,20 @@ class LocCa(BaseModel):
             losses.update(self.contrastive_head.loss(visual, task_batches.get('cap'),
                                                      text_features))
         return losses
+
+    def check_tokenizer(self, data_samples: Optional[List]) -> None:
+        """Raise if the pipeline tokenised these samples with another tokenizer than the
+        model's (their ``tokenizer_signature`` is not :attr:`LocCaTokenizer.signature`):
+        ids of one vocabulary trained as another's are wrong training, not an error."""
+        ours = self.tokenizer.signature
+        for sample in data_samples or []:
+            theirs = sample.metainfo.get('tokenizer_signature')
+            if theirs is not None and theirs != ours:
+                raise ValueError(
+                    f'{sample.metainfo.get("source", "a training sample")} was tokenised by '
+                    f'a tokenizer (signature {theirs}) that is not the model\'s ({ours}): give '
+                    'the dataset the model\'s tokenizer, e.g. `train_dataloader = dict('
+                    'dataset=dict(tokenizer=_base_.tokenizer))` after changing it')
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: List) -> List:

@@ -19,7 +19,7 @@ sequence's prompt, ``Cap: ␣{question} ␣: ␣{answer} <eos>`` (the answer alo
 is trained on); detection by the decoder writes every object of an image in
 one GCap sequence, ``GCap: {box} : ␣{text} {box} : ␣{text} ... <eos>``.
 
-The tokenizer (:class:`~locca_mm.models.tokenizers.LocCaTokenizer`), the
+The tokenizer (:class:`~locca_mm.tokenizers.LocCaTokenizer`), the
 head (:class:`~locca_mm.models.heads.LocCaHead`), the data pipeline
 (``BuildTaskSequences``), the decoding constraints
 (:func:`~locca_mm.models.decoding.constraint_for`) and the inferencers all

@@ -8,18 +8,19 @@ from mmengine import DefaultScope
 def register_all_modules(init_default_scope: bool = True) -> None:
     """Import every locca_mm module so that it registers itself.
 
+    Each registry imports the subpackages its ``locations`` name
+    (:mod:`locca_mm.registry`): the one table of where modules live, so that this
+    ground-floor function names no upper layer.
+
     Args:
         init_default_scope (bool): Also make ``'locca_mm'`` the default scope,
             so that registries build from locca_mm's nodes first (and fall back
             to mmengine's). If another scope is current, a new ``locca_mm``
             scope instance is created and a warning says so. Defaults to True.
     """
-    import locca_mm.apis  # noqa: F401
-    import locca_mm.datasets  # noqa: F401
-    import locca_mm.engine  # noqa: F401
-    import locca_mm.evaluation  # noqa: F401
-    import locca_mm.models  # noqa: F401
-    import locca_mm.visualization  # noqa: F401
+    from locca_mm import registry
+    for name in registry.__all__:
+        getattr(registry, name).import_from_location()
 
     if not init_default_scope:
         return

@@ -6,7 +6,8 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from locca_mm.apis import (
+from locca_mm.cli import SetupError
+from locca_mm.labeling import (
     Detections,
     MMDetGroundingDetector,
     OpenVocabDetector,
@@ -14,7 +15,6 @@ from locca_mm.apis import (
     extract_queries,
     read_pairs,
 )
-from locca_mm.utils.cli import SetupError
 from tests.conftest import load_tool, run_tool
 from tools.pseudo_label_benchmark import write_clip_tokenizer_files
 
@@ -137,7 +137,7 @@ def owlvit_dir(tmp_path_factory) -> str:
 
 @pytest.fixture(scope='module')
 def owlvit(owlvit_dir):
-    from locca_mm.apis import OwlViTDetector
+    from locca_mm.labeling import OwlViTDetector
     return OwlViTDetector(owlvit_dir)
 
 
@@ -186,7 +186,7 @@ def test_owlvit_batch_matches_single_images(owlvit):
 
 def test_owlvit_directory_without_config(tmp_path):
     pytest.importorskip('transformers')
-    from locca_mm.apis import OwlViTDetector
+    from locca_mm.labeling import OwlViTDetector
     with pytest.raises(ValueError, match='has no config.json'):
         OwlViTDetector(str(tmp_path))
 
@@ -196,7 +196,7 @@ def test_owl_boxes_match_transformers_postprocess(tmp_path, version):
     """Boxes in original pixels; OWLv2's are fractions of the padded square."""
     import torch
 
-    from locca_mm.apis import OwlViTDetector
+    from locca_mm.labeling import OwlViTDetector
     detector = OwlViTDetector(_save_tiny_owl(str(tmp_path), version))
     assert type(detector.model).__name__ == ('OwlViTForObjectDetection' if version == 1
                                             else 'Owlv2ForObjectDetection')

@@ -271,7 +271,7 @@ def test_infer_tool_pairs_several_images_and_boxes(tiny, tmp_path):
                            '--box', '2,2,20,20', '--out-dir', str(tmp_path)])
     assert [(osp.basename(p['image']), p['box']) for p in preds] == [
         ('a.jpg', [1, 1, 9, 9]), ('b.png', [2, 2, 20, 20])]
-    from locca_mm.utils.cli import SetupError
+    from locca_mm.cli import SetupError
     with pytest.raises(SetupError, match='2 --box values for 3 images'):
         tool.main([a, b, c, tiny['cfg'], tiny['ckpt'], '--task', 'gcap', '--box', '1,1,9,9',
                    '--box', '2,2,20,20', '--out-dir', str(tmp_path)])

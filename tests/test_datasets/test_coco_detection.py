@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from locca_mm.datasets import CocoCaptionDataset
-from locca_mm.models.tokenizers import LocCaTokenizer
-from locca_mm.models.tokenizers.detection import parse_detection_sequence
+from locca_mm.tokenizers import LocCaTokenizer
+from locca_mm.tokenizers.detection import parse_detection_sequence
 from locca_mm.utils import register_all_modules
 from tests.conftest import ROOT
 from tests.test_datasets.utils import DATA, TOKENIZER

@@ -12,9 +12,9 @@ from locca_mm.datasets import InvalidRecordError
 from locca_mm.datasets.holistic import imagenet_class_names
 from locca_mm.datasets.holistic_text import answer_counts
 from locca_mm.evaluation import normalize_class_text
-from locca_mm.models.tokenizers import build_tokenizer
 from locca_mm.registry import DATASETS
 from locca_mm.structures import TaskBatch
+from locca_mm.tokenizers import build_tokenizer
 from locca_mm.utils import register_all_modules
 from tests.test_datasets.utils import DATA, TOKENIZER
 

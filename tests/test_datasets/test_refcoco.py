@@ -143,8 +143,8 @@ def test_dataset_name_qualifies_each_samples_split():
 def test_union_config_trains_on_no_evaluated_image_and_names_every_split():
     from mmengine.config import Config
 
+    from locca_mm.cli import leaf_datasets
     from locca_mm.registry import DATASETS
-    from locca_mm.utils.cli import leaf_datasets
     from tests.config_runs import _to_fixtures
     from tests.conftest import ROOT
     cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets', 'refcoco_union.py'))

@@ -101,6 +101,6 @@ def test_two_process_ddp_sees_every_shard_sample_once_per_epoch(tmp_path):
         flat = [i for rank in batches for batch in rank for i in batch]
         assert sorted(flat) == list(range(12)), (epoch, flat)
     # Data statistics were reduced over ranks and saved with the checkpoint.
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     meta = safe_torch_load(str(work_dir / 'epoch_2.pth'))['meta']
     assert meta['data_stats']['skipped_invalid'] == 0

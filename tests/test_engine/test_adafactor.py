@@ -237,3 +237,16 @@ def test_big_vision_defaults():
     group = opt.param_groups[0]
     assert group['min_dim_size_to_factor'] == 32 and group['clipping_threshold'] is None
     assert (group['decay_rate'], group['beta2_cap'], group['beta1']) == (0.8, 0.999, 0.9)
+
+
+def test_the_optimizer_state_holds_plain_values_only():
+    """torch.distributed's state-dict gathering (FSDP checkpoints) takes tensors, numbers,
+    strings and containers of them: the momentum dtype is kept by name."""
+    p = torch.nn.Parameter(torch.randn(8, 8))
+    optimizer = ScalingViTAdafactor([p], momentum_dtype=torch.bfloat16)
+    p.grad = torch.randn(8, 8)
+    optimizer.step()
+    group = optimizer.state_dict()['param_groups'][0]
+    assert group['momentum_dtype'] == 'bfloat16'
+    assert not [k for k, v in group.items() if isinstance(v, torch.dtype)]
+    assert optimizer.state[p]['exp_avg'].dtype == torch.bfloat16

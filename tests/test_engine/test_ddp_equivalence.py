@@ -38,8 +38,8 @@ def _perturbed_init(tmp_path) -> None:
     """``init.pth``: the model's init plus noise on every weight. The init alone zeroes the
     output logits (every first loss is log V whatever the batch); perturbed, the first losses
     depend on the data and on how the ranks' losses are combined."""
+    from locca_mm.cli import load_config
     from locca_mm.registry import MODELS
-    from locca_mm.utils.cli import load_config
     probe = tmp_path / 'probe.py'
     probe.write_text(CONFIG.replace('{batch}', '8').replace("load_from = '{init}'", ''))
     torch.manual_seed(0)
@@ -53,7 +53,7 @@ def _perturbed_init(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_two_process_ddp_equals_single_process_with_double_batch(tmp_path):
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     _perturbed_init(tmp_path)
 
     def run(name, batch, procs):

@@ -50,11 +50,11 @@ register_all_modules()
 after = snapshot()
 changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
 added = sorted(set(map(tuple, after['MODULE2PACKAGE'])) - set(map(tuple, before['MODULE2PACKAGE'])))
-import locca_mm.engine
-locca_mm.engine.apply_runtime_fixes()
+import locca_mm.compat
+locca_mm.compat.apply_runtime_fixes()
 fixed = snapshot()
 patched = sorted(k for k in set(after) | set(fixed) if after.get(k) != fixed.get(k))
-locca_mm.engine.apply_runtime_fixes()
+locca_mm.compat.apply_runtime_fixes()
 print(json.dumps(dict(changed=changed, added=added, patched=patched, again=snapshot() == fixed)))
 '''
 
@@ -83,7 +83,7 @@ def test_import_changes_nothing_outside_the_package_and_the_fixes_are_narrow():
 
 
 def test_cpu_ddp_wrapper_cfg_drops_device_ids():
-    from locca_mm.engine.runtime_fixes import cpu_model_wrapper_cfg
+    from locca_mm.compat.runtime_fixes import cpu_model_wrapper_cfg
     cfg = dict(find_unused_parameters=True)
     default = cpu_model_wrapper_cfg(None, cfg)
     assert default == dict(type='MMDistributedDataParallel', broadcast_buffers=False,

@@ -18,7 +18,7 @@ def test_the_config_asks_for_25_coco_names_within_the_decoders_positions():
     from mmdet.datasets import CocoDataset
     from mmengine.config import Config
 
-    from locca_mm.models.tokenizers import LocCaTokenizer
+    from locca_mm.tokenizers import LocCaTokenizer
     from locca_mm.utils import register_all_modules
     register_all_modules()
     cfg = Config.fromfile(osp.join(ROOT, CONFIG))

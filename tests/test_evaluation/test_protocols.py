@@ -14,7 +14,7 @@ QUICK = ['train_cfg.max_iters=6', 'train_dataloader.batch_size=4',
 
 @pytest.mark.slow
 def test_rec_protocol_trains_only_the_decoder(tmp_path):
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     pre = tmp_path / 'pre'
     config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
     proc = run_tool(['train.py', config, '--work-dir', str(pre), '--cfg-options', *QUICK])
@@ -36,9 +36,9 @@ def test_rec_protocol_trains_only_the_decoder(tmp_path):
 
 
 def test_rec_protocol_model_gives_no_gradient_to_the_encoder(tmp_path):
+    from locca_mm.cli import load_config
     from locca_mm.registry import MODELS
     from locca_mm.utils import register_all_modules
-    from locca_mm.utils.cli import load_config
     from tests.test_models.utils import make_batch
     register_all_modules()
     cfg = load_config(osp.join(SHAPES, 'rec_tiny_shapes.py'))

@@ -43,7 +43,7 @@ def test_locca_l_config_builds_the_large_encoder():
     ('locca/locca-no-gcap-box-loss_vit-b16_256xb32-1100k_webli', 'gcap', ('text', )),
 ])
 def test_table7_ablations_change_only_the_loss_span(config, task, loss_on):
-    from locca_mm.models.tokenizers import build_tokenizer
+    from locca_mm.tokenizers import build_tokenizer
     from tests.test_models.utils import TINY_TOKENIZER
     cfg = Config.fromfile(osp.join(ROOT, 'configs', f'{config}.py'))
     tok = build_tokenizer(dict(TINY_TOKENIZER, loss_on=cfg.model.tokenizer.loss_on))

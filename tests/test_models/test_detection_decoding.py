@@ -2,12 +2,11 @@
 import pytest
 import torch
 
-from locca_mm.models.decoding import constraint_for, generate
-from locca_mm.models.detection_decoding import DetectionConstraint, NameTrie
-from locca_mm.models.tokenizers import LocCaTokenizer
-from locca_mm.models.tokenizers.detection import parse_detection_sequence
+from locca_mm.models.decoding import DetectionConstraint, NameTrie, constraint_for, generate
 from locca_mm.registry import MODELS
 from locca_mm.structures import LocCaDataSample
+from locca_mm.tokenizers import LocCaTokenizer
+from locca_mm.tokenizers.detection import parse_detection_sequence
 from tests.test_models.utils import IMG, TINY_TOKENIZER, randomize_logits, tiny_model_cfg
 
 CLASSES = ('car', 'carrot', 'dog', 'a')
@@ -246,7 +245,7 @@ def test_a_shorter_pretrained_position_table_fills_the_first_rows():
 
 def test_long_detection_sequences_train_as_gcap_rows():
     """Whole-image sequences (much longer than one pair) through LocCaHead's gcap loss."""
-    from locca_mm.models.tokenizers.detection import build_detection_sequence
+    from locca_mm.tokenizers.detection import build_detection_sequence
     model = big_tiny_model(0).train()
     tok = model.tokenizer
     samples_ = []

@@ -18,6 +18,19 @@ def test_loss_step_gives_every_parameter_a_finite_gradient():
         assert torch.isfinite(p.grad).all(), name
 
 
+def test_samples_tokenised_by_another_tokenizer_stop_the_step():
+    model = build_tiny()
+    batch = make_batch(model)
+    ours = model.tokenizer.signature
+    for sample in batch['data_samples']:
+        sample.set_metainfo(dict(tokenizer_signature=ours, source='a.jsonl#3'))
+    assert set(model(**batch, mode='loss')) == {'loss_cap', 'loss_aref', 'loss_gcap'}
+    batch['data_samples'][2].set_metainfo(dict(tokenizer_signature='0123456789ab'))
+    with pytest.raises(ValueError, match=r'a\.jsonl#3 was tokenised by a tokenizer '
+                       r'\(signature 0123456789ab\) that is not the model\'s'):
+        model(**batch, mode='loss')
+
+
 def test_initial_loss_is_uniform_over_the_vocabulary():
     # Zero-initialised logits: every token is equally likely at the start.
     model = build_tiny()
@@ -103,7 +116,7 @@ def test_checkpoint_reload_gives_identical_outputs_and_encoder_loads_by_prefix(t
     path = tmp_path / 'locca.pth'
     torch.save({'state_dict': model.state_dict()}, path)
     restored = build_tiny(seed=1)
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     restored.load_state_dict(safe_torch_load(str(path))['state_dict'])
     batch = make_batch(model)
     model.eval(), restored.eval()

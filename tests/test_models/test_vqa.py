@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from locca_mm.datasets.transforms import BuildTaskSequences, PackLocCaInputs
-from locca_mm.models.tokenizers import LocCaTokenizer
 from locca_mm.structures import TaskBatch
+from locca_mm.tokenizers import LocCaTokenizer
 from tests.test_models.utils import IMG, build_tiny
 
 EOS = 2

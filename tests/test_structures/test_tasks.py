@@ -27,7 +27,7 @@ def test_every_training_task_has_a_prefix_and_a_format():
 
 def test_the_users_of_the_table_read_it():
     from locca_mm.datasets.transforms.sequences import BuildTaskSequences
-    from locca_mm.models.tokenizers import locca
+    from locca_mm.tokenizers import locca
     assert set(locca.DEFAULT_LOSS_ON) == set(tasks.BOX_TASKS)
     assert locca.DEFAULT_PREFIXES is tasks.DEFAULT_PREFIXES
     tok = locca.LocCaTokenizer()
@@ -38,12 +38,12 @@ def test_the_users_of_the_table_read_it():
 def test_constraints_follow_the_table():
     from locca_mm.models.decoding import (
         BoxConstraint,
+        DetectionConstraint,
         GroundedCaptionConstraint,
         TextConstraint,
         constraint_for,
     )
-    from locca_mm.models.detection_decoding import DetectionConstraint
-    from locca_mm.models.tokenizers import LocCaTokenizer
+    from locca_mm.tokenizers import LocCaTokenizer
     kinds = dict(text=TextConstraint, box=BoxConstraint, box_text=GroundedCaptionConstraint,
                  boxes_texts=DetectionConstraint)
     tok = LocCaTokenizer()

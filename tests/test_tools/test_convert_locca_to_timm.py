@@ -4,9 +4,9 @@ import json
 import pytest
 import torch
 
+from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT, MAPNeck
 from locca_mm.models.backbones.converters import timm_to_locca
-from locca_mm.utils.cli import run_cli
 from locca_mm.utils.encoder_checkpoint import save_encoder
 from tests.conftest import load_tool
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
+from locca_mm.cli import SetupError
 from locca_mm.datasets.web_shards import ShardWriter
-from locca_mm.utils.cli import SetupError
 from tests.conftest import load_tool
 
 

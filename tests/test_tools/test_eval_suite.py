@@ -16,9 +16,9 @@ SUITE_METRICS = {'rec/Acc@0.5': 100, 'caption/CIDEr': 1000, 'cls/accuracy': 100}
 
 def _tiny_checkpoint(path, seed: int) -> str:
     """The tiny shapes LocCa with random weights (``seed``), saved as a pretraining would."""
+    from locca_mm.cli import load_config
     from locca_mm.registry import MODELS
     from locca_mm.utils import register_all_modules
-    from locca_mm.utils.cli import load_config
     register_all_modules()
     torch.manual_seed(seed)
     model = MODELS.build(load_config(PRETRAIN).model)
@@ -34,7 +34,7 @@ def checkpoints(tmp_path_factory):
 
 @pytest.mark.slow
 def test_two_checkpoints_one_table_frozen_encoders(checkpoints, tmp_path):
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     out = tmp_path / 'table'
     for name, ckpt in zip(('first', 'second'), checkpoints):
         proc = run_tool(['eval_suite.py', ckpt, '--quick', '--name', name, '--out', str(out),
@@ -76,7 +76,7 @@ def test_two_checkpoints_one_table_frozen_encoders(checkpoints, tmp_path):
 
 @pytest.mark.slow
 def test_real_data_without_its_data_is_reported_not_run(checkpoints, tmp_path):
-    from locca_mm.apis.eval_suite import REAL_SUITES, suite_configs
+    from locca_mm.cli.eval_suite import REAL_SUITES, suite_configs
     # Run from an empty directory: every relative data root is absent.
     proc = run_tool(['eval_suite.py', checkpoints[0], '--data', 'real', '--name', 'nodata'],
                     cwd=str(tmp_path))
@@ -94,7 +94,7 @@ def test_real_data_without_its_data_is_reported_not_run(checkpoints, tmp_path):
 
 
 def test_results_table_merges_rows(tmp_path):
-    from locca_mm.apis.eval_suite import ResultsTable, spread
+    from locca_mm.cli.eval_suite import ResultsTable, spread
     table = ResultsTable(str(tmp_path))
     table.merge('a', dict(cells={'x/m': spread([1.0, 3.0])}, seeds=[0, 1]))
     table.merge('b', dict(cells={'y/m': dict(note='missing data: d/')}, seeds=[0]))
@@ -114,7 +114,7 @@ def test_results_table_merges_rows(tmp_path):
 def test_missing_data_names_the_first_absent_path(tmp_path):
     from mmengine.config import Config
 
-    from locca_mm.apis.eval_suite import missing_data
+    from locca_mm.cli.eval_suite import missing_data
     (tmp_path / 'root' / 'images').mkdir(parents=True)
     (tmp_path / 'root' / 'ann.json').write_text('{}')
     dataset = dict(type='X', data_root='root/', ann_file='ann.json',
@@ -201,7 +201,7 @@ def test_bad_arguments_stop_with_one_line(checkpoints, tmp_path):
 
 
 def test_suites_and_their_configs():
-    from locca_mm.apis.eval_suite import config_tag, headline, parse_suites, suite_configs
+    from locca_mm.cli.eval_suite import config_tag, headline, parse_suites, suite_configs
     assert parse_suites('', 'embedded') == ['rec', 'caption', 'cls']
     assert parse_suites('cls, rec-aided,cls', 'embedded') == ['cls', 'rec-aided']
     assert parse_suites('', 'real') == ['rec', 'rec-finetune', 'holistic', 'ade20k', 'detection']

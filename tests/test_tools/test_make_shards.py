@@ -6,6 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
+from locca_mm.cli import SetupError
 from locca_mm.datasets import (
     CocoCaptionDataset,
     JsonlDataset,
@@ -13,7 +14,6 @@ from locca_mm.datasets import (
     ShardedTarDataset,
     VisualGenomeDataset,
 )
-from locca_mm.utils.cli import SetupError
 from tests.conftest import load_tool
 from tests.test_datasets.utils import DATA, pair_shards
 

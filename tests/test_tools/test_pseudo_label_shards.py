@@ -8,9 +8,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from locca_mm.apis.shard_labeling import LabelUnit, UnitStream, _to_original
+from locca_mm.cli import SetupError
 from locca_mm.datasets import ShardedTarDataset
-from locca_mm.utils.cli import SetupError
+from locca_mm.labeling.shard_labeling import LabelUnit, UnitStream, _to_original
 from tests.conftest import free_port, load_tool, run_tool
 from tests.test_apis.test_pseudo_label import CAPTIONS, _save_tiny_owl
 from tests.test_datasets.utils import jpeg_bytes, pair_shards, write_tar

@@ -20,9 +20,9 @@ def test_lengths_and_cut_share_match_the_pipeline_counts(tmp_path):
     assert cap['p50'] <= cap['p90'] <= cap['max'] and cap['max'] > 14
     assert cap['suggested_max_length'] % 8 == 0 and cap['suggested_max_length'] >= cap['p90']
     # The cut share equals what the pipeline itself flags as truncated at that limit.
+    from locca_mm.cli import load_config
     from locca_mm.registry import DATASETS
     from locca_mm.utils import register_all_modules
-    from locca_mm.utils.cli import load_config
     register_all_modules()
     cfg = load_config(SHAPES, {'model.tokenizer.max_length.cap': 14})
     dataset = DATASETS.build(cfg.train_dataloader.dataset)

@@ -1,4 +1,5 @@
 """tools/train.py, test.py, dist_train.sh and print_config.py on the toy config."""
+import glob
 import json
 import os
 import os.path as osp
@@ -7,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from locca_mm.utils.checkpoint_io import safe_torch_load
+from locca_mm.compat.checkpoint_io import safe_torch_load
 from tests.conftest import TOY_CONFIG, assert_same_training_state, free_port, read_scalars, run_tool
 
 # Raw per-iteration losses in scalars.json: no smoothing window, log every iteration.
@@ -161,3 +162,44 @@ def test_amp_trains_locca_in_bfloat16_autocast(tmp_path):
     assert "type='AutocastOptimWrapper'" in ckpt['meta']['cfg']
     assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
                if v.is_floating_point())
+
+
+# The brief's entry point on the repository's fixture shards (two images a step).
+ENTRY = ['configs/locca_vit_b.py', '--dry-run', '--cfg-options',
+         f"train_dataloader.dataset.shards={osp.join('tests', 'data', 'shards')}"
+         '/shard-{000000..000001}.tar',
+         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False']
+
+
+def _dry_run_report(proc):
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [x for x in proc.stdout.splitlines() if x.startswith('dry run: ')]
+    assert lines, proc.stdout[-2000:]
+    return lines
+
+
+@pytest.mark.slow
+def test_the_entry_config_builds_with_train_py(tmp_path):
+    proc = run_tool(['train.py', *ENTRY[:2], '--work-dir', str(tmp_path), *ENTRY[2:]])
+    (line,) = _dry_run_report(proc)
+    # The paper's model: a ViT-B/16 LocCa, Adafactor, 224-px inputs, the shards' samples.
+    assert 'model LocCa' in line and 'optimizer ScalingViTAdafactor' in line
+    assert 'inputs [2, 3, 224, 224]' in line and 'dataset ShardedTarDataset' in line
+    params = int(line.split('parameters ')[1].split(',')[0])
+    assert 150e6 < params < 250e6, line  # ViT-B/16 (86 M) + a 6-layer decoder and its vocabulary
+    assert not glob.glob(str(tmp_path / 'iter_*.pth'))  # nothing trained
+
+
+@pytest.mark.slow
+def test_the_entry_config_builds_with_dist_train_sh(tmp_path):
+    proc = run_tool(['dist_train.sh', ENTRY[0], '2', *ENTRY[1:2], '--work-dir', str(tmp_path),
+                     *ENTRY[2:]], PORT=str(free_port()), timeout=600)
+    assert len(_dry_run_report(proc)) == 2  # both ranks built everything
+
+
+def test_a_missing_config_names_the_closest_ones(tmp_path):
+    proc = run_tool(['train.py', 'configs/loca_vit_b.py', '--work-dir', str(tmp_path)])
+    assert proc.returncode == 1
+    assert 'config file not found: configs/loca_vit_b.py (closest: configs/locca_vit_b.py' \
+        in proc.stderr

@@ -5,8 +5,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
-from locca_mm.utils.cli import run_cli
 from tests.conftest import load_tool
 
 from .utils import ARCH, PATCH, config_path, save_tiny_locca

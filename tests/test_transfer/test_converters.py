@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
 from locca_mm.models.backbones.converters import (
     big_vision_to_locca,
@@ -10,7 +11,6 @@ from locca_mm.models.backbones.converters import (
     timm_to_locca,
 )
 from locca_mm.models.layers import resize_pos_embed
-from locca_mm.utils.cli import run_cli
 from tests.conftest import load_tool
 
 from .utils import ARCH

@@ -5,8 +5,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
-from locca_mm.utils.cli import run_cli
 from tests.conftest import load_tool
 
 from .utils import ARCH, PATCH, PRETRAIN_SIZE

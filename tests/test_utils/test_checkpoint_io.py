@@ -13,7 +13,7 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from locca_mm.utils.checkpoint_io import (
+from locca_mm.compat.checkpoint_io import (
     HISTORY_BUFFER_KEY,
     CheckpointLoadError,
     restore_history_buffers,

@@ -1,4 +1,4 @@
-"""Checkpoint I/O (utils/checkpoint_io.py): a full-length checkpoint with one flipped byte.
+"""Checkpoint I/O (compat/checkpoint_io.py): a full-length checkpoint with one flipped byte.
 
 A truncated file is covered in test_checkpoint_io.py; here the file keeps its length and
 its zip directory, and one byte inside a tensor's data is flipped (bit rot, a bad disk or
@@ -12,7 +12,7 @@ import zipfile
 import pytest
 import torch
 
-from locca_mm.utils.checkpoint_io import (
+from locca_mm.compat.checkpoint_io import (
     CheckpointLoadError,
     atomic_torch_save,
     atomic_write_text,

@@ -1,15 +1,14 @@
-"""The tools' shared steps (utils/cli.py): configs, tokenizer linking, work dirs, errors."""
+"""The tools' shared steps (cli/common.py): configs, encoder_from, work dirs, errors."""
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
-from locca_mm.utils.cli import (
+from locca_mm.cli import (
     SetupError,
     SetupGuard,
     apply_encoder_from,
     default_work_dir,
-    link_tokenizer,
     load_config,
     run_cli,
 )
@@ -21,7 +20,7 @@ SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.p
 def test_load_config_merges_options_and_names_a_missing_file(tmp_path):
     cfg = load_config(SHAPES, dict(train_cfg=dict(max_iters=4)))
     assert cfg.train_cfg.max_iters == 4
-    # link_tokenizer ran: the training data tokenises as the model decodes.
+    # The config itself gives the training data the model's tokenizer.
     assert cfg.train_dataloader.dataset.tokenizer == cfg.model.tokenizer
     with pytest.raises(SetupError, match='config file not found'):
         load_config(str(tmp_path / 'absent.py'))
@@ -29,17 +28,6 @@ def test_load_config_merges_options_and_names_a_missing_file(tmp_path):
     bad.write_text('model = dict(\n')
     with pytest.raises(SetupError, match='cannot read config'):
         load_config(str(bad))
-
-
-def test_link_tokenizer_reaches_mixed_datasets_and_keeps_their_own():
-    own = dict(type='ByteTokenizer')
-    cfg = Config(dict(
-        model=dict(tokenizer=dict(type='LocCaTokenizer')),
-        train_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
-            dict(type='JsonlDataset'), dict(type='JsonlDataset', tokenizer=own)]))))
-    link_tokenizer(cfg)
-    inner = cfg.train_dataloader.dataset.datasets
-    assert inner[0].tokenizer == dict(type='LocCaTokenizer') and inner[1].tokenizer == own
 
 
 def test_encoder_from_becomes_the_backbone_init_cfg():

@@ -20,9 +20,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 import numpy as np  # noqa: E402
 
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.datasets.jsonl import loads_line  # noqa: E402
 from locca_mm.datasets.shards import _open, expand_shards, index_shard  # noqa: E402
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 SCORE_BINS = np.linspace(0, 1, 11)
 SIZE_BINS = np.array([0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0])

@@ -208,7 +208,7 @@ def run_one(encoder: str, diagnostic: str, args, start: float) -> dict:
                             iters=args.iters, options=args.rec_options, **overrides)
     if args.train_encoder_after is not None:
         cfg.model.backbone.frozen_stages = -1
-    from locca_mm.utils.cli import build_runner
+    from locca_mm.cli import build_runner
     cfg.experiment_name = f'diag-{diagnostic}-{os.getpid()}-{time.time():.0f}'
     cfg.visualizer.name = cfg.experiment_name
     cfg.log_level = 'WARNING'

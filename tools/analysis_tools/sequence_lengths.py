@@ -20,7 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from locca_mm.utils.cli import SetupError, build_phase_dataset, load_config, run_cli  # noqa: E402,E501
+from locca_mm.cli import SetupError, build_phase_dataset, load_config, run_cli  # noqa: E402,E501
 
 UNCUT = 1_000_000
 

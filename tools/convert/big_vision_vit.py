@@ -21,13 +21,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import locca_mm  # noqa: E402,F401
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.models.backbones.converters import (  # noqa: E402
     big_vision_to_locca,
     big_vision_vit_forward,
     build_encoder,
     save_converted,
 )
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):

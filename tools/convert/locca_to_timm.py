@@ -38,9 +38,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 
 import locca_mm  # noqa: E402,F401
+from locca_mm.cli import SetupError, load_config, run_cli  # noqa: E402
+from locca_mm.compat.checkpoint_io import safe_torch_load  # noqa: E402
 from locca_mm.models.backbones.converters import TimmExport, locca_to_timm  # noqa: E402
-from locca_mm.utils.checkpoint_io import safe_torch_load  # noqa: E402
-from locca_mm.utils.cli import SetupError, load_config, run_cli  # noqa: E402
 from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, encoder_state  # noqa: E402
 
 # Where the models put a one-query MAP pooler (an AttentionPool), most specific first.

@@ -22,12 +22,12 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 import torch  # noqa: E402
 
 import locca_mm  # noqa: E402,F401
+from locca_mm.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.models.backbones.converters import (  # noqa: E402
     build_encoder,
     save_converted,
     timm_to_locca,
 )
-from locca_mm.utils.cli import SetupError, run_cli  # noqa: E402
 from locca_mm.utils.encoder_checkpoint import read_state_dict  # noqa: E402
 
 

@@ -7,7 +7,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmengine.config import DictAction  # noqa: E402
 
-from locca_mm.utils.cli import load_config, run_cli  # noqa: E402
+from locca_mm.cli import load_config, run_cli  # noqa: E402
 
 
 def parse_args(argv=None):

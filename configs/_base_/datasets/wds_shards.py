@@ -1,7 +1,8 @@
 # Pretraining data in WebDataset-layout tar shards ({key}.jpg + {key}.json, the JSONL
 # record format), e.g. image-text pairs pseudo-labelled by tools/pseudo_label.py.
 # Shards may be local paths or fsspec URLs; brace ranges expand.
-# BuildTaskSequences uses the model's tokenizer (the Runner builds the model first).
+# BuildTaskSequences tokenises with the dataset's `tokenizer`: a config that inherits a model
+# base gives it the model's (`train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))`).
 _base_ = ['./train_loader.py']
 
 train_pipeline = [

@@ -3,7 +3,7 @@
 # loss set contrastive_head.loss_type='sigmoid'.
 _base_ = './locca_vit_b.py'
 
-# Captions carry no task prefix here; `tokenizer` is also what the pipeline uses.
+# Captions carry no task prefix here; the leaf configs give `tokenizer` to the pipeline too.
 tokenizer = dict(prefixes=dict(cap='', aref='ARef:', gcap='GCap:'))
 model = dict(
     tokenizer=tokenizer,

@@ -5,7 +5,7 @@
 # loss = λ_con · L_con + λ_cap · L_cap with CoCa's λ_con = 1, λ_cap = 2.
 _base_ = './locca_vit_b.py'
 
-# Captions carry no task prefix here; `tokenizer` is also what the pipeline uses.
+# Captions carry no task prefix here; the leaf configs give `tokenizer` to the pipeline too.
 tokenizer = dict(prefixes=dict(cap='', aref='ARef:', gcap='GCap:'))
 model = dict(
     tokenizer=tokenizer,

@@ -5,9 +5,9 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from locca_mm.models.tokenizers.detection import DEFAULT_MAX_BOXES, build_detection_sequence
 from locca_mm.registry import TRANSFORMS
 from locca_mm.structures import box_frame
+from locca_mm.tokenizers.detection import DEFAULT_MAX_BOXES, build_detection_sequence
 
 from ..base import add_stats, invalid
 from .sequences import pipeline_tokenizer
@@ -35,11 +35,12 @@ class BuildDetectionSequence(BaseTransform):
     ``max_length``).
 
     Required keys: ``regions``, ``gt_bboxes``, ``gt_bboxes_labels``,
-    ``img_shape`` / ``pad_shape``. Added: ``task_sequences = {'gcap': seq}``.
+    ``img_shape`` / ``pad_shape``. Added: ``task_sequences = {'gcap': seq}`` and
+    ``tokenizer_signature`` (see :class:`BuildTaskSequences`).
 
     Args:
-        tokenizer (dict, optional): the ``LocCaTokenizer`` config (or object);
-            None takes the model's (see :class:`BuildTaskSequences`).
+        tokenizer (dict): the ``LocCaTokenizer`` config (or object), the
+            model's; None only where the dataset gives it.
         max_boxes (int): most pairs per sequence. Defaults to 25 (the paper's).
         shuffle (bool): a random order of the objects (else their order in
             the annotation). Defaults to True.
@@ -81,6 +82,7 @@ class BuildDetectionSequence(BaseTransform):
         if built.sequence.truncated:
             add_stats(results, truncated=1)
         results['task_sequences'] = {'gcap': built.sequence}
+        results['tokenizer_signature'] = self.tokenizer.signature
         return results
 
     def __repr__(self) -> str:

@@ -34,7 +34,8 @@ class PackLocCaInputs(BaseTransform):
 
     def __init__(self, meta_keys: Sequence[str] = (
             'img_path', 'source', 'ori_shape', 'img_shape', 'pad_shape', 'scale_factor',
-            'flip', 'flip_direction', 'data_stats', 'sample_idx', 'split', 'img_id')):
+            'flip', 'flip_direction', 'data_stats', 'sample_idx', 'split', 'img_id',
+            'tokenizer_signature')):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:

@@ -5,25 +5,22 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from locca_mm.models.tokenizers.builder import build_tokenizer, model_tokenizer
 from locca_mm.registry import TRANSFORMS
 from locca_mm.structures import box_frame
 from locca_mm.structures.tasks import BOX_TASKS, TRAIN_TASKS, check_train_tasks
+from locca_mm.tokenizers.builder import build_tokenizer
 
 from ..base import add_stats, invalid
 
 
 def pipeline_tokenizer(tokenizer, owner: str):
-    """The ``LocCaTokenizer`` a pipeline transform (``owner``) tokenises with: the one
-    given (a config or an object), else that of the last model built in this process."""
-    if tokenizer is None:
-        tokenizer = model_tokenizer()
+    """The ``LocCaTokenizer`` a pipeline transform (``owner``) tokenises with (a config
+    or an object); a clear error without one."""
     if tokenizer is None:
         raise ValueError(
-            f'{owner} has no tokenizer: build the model first (an mmengine Runner does: the '
-            'dataset then takes model.tokenizer), or set tokenizer=... on the dataset '
-            '(locca_mm.utils.cli.link_tokenizer(cfg) copies model.tokenizer into every '
-            'dataset of a config)')
+            f'{owner} has no tokenizer: give its dataset the model\'s (in a config that '
+            'inherits a model base, `train_dataloader = dict(dataset=dict('
+            'tokenizer=_base_.tokenizer))`), or the transform `tokenizer=...`')
     return build_tokenizer(tokenizer)
 
 
@@ -31,11 +28,12 @@ def pipeline_tokenizer(tokenizer, owner: str):
 class BuildTaskSequences(BaseTransform):
     """Turn the sample's caption and sampled regions into token sequences.
 
-    Uses the model's ``LocCaTokenizer``: the one given (a dataset passes its
-    ``tokenizer=`` argument on), else that of the last model built in this
-    process (:func:`~locca_mm.models.tokenizers.set_model_tokenizer`; a Runner
-    builds its model before its dataloaders). Boxes are quantised in the
-    frame the encoder sees (the padded input if padded, else the image).
+    Uses the model's ``LocCaTokenizer``, given here or by the dataset (a
+    :class:`~locca_mm.datasets.LocCaBaseDataset` hands its ``tokenizer=`` on
+    to its pipeline). Every sample is stamped with the tokenizer's
+    :attr:`~locca_mm.tokenizers.LocCaTokenizer.signature`, which the model
+    checks against its own. Boxes are quantised in the frame the encoder sees
+    (the padded input if padded, else the image).
 
     - ``cap``: one caption, drawn at random when the sample has several
       (``caption='random'``) or the first (``'first'``). A sample with a
@@ -49,11 +47,12 @@ class BuildTaskSequences(BaseTransform):
     are counted in ``data_stats`` (``truncated``).
 
     Required keys: ``captions``, ``sampled_regions`` (for region tasks),
-    ``img_shape``/``pad_shape``. Added: ``task_sequences``, ``gt_caption``.
+    ``img_shape``/``pad_shape``. Added: ``task_sequences``, ``gt_caption``,
+    ``tokenizer_signature``.
 
     Args:
-        tokenizer (dict, optional): the ``LocCaTokenizer`` config (or object);
-            None takes the model's (see above).
+        tokenizer (dict): the ``LocCaTokenizer`` config (or object), the
+            model's; None only where the dataset gives it.
         tasks (Sequence[str]): tasks to build, among
             :data:`~locca_mm.structures.tasks.TRAIN_TASKS`. Defaults to all three.
         caption (str): ``'random'`` or ``'first'``. Defaults to ``'random'``.
@@ -94,6 +93,7 @@ class BuildTaskSequences(BaseTransform):
         if truncated:
             add_stats(results, truncated=truncated)
         results['task_sequences'] = seqs
+        results['tokenizer_signature'] = self.tokenizer.signature
         return results
 
     def __repr__(self) -> str:

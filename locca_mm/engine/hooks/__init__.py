@@ -2,9 +2,8 @@
 from .data_stats_hook import DataStatsHook
 from .reliability_hooks import NonFiniteLossError, NonFiniteLossHook, PreemptionHook, StepSeedHook
 from .visualization_hook import LocCaVisualizationHook
-from .weights_only_checkpoint_hook import WeightsOnlyCheckpointHook
 
 __all__ = [
     'DataStatsHook', 'StepSeedHook', 'PreemptionHook', 'NonFiniteLossHook', 'NonFiniteLossError',
-    'WeightsOnlyCheckpointHook', 'LocCaVisualizationHook'
+    'LocCaVisualizationHook'
 ]

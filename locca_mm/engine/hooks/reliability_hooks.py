@@ -143,7 +143,7 @@ class PreemptionHook(Hook):
         # by_epoch=False: meta records the finished iteration (as CheckpointHook does)
         runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         if get_dist_info()[0] == 0:
-            from locca_mm.utils.checkpoint_io import atomic_write_text
+            from locca_mm.compat.checkpoint_io import atomic_write_text
             atomic_write_text(osp.join(runner.work_dir, 'last_checkpoint'),
                               osp.join(runner.work_dir, filename))
         print_log(f'preempted: checkpoint {filename} saved at iteration {step}; resume with '

@@ -141,7 +141,9 @@ class ScalingViTAdafactor(Optimizer):
             clipping_threshold=clipping_threshold,
             weight_decay=weight_decay,
             min_dim_size_to_factor=min_dim_size_to_factor,
-            momentum_dtype=_to_dtype(momentum_dtype))
+            # By name: an optimizer state of plain values (torch.distributed's state-dict
+            # gathering, FSDP's, takes no torch.dtype).
+            momentum_dtype=str(_to_dtype(momentum_dtype)).removeprefix('torch.'))
         super().__init__(params, defaults)
 
     @staticmethod
@@ -174,7 +176,7 @@ class ScalingViTAdafactor(Optimizer):
             state['variance'] = torch.zeros_like(p, dtype=dtype,
                                                  memory_format=torch.preserve_format)
         if group['beta1']:
-            state['exp_avg'] = torch.zeros_like(p, dtype=group['momentum_dtype'],
+            state['exp_avg'] = torch.zeros_like(p, dtype=_to_dtype(group['momentum_dtype']),
                                                 memory_format=torch.preserve_format)
         return state
 
@@ -184,11 +186,13 @@ class ScalingViTAdafactor(Optimizer):
         if 'row_var' in state:
             a, b = self.factored_dims(grad.shape, group['min_dim_size_to_factor'])
             # mean(g², dim) as a norm: no temporary the size of g for g² (as torch does).
+            # Out of place on the (factor-sized) norms: a sharded gradient's norm is a
+            # partial sum (FSDP2's DTensor), which in-place arithmetic cannot redistribute.
             row_var, col_var = state['row_var'], state['col_var']
-            row_mean = torch.linalg.vector_norm(grad, dim=b, keepdim=True).square_()
-            row_var.lerp_(row_mean.div_(grad.size(b)).add_(eps), 1 - beta2)
-            col_mean = torch.linalg.vector_norm(grad, dim=a, keepdim=True).square_()
-            col_var.lerp_(col_mean.div_(grad.size(a)).add_(eps), 1 - beta2)
+            row_mean = torch.linalg.vector_norm(grad, dim=b, keepdim=True).square()
+            row_var.lerp_(row_mean.div(grad.size(b)).add(eps), 1 - beta2)
+            col_mean = torch.linalg.vector_norm(grad, dim=a, keepdim=True).square()
+            col_var.lerp_(col_mean.div(grad.size(a)).add(eps), 1 - beta2)
             # rsqrt of each factor rather than of r·c: r·c underflows when both are ~eps.
             row_factor = row_var.div(row_var.mean(dim=a, keepdim=True)).rsqrt_()
             return grad.mul(row_factor).mul_(col_var.rsqrt())
@@ -229,7 +233,7 @@ class ScalingViTAdafactor(Optimizer):
                 if threshold is not None:
                     # A tensor divisor keeps the clip on the device (no host sync).
                     rms = torch.linalg.vector_norm(update) / update.numel()**0.5
-                    update.div_((rms / threshold).clamp_(min=1.0))
+                    update.div_((rms / threshold).clamp(min=1.0))
                 if beta1:
                     exp_avg = state['exp_avg']
                     exp_avg.lerp_(update.to(exp_avg.dtype), 1 - beta1)

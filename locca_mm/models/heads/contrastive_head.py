@@ -10,10 +10,10 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
+from locca_mm.tokenizers.builder import build_tokenizer
 
 from ..layers import AttentionPool
 from ..losses import clip_loss, siglip_loss
-from ..tokenizers.builder import build_tokenizer
 
 
 @MODELS.register_module()

@@ -6,10 +6,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from locca_mm.structures import box_frame, to_original
+from locca_mm.tokenizers.detection import DEFAULT_MAX_BOXES, parse_detection_sequence
 
 from ..decoding import constraint_for, generate
 from ..text import VisualMemory
-from ..tokenizers.detection import DEFAULT_MAX_BOXES, parse_detection_sequence
 
 __all__ = ['detect_sequence', 'pair_scores']
 
@@ -33,7 +33,7 @@ def detect_sequence(head, memory: VisualMemory, data_samples: List,
     """Decode up to ``max_boxes`` box + text pairs per image in one GCap sequence.
 
     Greedy decoding after the GCap prefix under
-    :class:`~locca_mm.models.detection_decoding.DetectionConstraint` (texts
+    :class:`~locca_mm.models.decoding.DetectionConstraint` (texts
     restricted to ``classes`` when given), parsed into pairs. Each sample gets
     ``pred_instances`` with ``bboxes`` [K, 4] (xyxy, original-image pixels),
     ``scores`` [K] (:func:`pair_scores`: the geometric mean of the model's

@@ -7,10 +7,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from locca_mm.structures import box_frame, to_original
+from locca_mm.tokenizers.locca import BOX_LEN
 
 from ..decoding import constraint_for, generate
 from ..text import VisualMemory
-from ..tokenizers.locca import BOX_LEN
 
 __all__ = ['box_instances', 'gcap_mixed', 'detect_beams']
 

@@ -9,12 +9,12 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch, box_frame, to_input_frame, to_original
 from locca_mm.structures.tasks import TRAIN_TASKS, PredictTask, check_train_tasks, predict_task
+from locca_mm.tokenizers.builder import build_tokenizer
+from locca_mm.tokenizers.locca import BOX_LEN
 
 from ..decoding import constraint_for, generate
 from ..layers import AttentionPool
 from ..text import VisualMemory
-from ..tokenizers.builder import build_tokenizer
-from ..tokenizers.locca import BOX_LEN
 from .detect_sequence import detect_sequence
 from .gcap_decoding import box_instances, detect_beams, gcap_mixed
 

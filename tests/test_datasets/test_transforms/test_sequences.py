@@ -10,8 +10,8 @@ from locca_mm.datasets.transforms import (
     LoadRegions,
     SampleRegions,
 )
-from locca_mm.models.tokenizers import build_tokenizer
 from locca_mm.registry import TRANSFORMS
+from locca_mm.tokenizers import build_tokenizer
 from locca_mm.utils import register_all_modules
 from tests.test_datasets.utils import TOKENIZER, transform_results
 
@@ -53,3 +53,15 @@ def test_nothing_to_train_on_is_an_invalid_record():
     results = SampleRegions(score_thr=0.99)(results)
     with pytest.raises(InvalidRecordError, match='test#0.*nothing to train on'):
         BuildTaskSequences(tokenizer=TOKENIZER)(results)
+
+
+def test_without_a_tokenizer_the_error_says_where_to_give_it():
+    with pytest.raises(ValueError, match='BuildTaskSequences has no tokenizer.*'
+                       r'tokenizer=_base_\.tokenizer'):
+        BuildTaskSequences()
+
+
+def test_every_sample_carries_the_tokenizer_signature():
+    results = LoadRegions()(LoadImage()(transform_results()))
+    out = BuildTaskSequences(tokenizer=TOKENIZER)(SampleRegions(score_thr=0.5)(results))
+    assert out['tokenizer_signature'] == build_tokenizer(TOKENIZER).signature

@@ -45,7 +45,7 @@ visualizer = dict(vis_backends=vis_backends)
 """)
     proc = run_tool(['train.py', str(cfg), '--work-dir', str(tmp_path / 'work')])
     assert proc.returncode == 0, proc.stderr[-3000:]
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     stats = safe_torch_load(str(tmp_path / 'work' / 'epoch_1.pth'))['meta']['data_stats']
     assert stats == {'invalid_annotations': 1, 'skipped_invalid': 1, 'truncated': 1,
                      'dropped_regions': 0}

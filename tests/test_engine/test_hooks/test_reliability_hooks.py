@@ -8,7 +8,7 @@ import os.path as osp
 import pytest
 import torch
 
-from locca_mm.utils.checkpoint_io import safe_torch_load
+from locca_mm.compat.checkpoint_io import safe_torch_load
 from tests.conftest import ROOT, assert_same_training_state, read_scalars, run_tool
 
 SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')

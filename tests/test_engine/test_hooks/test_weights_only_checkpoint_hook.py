@@ -1,4 +1,4 @@
-"""WeightsOnlyCheckpointHook (engine/hooks/weights_only_checkpoint_hook.py): a checkpoint it
+"""WeightsOnlyCheckpointHook (compat/weights_only_checkpoint_hook.py): a checkpoint it
 prepared loads with torch's ``weights_only=True``, and its history buffers come back."""
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-from locca_mm.engine.hooks import WeightsOnlyCheckpointHook
+from locca_mm.compat import WeightsOnlyCheckpointHook
 
 
 def test_checkpoint_round_trips_through_weights_only_loading():

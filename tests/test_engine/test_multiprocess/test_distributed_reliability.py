@@ -2,7 +2,7 @@
 and a non-finite loss on one rank (engine/hooks/reliability_hooks.py, data_stats_hook.py)."""
 import pytest
 
-from locca_mm.utils.checkpoint_io import safe_torch_load
+from locca_mm.compat.checkpoint_io import safe_torch_load
 from tests.conftest import assert_same_training_state
 from tests.test_engine.test_multiprocess.common import rank_record, train, write_config
 

@@ -1,7 +1,7 @@
 """Exact resume with data workers: the augmentation randomness of the workers replays."""
 import pytest
 
-from locca_mm.utils.checkpoint_io import safe_torch_load
+from locca_mm.compat.checkpoint_io import safe_torch_load
 from tests.conftest import assert_same_training_state
 from tests.test_engine.test_multiprocess.common import rank_record, train, write_config
 

@@ -38,8 +38,8 @@ def _train(tmp_path, name, text, *extra):
 
 def _init(tmp_path, text):
     """Save the weights of a model built from ``text`` as ``init.pth``; return them."""
+    from locca_mm.cli import load_config
     from locca_mm.registry import MODELS
-    from locca_mm.utils.cli import load_config
     (tmp_path / 'probe.py').write_text(text)
     model = MODELS.build(load_config(str(tmp_path / 'probe.py')).model)
     torch.save({'state_dict': model.state_dict()}, tmp_path / 'init.pth')
@@ -48,7 +48,7 @@ def _init(tmp_path, text):
 
 @pytest.mark.slow
 def test_fsdp2_matches_ddp_exactly_and_resumes_exactly(tmp_path):
-    from locca_mm.utils.checkpoint_io import safe_torch_load
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     # Both runs start from the same weights (the runners seed their inits differently).
     expected = _init(tmp_path, BASE)
     start = f"load_from = '{tmp_path / 'init.pth'}'\n" + NO_CLIP
@@ -73,9 +73,9 @@ def test_fsdp2_bf16_with_activation_checkpointing_trains(tmp_path):
     """The ViT-L FSDP config's settings (encoder blocks sharded one by one, bfloat16 compute,
     ``with_cp=True``) on two gloo processes: blocks compute in bf16 and are recomputed in the
     backward pass, losses are finite and change, and the float32 checkpoint loads."""
+    from locca_mm.cli import load_config
+    from locca_mm.compat.checkpoint_io import safe_torch_load
     from locca_mm.registry import MODELS
-    from locca_mm.utils.checkpoint_io import safe_torch_load
-    from locca_mm.utils.cli import load_config
     text = BASE + NO_VAL + """runner_type = 'FlexibleRunner'
 strategy = dict(type='locca_mm.FSDP2Strategy', shard_modules=('EncoderBlock', ),
                 mixed_precision='bfloat16')

@@ -3,8 +3,8 @@ normalised and stacked, each task's rows padded to that task's own batch maximum
 import torch
 
 from locca_mm.models.data_preprocessors import LocCaDataPreprocessor
-from locca_mm.models.tokenizers import TaskSequence
 from locca_mm.structures import LocCaDataSample
+from locca_mm.tokenizers import TaskSequence
 
 
 def _sample(**sequences) -> LocCaDataSample:

@@ -9,13 +9,14 @@ import sys
 import pytest
 import torch
 
-from locca_mm.models.tokenizers import (
+from locca_mm.tokenizers import (
     ClipBPETokenizer,
     LocCaTokenizer,
     SentencePieceTokenizer,
     build_tokenizer,
     clip_bpe,
 )
+from tests.conftest import ROOT
 
 HAS_OPEN_CLIP = importlib.util.find_spec('open_clip') is not None
 needs_open_clip = pytest.mark.skipif(not HAS_OPEN_CLIP, reason='open_clip_torch not installed')
@@ -164,9 +165,8 @@ def test_missing_sentencepiece_file_names_both_remedies(tmp_path):
     argv = shlex.split(line.replace('CAPTIONS [CAPTIONS ...]', 'captions.txt')
                        .replace('[--lowercase]', '--lowercase'))
     assert argv[:2] == ['python', 'tools/train_tokenizer.py']
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
     spec = importlib.util.spec_from_file_location(
-        'train_tokenizer', osp.join(root, 'tools', 'train_tokenizer.py'))
+        'train_tokenizer', osp.join(ROOT, 'tools', 'train_tokenizer.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     args = tool.parse_args(argv[2:])

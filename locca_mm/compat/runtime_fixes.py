@@ -6,10 +6,10 @@ once at start-up, and a script of yours may do the same. It patches, for the
 whole process, exactly these mmengine functions (site-packages is not edited):
 
 1. **Checkpoints.** ``mmengine.runner.checkpoint.save_checkpoint`` (also as
-   imported by ``Runner``) writes :func:`~locca_mm.utils.checkpoint_io.to_weights_only_safe`
+   imported by ``Runner``) writes :func:`~locca_mm.compat.checkpoint_io.to_weights_only_safe`
    checkpoints, local files atomically (temporary file + rename); the local
    loader scheme (``CheckpointLoader`` prefix ``''``) loads with
-   :func:`~locca_mm.utils.checkpoint_io.safe_torch_load` (``weights_only=True``;
+   :func:`~locca_mm.compat.checkpoint_io.safe_torch_load` (``weights_only=True``;
    numpy data allowed, code-running globals refused, errors name the file);
    ``find_latest_checkpoint`` (``--resume`` without a path) skips checkpoints
    a crash left incomplete.
@@ -37,7 +37,7 @@ from typing import Optional
 import torch
 from mmengine.logging import print_log
 
-from locca_mm.utils.checkpoint_io import (
+from locca_mm.compat.checkpoint_io import (
     atomic_torch_save,
     find_latest_complete_checkpoint,
     safe_torch_load,

@@ -1,8 +1,8 @@
 """WeightsOnlyCheckpointHook: a run's checkpoints load with ``torch.load(weights_only=True)``."""
 from mmengine.hooks import Hook
 
+from locca_mm.compat.checkpoint_io import restore_history_buffers, to_weights_only_safe
 from locca_mm.registry import HOOKS
-from locca_mm.utils.checkpoint_io import restore_history_buffers, to_weights_only_safe
 
 
 @HOOKS.register_module()
@@ -13,7 +13,7 @@ class WeightsOnlyCheckpointHook(Hook):
     checkpoints, which ``weights_only`` loading refuses, so ``resume`` and
     ``load_from`` of the run's own checkpoints fail on recent torch. Before a
     checkpoint is saved this hook converts it in place with
-    :func:`~locca_mm.utils.checkpoint_io.to_weights_only_safe` (numpy scalars to
+    :func:`~locca_mm.compat.checkpoint_io.to_weights_only_safe` (numpy scalars to
     Python numbers, arrays to tensors, history buffers to plain dicts); after
     one is loaded it rebuilds the history buffers, before the runner restores
     its message hub. Nothing global is changed, so it is safe in any mmengine

@@ -5,7 +5,7 @@
   (HuggingFace OWL-ViT / OWLv2, the paper's) and :class:`MMDetGroundingDetector`
   (an mmdet GroundingDINO/GLIP config) implement it.
 
-:class:`~locca_mm.apis.pseudo_labeler.PseudoLabeler` turns their detections into regions.
+:class:`~locca_mm.labeling.pseudo_labeler.PseudoLabeler` turns their detections into regions.
 """
 import abc
 import os.path as osp

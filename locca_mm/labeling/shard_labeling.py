@@ -29,7 +29,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from locca_mm.datasets.base import InvalidRecordError
 from locca_mm.datasets.shards import IMAGE_EXTS, expand_shards
 from locca_mm.datasets.web_shards import ShardWriter, WebSample, iter_web_shard, mark_done
-from locca_mm.utils.cli import SetupError
+from locca_mm.utils.config import SetupError
 
 from .pseudo_labeler import PseudoLabeler, read_pairs
 

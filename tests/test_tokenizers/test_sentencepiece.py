@@ -1,7 +1,7 @@
 """SentencePieceTokenizer: the model's specials reused, missing ones appended."""
 import pytest
 
-from locca_mm.models.tokenizers import SentencePieceTokenizer
+from locca_mm.tokenizers import SentencePieceTokenizer
 
 
 def test_reuses_model_specials(sp_model_file):

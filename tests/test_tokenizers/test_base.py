@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from locca_mm.models.tokenizers import (
+from locca_mm.tokenizers import (
     ByteTokenizer,
     ClipBPETokenizer,
     HFTokenizer,

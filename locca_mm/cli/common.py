@@ -11,67 +11,68 @@
   training keep their traceback.
 """
 import argparse
-import copy
-import logging
 import os
 import os.path as osp
 import shutil
 import sys
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 
+from locca_mm.compat.log_filters import quiet_dependency_deprecations
+from locca_mm.utils.config import SetupError, leaf_datasets
+
 __all__ = [
-    'SetupError', 'load_config', 'SetupGuard', 'run_cli', 'default_work_dir',
-    'add_runner_args', 'apply_runner_args', 'build_runner', 'link_tokenizer',
+    'SetupError', 'load_config', 'closest_configs', 'SetupGuard', 'run_cli', 'default_work_dir',
+    'add_runner_args', 'apply_runner_args', 'build_runner',
     'apply_encoder_from', 'quiet_dependency_deprecations', 'build_phase_dataset',
     'leaf_datasets'
 ]
 
-# Deprecation notices that mmengine 0.10.7 logs from inside its own hooks (CheckpointHook and
-# LoggerHook build a FileClient whatever their arguments): nothing a user can act on.
-DEPENDENCY_DEPRECATIONS = ('"FileClient" will be deprecated',
-                           '"HardDiskBackend" is the alias of "LocalBackend"')
-
-
-class _DropDependencyDeprecations(logging.Filter):
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(text in record.getMessage() for text in DEPENDENCY_DEPRECATIONS)
-
-
-def quiet_dependency_deprecations(runner):
-    """Drop :data:`DEPENDENCY_DEPRECATIONS` from ``runner``'s log (the tools' console
-    output); every other warning, and everything in the test suite, stays."""
-    if not any(isinstance(f, _DropDependencyDeprecations) for f in runner.logger.filters):
-        runner.logger.addFilter(_DropDependencyDeprecations())
-    return runner
-
-
-class SetupError(Exception):
-    """A run failed before its first iteration (bad config, file or argument)."""
-
-
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """Read a config file, merge ``cfg_options`` and link the tokenizer (:func:`link_tokenizer`).
+    """Read a config file, merge ``cfg_options`` and apply ``encoder_from`` / ``model_from``.
 
     Raises:
         SetupError: the file does not exist or cannot be parsed.
     """
-    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
+    from locca_mm.compat.runtime_fixes import apply_runtime_fixes
     apply_runtime_fixes()  # the tools' checkpoint loading and saving (see its module)
     if not osp.isfile(path):
-        raise SetupError(f'config file not found: {path}')
+        near = closest_configs(path)
+        raise SetupError(f'config file not found: {path}' +
+                         (f' (closest: {", ".join(near)})' if near else ''))
     try:
         cfg = Config.fromfile(path)
     except Exception as e:  # noqa: BLE001 - any parse error is the user's file
         raise SetupError(f'cannot read config {path}: {_one_line(e)}') from e
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    link_tokenizer(cfg)
     apply_encoder_from(cfg)
     return cfg
+
+
+def closest_configs(path: str, num: int = 3) -> list:
+    """The existing configs whose paths are closest to a missing ``path`` (difflib ratio):
+    those under its ``configs/`` directory, else under this checkout's."""
+    import difflib
+    import glob
+    parts = osp.normpath(path).split(osp.sep)
+    if 'configs' in parts:
+        root = osp.sep.join(parts[:parts.index('configs') + 1]) or osp.sep
+    else:
+        root = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+    if not osp.isdir(root):
+        return []
+    found = [p for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
+             if f'{osp.sep}_base_{osp.sep}' not in p]
+    by_name = {osp.relpath(p, osp.dirname(root)): p for p in found}
+    want = osp.relpath(osp.abspath(path), osp.dirname(osp.abspath(root)))
+    names = difflib.get_close_matches(want, list(by_name), n=num, cutoff=0.4)
+    base = osp.basename(path)
+    names += [n for n in by_name if osp.basename(n) == base and n not in names]
+    prefix = osp.dirname(root)
+    return [osp.join(prefix, n) if prefix else n for n in names[:num]]
 
 
 def apply_encoder_from(cfg: Config) -> Config:
@@ -98,56 +99,6 @@ def apply_encoder_from(cfg: Config) -> Config:
     if isinstance(head_init, dict) and head_init.get('type') == 'Pretrained':
         cfg.model.head.init_cfg = dict(head_init, checkpoint=whole)
     return cfg
-
-
-def link_tokenizer(cfg: Config) -> Config:
-    """Give the model's tokenizer to every dataset config that has none.
-
-    The pipeline's ``BuildTaskSequences`` must tokenise exactly as the model
-    decodes, so the one ``model.tokenizer`` entry is copied into the train,
-    val and test datasets (and the datasets they mix) that do not set
-    ``tokenizer`` themselves. The tools call this after ``--cfg-options`` are
-    merged, so an override of the model's tokenizer reaches the data too.
-    """
-    tokenizer = (cfg.get('model') or {}).get('tokenizer')
-    if tokenizer is None:
-        return cfg
-
-    for phase in ('train', 'val', 'test'):
-        loader = cfg.get(f'{phase}_dataloader')
-        if not isinstance(loader, dict):
-            continue
-        for dataset in leaf_datasets(loader.get('dataset')):
-            if dataset.get('tokenizer') is None and _is_locca_dataset(dataset.get('type')):
-                dataset['tokenizer'] = copy.deepcopy(tokenizer)
-    return cfg
-
-
-def leaf_datasets(dataset) -> Iterator[dict]:
-    """The leaf dataset configs of a dataset config, through mixing / concatenation
-    wrappers (``datasets=[...]``) and repeat-style ones (``dataset=dict(...)``); they are
-    the config's own dicts, so changes to them change the config."""
-    if not isinstance(dataset, dict):
-        return
-    if 'datasets' in dataset:
-        for d in dataset['datasets']:
-            yield from leaf_datasets(d)
-    elif isinstance(dataset.get('dataset'), dict):
-        yield from leaf_datasets(dataset['dataset'])
-    else:
-        yield dataset
-
-
-def _is_locca_dataset(type_name) -> bool:
-    if not isinstance(type_name, str):
-        return False
-    from locca_mm.registry import DATASETS
-    scope, _, name = type_name.rpartition('.')
-    if scope not in ('', 'locca_mm'):
-        return False
-    cls = DATASETS.get(name)
-    from locca_mm.datasets import LocCaBaseDataset
-    return isinstance(cls, type) and issubclass(cls, LocCaBaseDataset)
 
 
 def build_phase_dataset(cfg: Config, config_path: str, phase: str):
@@ -203,12 +154,12 @@ def apply_runner_args(cfg: Config, args: argparse.Namespace) -> Config:
 def build_runner(cfg: Config):
     """``Runner.from_cfg``, or the registered runner named by ``runner_type``.
 
-    The tools' runs get :func:`locca_mm.engine.apply_runtime_fixes` (atomic,
+    The tools' runs get :func:`locca_mm.compat.apply_runtime_fixes` (atomic,
     crash-safe checkpoints; CPU multi-process training).
     """
     from mmengine.runner import Runner
 
-    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
+    from locca_mm.compat.runtime_fixes import apply_runtime_fixes
     from locca_mm.registry import RUNNERS
     apply_runtime_fixes()
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
@@ -303,10 +254,10 @@ def run_cli(main: Callable[[Optional[Sequence[str]]], object],
     A distributed run ends with every rank leaving the process group together
     (a barrier, then ``destroy_process_group``): a rank that exits with the
     group's communication threads still running can abort at interpreter exit.
-    It applies :func:`locca_mm.engine.apply_runtime_fixes` first: every tool
+    It applies :func:`locca_mm.compat.apply_runtime_fixes` first: every tool
     loads and saves checkpoints through them.
     """
-    from locca_mm.engine.runtime_fixes import apply_runtime_fixes
+    from locca_mm.compat.runtime_fixes import apply_runtime_fixes
     apply_runtime_fixes()
     try:
         main(argv)

@@ -2,7 +2,7 @@
 sequences."""
 from .base import TextTokenizer
 from .box import BoxTokenizer
-from .builder import build_tokenizer, model_tokenizer, set_model_tokenizer
+from .builder import build_tokenizer
 from .byte import ByteTokenizer
 from .clip_bpe import ClipBPETokenizer
 from .hf import HFTokenizer
@@ -12,6 +12,5 @@ from .word import WordTokenizer
 
 __all__ = [
     'TextTokenizer', 'ByteTokenizer', 'ClipBPETokenizer', 'SentencePieceTokenizer', 'HFTokenizer',
-    'BoxTokenizer', 'LocCaTokenizer', 'TaskSequence', 'build_tokenizer', 'WordTokenizer',
-    'model_tokenizer', 'set_model_tokenizer'
+    'BoxTokenizer', 'LocCaTokenizer', 'TaskSequence', 'build_tokenizer', 'WordTokenizer'
 ]

@@ -24,7 +24,7 @@ instead:
   should continue from when a crash cut the newest one.
 
 :class:`~locca_mm.engine.hooks.WeightsOnlyCheckpointHook` applies the first two
-to a run's checkpoints from its config; :func:`locca_mm.engine.apply_runtime_fixes`
+to a run's checkpoints from its config; :func:`locca_mm.compat.apply_runtime_fixes`
 (called by this package's tools) routes mmengine's own saving and loading
 through them.
 """

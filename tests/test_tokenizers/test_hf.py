@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from locca_mm.models.tokenizers import HFTokenizer
+from locca_mm.tokenizers import HFTokenizer
 
 
 def _vocab(path):

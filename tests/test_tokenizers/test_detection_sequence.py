@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from locca_mm.models.tokenizers import LocCaTokenizer
-from locca_mm.models.tokenizers.detection import (
+from locca_mm.tokenizers import LocCaTokenizer
+from locca_mm.tokenizers.detection import (
     build_detection_sequence,
     pair_ids,
     parse_detection_sequence,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from mmengine.config import ConfigDict
 
-from locca_mm.models.tokenizers import ByteTokenizer, LocCaTokenizer, TaskSequence
 from locca_mm.registry import TOKENIZERS
+from locca_mm.tokenizers import ByteTokenizer, LocCaTokenizer, TaskSequence
 
 IMG = (120, 160)  # (h, w)
 BOX = torch.tensor([12.3, 40.0, 101.7, 88.8])  # x1, y1, x2, y2
@@ -254,7 +254,7 @@ def test_pickle():
 
 
 def test_aref_prompt_cut_warns_once_and_counts(monkeypatch):
-    import locca_mm.models.tokenizers.locca as module
+    import locca_mm.tokenizers.locca as module
     logged = []
     monkeypatch.setattr(module, 'print_log', lambda msg, **kw: logged.append(msg))
     tok = LocCaTokenizer(max_length=24)
@@ -266,3 +266,20 @@ def test_aref_prompt_cut_warns_once_and_counts(monkeypatch):
     assert len(logged) == 1 and 'max_length["aref"]=24' in logged[0] and long in logged[0]
     tok.prompt('aref', 'a dog')  # fits: not counted
     assert tok.truncated_prompts == 3
+
+
+def test_the_signature_changes_with_what_decides_the_sequences():
+    base = dict(text_tokenizer=dict(type='ByteTokenizer'),
+                box_tokenizer=dict(type='BoxTokenizer', num_bins=16))
+    sig = LocCaTokenizer(**base).signature
+    assert len(sig) == 12 and LocCaTokenizer(**base).signature == sig  # a pure function
+    changed = [
+        dict(box_tokenizer=dict(type='BoxTokenizer', num_bins=17)),
+        dict(box_tokenizer=dict(type='BoxTokenizer', num_bins=16, order='xyxy')),
+        dict(prefixes=dict(cap='', aref='ARef:', gcap='GCap:')),
+        dict(max_length=dict(cap=64, aref=40, gcap=48)),
+        dict(loss_on=dict(aref=('box', ))),
+        dict(separator=';'),
+    ]
+    sigs = {LocCaTokenizer(**dict(base, **c)).signature for c in changed}
+    assert sig not in sigs and len(sigs) == len(changed)

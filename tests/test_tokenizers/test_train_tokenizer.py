@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from locca_mm.models.tokenizers import LocCaTokenizer, SentencePieceTokenizer
+from locca_mm.tokenizers import LocCaTokenizer, SentencePieceTokenizer
 from tests.conftest import run_tool
 
 

@@ -1,7 +1,7 @@
 """ByteTokenizer: fixed ids, any text."""
 import torch
 
-from locca_mm.models.tokenizers import ByteTokenizer
+from locca_mm.tokenizers import ByteTokenizer
 
 
 def test_ids():

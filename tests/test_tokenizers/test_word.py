@@ -1,7 +1,7 @@
 """WordTokenizer (models/tokenizers/word.py): a closed word vocabulary."""
 import pytest
 
-from locca_mm.models.tokenizers import WordTokenizer
+from locca_mm.tokenizers import WordTokenizer
 
 
 def test_words_and_marks_round_trip_unknown_words_are_unk():

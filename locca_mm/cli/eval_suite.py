@@ -104,7 +104,7 @@ def embedded_config(path: str, checkpoint: str, work_dir: str, seed: int,
     most half of it); ``quick`` trains 4 iterations on batches of 8 and tests 16 samples.
     ``options`` (``--cfg-options``) are merged last.
     """
-    from locca_mm.utils.cli import apply_encoder_from, leaf_datasets, load_config
+    from locca_mm.cli import apply_encoder_from, leaf_datasets, load_config
     cfg = load_config(path, options)  # (a tokenizer they change reaches the datasets too)
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
@@ -162,7 +162,7 @@ def _data_paths(dataset: dict) -> Iterator[str]:
 def missing_data(cfg, base_dir: str = '.') -> Optional[str]:
     """The first data file or folder a config's datasets need that does not exist (relative
     paths under ``base_dir``, the directory the run starts in), or None."""
-    from locca_mm.utils.cli import leaf_datasets
+    from locca_mm.cli import leaf_datasets
     for phase in ('train', 'val', 'test'):
         loader = cfg.get(f'{phase}_dataloader')
         if not isinstance(loader, dict):

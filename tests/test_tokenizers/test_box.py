@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from locca_mm.models.tokenizers import BoxTokenizer
 from locca_mm.registry import TOKENIZERS
+from locca_mm.tokenizers import BoxTokenizer
 
 
 def _random_boxes(n, h, w, seed=0):

@@ -4,7 +4,7 @@ The ``'detect_seq'`` prediction (:data:`~locca_mm.structures.tasks.PREDICT_TASKS
 constraint kind ``'boxes_texts'``) writes every object of an image in one GCap
 sequence, ``{box} : ␣{text} {box} : ␣{text} ... <eos>``. This constraint keeps
 every decode parseable into complete pairs
-(:func:`~locca_mm.models.tokenizers.detection.parse_detection_sequence`).
+(:func:`~locca_mm.tokenizers.detection.parse_detection_sequence`).
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -12,9 +12,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from .decoding import DecodeConstraint
-from .tokenizers.detection import DEFAULT_MAX_BOXES
-from .tokenizers.locca import BOX_LEN
+from locca_mm.tokenizers.detection import DEFAULT_MAX_BOXES
+from locca_mm.tokenizers.locca import BOX_LEN
+
+from .constraints import DecodeConstraint
 
 __all__ = ['DetectionConstraint', 'NameTrie']
 

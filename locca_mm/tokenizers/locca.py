@@ -4,6 +4,7 @@ One config entry serves the data pipeline (:meth:`LocCaTokenizer.build`) and
 the model (:meth:`LocCaTokenizer.prompt`, :meth:`LocCaTokenizer.parse_box`),
 so the prefixes, the separator and the number of location bins are set once.
 """
+import hashlib
 import logging
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -128,6 +129,7 @@ class LocCaTokenizer:
         self.max_length = self._max_lengths(max_length)
         self.loss_on = self._loss_on(loss_on or {})
         self.truncated_prompts = 0
+        self._signature: Optional[str] = None
         self._prefix_ids = {t: self._spell(p, f'prefix of task "{t}"')
                             for t, p in self.prefixes.items()}
         self._sep_ids = self._spell(separator, 'separator')
@@ -139,6 +141,26 @@ class LocCaTokenizer:
     def num_bins(self) -> int:
         """Location bins per image side K: the number of location tokens in the vocabulary."""
         return self.box_tokenizer.num_bins
+
+    #: A text every signature spells: two tokenizers that split it apart differ.
+    SIGNATURE_PROBE = 'a small Red circle, left of 2 squares: the dog-walker\'s café.'
+
+    @property
+    def signature(self) -> str:
+        """A digest of all that decides the sequences: the text tokenizer (class, vocabulary
+        size, special and location ids, its spelling of a probe text), bins, order,
+        prefixes, separator, maximum lengths and ``loss_on``. The pipeline stamps it on
+        every sample and the model checks it: a pipeline and a model with different
+        tokenizers stop with an error instead of training on each other's ids."""
+        if self._signature is None:
+            text = self.text_tokenizer
+            parts = (type(text).__name__, text.vocab_size, text.pad_id, text.bos_id,
+                     text.eos_id, text.mask_id, text.loc_offset, self.num_bins,
+                     self.box_tokenizer.order, sorted(self.prefixes.items()), self.separator,
+                     sorted(self.max_length.items()), sorted(self.loss_on.items()),
+                     text.encode(self.SIGNATURE_PROBE))
+            self._signature = hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+        return self._signature
 
     # -- construction ------------------------------------------------------------------------
 
