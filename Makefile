@@ -14,10 +14,10 @@ help:
 	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, <45 min)"
 	@echo "make eval-suite  after make demo: its LocCa and Cap encoders through every embedded protocol, one table (CPU, ~8 min)"
 	@echo "make lint     ruff"
-	@echo "make bench    install + tools/benchmark.py (speed and memory, JSON)"
+	@echo "make bench    install + tools/benchmarks/benchmark.py (speed and memory, JSON)"
 
 install:
-	@bash tools/install.sh
+	@bash tools/install/install.sh
 
 test: install
 	"$(PY)" -m pytest tests -n auto
@@ -41,7 +41,7 @@ lint: install
 	"$(PY)" -m ruff check locca_mm tools tests configs
 
 bench: install
-	"$(PY)" tools/benchmark.py --compare-open-clip
+	"$(PY)" tools/benchmarks/benchmark.py --compare-open-clip
 
 clean-venv:
 	rm -rf $(VENV)

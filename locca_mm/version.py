@@ -2,7 +2,7 @@
 
 __version__ = '0.1.0'
 # The oldest torch `import locca_mm` accepts (torch.serialization.add_safe_globals, 2.4);
-# the tested pin is torch 2.14.1 (requirements, tools/install.sh).
+# the tested pin is torch 2.14.1 (requirements, tools/install/install.sh).
 MIN_TORCH = (2, 4)
 
 

@@ -1,5 +1,4 @@
 """Shared fixtures: paths, running the command-line tools, reading logs."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -47,25 +46,41 @@ def tool_env(**extra) -> Dict[str, str]:
     return env
 
 
-def run_tool(args: Sequence[str], cwd: str = ROOT, timeout: int = 300,
+# Runs the script named by the next argument as ``__main__``, with the rest as its arguments
+# (after ``run_tool``'s ``prelude``): what ``python SCRIPT ARGS...`` does.
+_RUN_SCRIPT = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name='__main__')
+"""
+
+
+def run_tool(args: Sequence[str], cwd: str = ROOT, timeout: int = 300, prelude: str = '',
              **env) -> subprocess.CompletedProcess:
-    """Run ``tools/<args[0]>`` (a .py with this interpreter, a .sh with bash)."""
+    """Run ``tools/<args[0]>`` (a .py with this interpreter, a .sh with bash) in a subprocess.
+
+    ``prelude``: Python code the subprocess runs first, before the tool (a .py), e.g. to
+    stand in for what this machine does not have.
+    """
     script = osp.join(ROOT, 'tools', args[0])
-    runner = ['bash'] if script.endswith('.sh') else [sys.executable]
+    if script.endswith('.sh'):
+        runner = ['bash']
+    elif prelude:
+        runner = [sys.executable, '-c', prelude + '\n' + _RUN_SCRIPT]
+    else:
+        runner = [sys.executable]
     cmd = runner + [script] + list(args[1:])
     return subprocess.run(cmd, cwd=cwd, env=tool_env(**env), capture_output=True, text=True,
                           timeout=timeout)
 
 
-def load_tool(relpath: str):
-    """Import ``tools/<relpath>`` as a module (its ``main(argv)``)."""
-    path = osp.join(ROOT, 'tools', relpath)
-    name = 'tool_' + relpath.replace('/', '_')[:-3]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def tool_error(proc: subprocess.CompletedProcess) -> str:
+    """The one ``error:`` line a tool stopped with: exit status 1, no traceback (stderr's
+    other lines, such as a dependency's warning, are not the tool's)."""
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if 'error:' in line]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    return errors[0]
 
 
 def free_port() -> int:

@@ -36,9 +36,9 @@ def test_second_install_is_a_no_op():
     """`make install` on a ready venv returns at once (only for venvs it created)."""
     stamp = osp.join(sys.prefix, '.locca_mm-install')
     if not osp.isfile(stamp):
-        pytest.skip('this environment was not created by tools/install.sh')
+        pytest.skip('this environment was not created by tools/install/install.sh')
     env = dict(os.environ, VENV=sys.prefix)
-    script = osp.join(ROOT, 'tools', 'install.sh')
+    script = osp.join(ROOT, 'tools', 'install', 'install.sh')
     check = subprocess.run(['bash', script, '--check'], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     if check.returncode != 0:

@@ -36,34 +36,26 @@ not there is reported in the table as ``missing data: <path>`` (a missing config
 ``--quick`` (a few iterations, 16 test samples) is for the embedded suites' tests.
 """
 import argparse
-import json
-import os
 import os.path as osp
-import subprocess
-import sys
 import time
 
-TOOLS = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(TOOLS)
-sys.path.insert(0, ROOT)
-sys.path.insert(0, TOOLS)
-
-from demo import evaluate, train  # noqa: E402  (the demo's in-process runs)
-
-from locca_mm.cli import SetupError, load_config, run_cli  # noqa: E402
-from locca_mm.cli.eval_suite import (  # noqa: E402
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.cli.eval_suite import (
     EMBEDDED_SUITES,
     REAL_SUITES,
+    ROOT,
     ResultsTable,
     config_tag,
+    default_name,
     embedded_config,
     headline,
-    init_option,
-    missing_data,
+    option_dict,
     parse_suites,
+    run_real_config,
     spread,
     suite_configs,
 )
+from locca_mm.cli.runs import evaluate, train  # the demo's in-process runs
 
 
 def parse_args(argv=None):
@@ -89,25 +81,6 @@ def parse_args(argv=None):
     if args.seeds < 1:
         parser.error(f'--seeds must be >= 1, got {args.seeds}')
     return args
-
-
-def default_name(checkpoint: str) -> str:
-    """``work_dirs/demo/seed_0/locca/pretrain/iter_800.pth`` -> ``locca/pretrain/iter_800``."""
-    parts = osp.normpath(osp.splitext(checkpoint)[0]).split(os.sep)
-    return '/'.join(p for p in parts[-3:] if p not in ('', '.', '..'))
-
-
-def option_dict(options) -> dict:
-    """``['a.b=1', 'c=[1,2]']`` -> a dict, as mmengine's ``DictAction`` parses them."""
-    from mmengine.config import DictAction
-    bad = [kv for kv in options if '=' not in kv]
-    if bad:
-        raise SetupError(f'--cfg-options needs KEY=VALUE, got {bad[0]!r}')
-    if not options:
-        return {}
-    parser = argparse.ArgumentParser()
-    parser.add_argument('--options', nargs='+', action=DictAction)
-    return parser.parse_args(['--options', *options]).options
 
 
 def encoder_unchanged(model, checkpoint: str) -> bool:
@@ -149,47 +122,6 @@ def run_embedded(suite: str, args, start: float):
 
 
 # ------------------------------------------------------------------------------ real data
-def run_real_config(path: str, args, run=subprocess.run):
-    """One real-data config: ``({metric: value} or {'note': why not}, its JSON record)``."""
-    rel = osp.relpath(path, ROOT)
-    if not osp.isfile(path):
-        return dict(note=f'missing config: {rel}'), dict(config=rel)
-    try:
-        cfg = load_config(path, option_dict(args.cfg_options))
-    except SetupError as e:
-        return dict(note=f'failed: {e}'), dict(config=rel)
-    gap = missing_data(cfg)
-    if gap:
-        return dict(note=f'missing data: {gap}'), dict(config=rel)
-    work = osp.join(args.work_dir, config_tag(path))
-    os.makedirs(work, exist_ok=True)
-    init = f'{init_option(cfg)}={args.checkpoint}'
-    train_cmd = [sys.executable, osp.join(TOOLS, 'train.py'), path, '--work-dir', work,
-                 '--cfg-options', init, *args.cfg_options]
-    record = dict(config=rel, init=init.split('=')[0], work_dir=work)
-    if not _run_logged(run, train_cmd, osp.join(work, 'eval_suite_train.log')):
-        return dict(note=f'failed: train ({work}/eval_suite_train.log)'), record
-    with open(osp.join(work, 'last_checkpoint'), encoding='utf-8') as f:
-        trained = f.read().strip()
-    out = osp.join(work, 'test_metrics.json')
-    test_cmd = [sys.executable, osp.join(TOOLS, 'test.py'), path, trained, '--work-dir', work,
-                '--out-metrics', out] + (['--cfg-options', *args.cfg_options]
-                                         if args.cfg_options else [])
-    if not _run_logged(run, test_cmd, osp.join(work, 'eval_suite_test.log')):
-        return dict(note=f'failed: test ({work}/eval_suite_test.log)'), record
-    with open(out, encoding='utf-8') as f:
-        metrics = {k: v for k, v in json.loads(f.read()).items() if isinstance(v, (int, float))}
-    record['metrics'] = metrics
-    return metrics, record
-
-
-def _run_logged(run, cmd, log_path: str) -> bool:
-    print(f'$ {" ".join(cmd)}  > {log_path}', flush=True)
-    with open(log_path, 'w', encoding='utf-8') as log:
-        proc = run(cmd, cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT)
-    return proc.returncode == 0
-
-
 def run_real(suite: str, args):
     """Every config of a real-data suite: its table cells and its JSON record."""
     cells, records = {}, []

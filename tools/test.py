@@ -10,14 +10,11 @@ shows them in a window.
 import argparse
 import json
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.dist import is_main_process
 
-from mmengine.dist import is_main_process  # noqa: E402
-
-import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
-from locca_mm.cli import (  # noqa: E402
+import locca_mm  # noqa: F401  (applies the mmengine compatibility fixes)
+from locca_mm.cli import (
     SetupError,
     SetupGuard,
     add_runner_args,

@@ -11,11 +11,8 @@ import argparse
 import os.path as osp
 import sys
 
-# Runs from a source checkout without installation too.
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import locca_mm  # noqa: E402,F401  (applies the mmengine compatibility fixes)
-from locca_mm.cli import (  # noqa: E402
+import locca_mm  # noqa: F401  (applies the mmengine compatibility fixes)
+from locca_mm.cli import (
     SetupError,
     SetupGuard,
     add_runner_args,

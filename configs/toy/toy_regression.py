@@ -1,7 +1,7 @@
 # The smallest config that trains: a linear regressor on a synthetic dataset.
 # A smoke test of the tools (train, resume, distributed, test) in seconds. Its components are
-# test scaffolding (tests/toy.py), importable from a source checkout (the tools put the
-# repository root on the path); the installed package does not carry them.
+# test scaffolding (tests/toy.py), importable from a source checkout with the repository root
+# on PYTHONPATH (as the test suite runs the tools); the installed package does not carry them.
 _base_ = ['../_base_/default_runtime.py', '../_base_/schedules/adamw_cosine.py']
 
 custom_imports = dict(imports=['tests.toy'], allow_failed_imports=False)

@@ -23,6 +23,19 @@ from mmengine.hooks import Hook
 from locca_mm.compat.log_filters import quiet_dependency_deprecations
 from locca_mm.utils.config import SetupError, leaf_datasets
 
+
+def _source_root() -> str:
+    """The directory holding ``configs/`` and ``tools/``: the checkout this package is in
+    (symbolic links resolved: ``make install`` links the package into the environment), else
+    the package's ``.mim`` (where a wheel carries them)."""
+    package = osp.dirname(osp.dirname(osp.realpath(__file__)))
+    checkout = osp.dirname(package)
+    return checkout if osp.isdir(osp.join(checkout, 'configs')) else osp.join(package, '.mim')
+
+
+#: Where ``configs/`` and ``tools/`` are (see :func:`_source_root`).
+SOURCE_ROOT = _source_root()
+
 __all__ = [
     'SetupError', 'load_config', 'closest_configs', 'SetupGuard', 'run_cli', 'default_work_dir',
     'add_runner_args', 'apply_runner_args', 'build_runner',
@@ -61,7 +74,7 @@ def closest_configs(path: str, num: int = 3) -> list:
     if 'configs' in parts:
         root = osp.sep.join(parts[:parts.index('configs') + 1]) or osp.sep
     else:
-        root = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+        root = osp.join(SOURCE_ROOT, 'configs')
     if not osp.isdir(root):
         return []
     found = [p for p in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
@@ -81,7 +94,7 @@ def apply_encoder_from(cfg: Config) -> Config:
     Like ``load_from``, but only the encoder: its ``init_cfg`` becomes
     ``Pretrained`` with ``prefix=encoder_prefix`` (default ``'backbone.'``), so
     a LocCa / Cap / CoCa / CLIP checkpoint (or one from
-    ``tools/extract_encoder.py``) seeds a fresh model — the REC protocol and
+    ``tools/model_converters/extract_encoder.py``) seeds a fresh model — the REC protocol and
     the transfer configs. Missing or mismatched encoder keys are an error.
 
     ``model_from = CKPT`` does the same and also points a decoder that the

@@ -9,6 +9,10 @@ prepared for one pretrained checkpoint, and the results table every run merges i
   from ``encoder_from``; training data and randomness reseeded, test sets fixed).
 - :func:`init_option`, :func:`missing_data`: how a real-data config takes the checkpoint,
   and the first data path it needs that is absent.
+- :func:`run_real_config`: one real-data protocol through ``tools/train.py`` and
+  ``tools/test.py`` (one process each), or why it did not run.
+- :func:`default_name`, :func:`option_dict`: a row's name from the checkpoint path, and the
+  ``--cfg-options`` as a dict.
 - :class:`ResultsTable`: rows = checkpoints, columns = ``suite/metric``; merged into
   ``results.json`` (a lock and an atomic write: runs in parallel keep each other's rows) and
   rendered as ``results.md``.
@@ -19,10 +23,14 @@ import json
 import os
 import os.path as osp
 import statistics
+import subprocess
+import sys
 from typing import Dict, Iterator, List, Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from .common import SOURCE_ROOT as ROOT
+
 CONFIGS = osp.join(ROOT, 'configs')
+TOOLS = osp.join(ROOT, 'tools')  # train.py and test.py run the real-data protocols
 
 #: Suite -> (protocol config, training iterations (None: the config's), the metric its
 #: table column shows). ``rec`` is the paper's protocol (the plain decoder, 300 iterations as
@@ -56,7 +64,7 @@ FILE_KEYS = ('ann_file', 'instances_file', 'split_file')
 __all__ = [
     'EMBEDDED_SUITES', 'EMBEDDED_DEFAULT', 'REAL_SUITES', 'suite_configs', 'parse_suites',
     'embedded_config', 'init_option', 'missing_data', 'headline', 'spread', 'config_tag',
-    'ResultsTable'
+    'default_name', 'option_dict', 'run_real_config', 'ResultsTable'
 ]
 
 
@@ -174,6 +182,75 @@ def missing_data(cfg, base_dir: str = '.') -> Optional[str]:
                 if not osp.exists(osp.join(base_dir, osp.expanduser(path))):
                     return path
     return None
+
+
+def default_name(checkpoint: str) -> str:
+    """``work_dirs/demo/seed_0/locca/pretrain/iter_800.pth`` -> ``locca/pretrain/iter_800``."""
+    parts = osp.normpath(osp.splitext(checkpoint)[0]).split(os.sep)
+    return '/'.join(p for p in parts[-3:] if p not in ('', '.', '..'))
+
+
+def option_dict(options) -> dict:
+    """``['a.b=1', 'c=[1,2]']`` -> a dict, as mmengine's ``DictAction`` parses them."""
+    import argparse
+
+    from mmengine.config import DictAction
+
+    from .common import SetupError
+    bad = [kv for kv in options if '=' not in kv]
+    if bad:
+        raise SetupError(f'--cfg-options needs KEY=VALUE, got {bad[0]!r}')
+    if not options:
+        return {}
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--options', nargs='+', action=DictAction)
+    return parser.parse_args(['--options', *options]).options
+
+
+def run_real_config(path: str, args, run=subprocess.run):
+    """One real-data config: ``({metric: value} or {'note': why not}, its JSON record)``.
+
+    ``args``: ``checkpoint``, ``cfg_options`` (``KEY=VALUE`` strings) and ``work_dir``;
+    ``run`` runs the ``tools/train.py`` and ``tools/test.py`` commands.
+    """
+    from .common import SetupError, load_config
+    rel = osp.relpath(path, ROOT)
+    if not osp.isfile(path):
+        return dict(note=f'missing config: {rel}'), dict(config=rel)
+    try:
+        cfg = load_config(path, option_dict(args.cfg_options))
+    except SetupError as e:
+        return dict(note=f'failed: {e}'), dict(config=rel)
+    gap = missing_data(cfg)
+    if gap:
+        return dict(note=f'missing data: {gap}'), dict(config=rel)
+    work = osp.join(args.work_dir, config_tag(path))
+    os.makedirs(work, exist_ok=True)
+    init = f'{init_option(cfg)}={args.checkpoint}'
+    train_cmd = [sys.executable, osp.join(TOOLS, 'train.py'), path, '--work-dir', work,
+                 '--cfg-options', init, *args.cfg_options]
+    record = dict(config=rel, init=init.split('=')[0], work_dir=work)
+    if not _run_logged(run, train_cmd, osp.join(work, 'eval_suite_train.log')):
+        return dict(note=f'failed: train ({work}/eval_suite_train.log)'), record
+    with open(osp.join(work, 'last_checkpoint'), encoding='utf-8') as f:
+        trained = f.read().strip()
+    out = osp.join(work, 'test_metrics.json')
+    test_cmd = [sys.executable, osp.join(TOOLS, 'test.py'), path, trained, '--work-dir', work,
+                '--out-metrics', out] + (['--cfg-options', *args.cfg_options]
+                                         if args.cfg_options else [])
+    if not _run_logged(run, test_cmd, osp.join(work, 'eval_suite_test.log')):
+        return dict(note=f'failed: test ({work}/eval_suite_test.log)'), record
+    with open(out, encoding='utf-8') as f:
+        metrics = {k: v for k, v in json.loads(f.read()).items() if isinstance(v, (int, float))}
+    record['metrics'] = metrics
+    return metrics, record
+
+
+def _run_logged(run, cmd, log_path: str) -> bool:
+    print(f'$ {" ".join(cmd)}  > {log_path}', flush=True)
+    with open(log_path, 'w', encoding='utf-8') as log:
+        proc = run(cmd, cwd=os.getcwd(), stdout=log, stderr=subprocess.STDOUT)
+    return proc.returncode == 0
 
 
 def headline(metrics: Dict[str, float], names: Sequence[str]) -> Dict[str, float]:

@@ -98,8 +98,8 @@ class JsonlDataset(LocCaBaseDataset):
     captions of one image, e.g. COCO's five, one drawn per step) and
     ``regions`` are optional, but a record needs one of them; ``score``
     defaults to 1; ``width``/``height`` (optional) let boxes be checked before
-    the image is read. This is what ``tools/pseudo_label.py --out`` writes, and
-    the ``{key}.json`` of a shard (``tools/make_shards.py``). Blank lines are
+    the image is read. This is what ``tools/dataset_converters/pseudo_label.py --out`` writes, and
+    the ``{key}.json`` of a shard (``tools/dataset_converters/make_shards.py``). Blank lines are
     ignored.
 
     Args:

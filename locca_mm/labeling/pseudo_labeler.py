@@ -16,7 +16,7 @@ score ≥ 0.3 becomes a region ``{"bbox": [x1, y1, x2, y2], "text": query,
 - :class:`PseudoLabeler` thresholds, suppresses, clips and formats detections.
 - :func:`read_pairs` reads the pairs to label (JSONL or COCO captions).
 
-``tools/pseudo_label.py`` is the command line around these.
+``tools/dataset_converters/pseudo_label.py`` is the command line around these.
 """
 import json
 import re

@@ -1,6 +1,6 @@
 """Sharded, resumable pseudo-labelling: input units in, one LocCa training shard out per unit.
 
-``tools/pseudo_label.py INPUT --out-dir DIR`` (and its ``dist_``/``slurm_``
+``tools/dataset_converters/pseudo_label.py INPUT --out-dir DIR`` (and its ``dist_``/``slurm_``
 launchers) runs this. The input is split into *units*: each img2dataset /
 WebDataset tar shard is one unit, a JSONL / COCO captions file is cut into
 units of ``samples_per_shard`` pairs. Unit ``NAME`` becomes ``DIR/NAME.tar``

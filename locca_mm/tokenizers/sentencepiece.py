@@ -14,8 +14,8 @@ def missing_model_message(model_file: str) -> str:
         f'SentencePiece model file not found: {model_file}\n'
         'Either train it on your captions (files: .txt one caption per line, .jsonl, or COCO '
         'captions .json):\n'
-        f'    python tools/train_tokenizer.py CAPTIONS [CAPTIONS ...] --out {prefix} '
-        '--vocab-size 32000 [--lowercase]\n'
+        '    python tools/dataset_converters/train_tokenizer.py CAPTIONS [CAPTIONS ...] '
+        f'--out {prefix} --vocab-size 32000 [--lowercase]\n'
         f'  (it writes {prefix}.model), or use the ready CLIP BPE vocabulary, which needs no '
         'training (pip install open_clip_torch): in the LocCaTokenizer config\n'
         "    text_tokenizer=dict(type='ClipBPETokenizer'),\n"
@@ -24,7 +24,8 @@ def missing_model_message(model_file: str) -> str:
 
 @TOKENIZERS.register_module()
 class SentencePieceTokenizer(TextTokenizer):
-    """Text through a SentencePiece model (``tools/train_tokenizer.py`` makes one).
+    """Text through a SentencePiece model (``tools/dataset_converters/train_tokenizer.py``
+    makes one).
 
     The model's own pad/bos/eos ids are used when it defines them; each
     missing special (mask always, pad/bos/eos when absent) gets an id after

@@ -3,7 +3,7 @@
 On CUDA, bfloat16 where ``torch.cuda.is_bf16_supported()``. On a CPU, where it
 has native bfloat16 instructions (``avx512_bf16`` or AMX ``amx_bf16`` in
 ``/proc/cpuinfo``): oneDNN then runs bf16 matrix products natively; without
-them it would emulate them, more slowly than float32. ``tools/benchmark.py
+them it would emulate them, more slowly than float32. ``tools/benchmarks/benchmark.py
 --precision`` and ``tools/train.py --amp`` decide through :func:`resolve_precision`.
 """
 import os

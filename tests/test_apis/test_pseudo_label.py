@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from locca_mm.cli import SetupError
+from locca_mm.cli.bench.pseudo_label_rates import write_clip_tokenizer_files
+from locca_mm.cli.pseudo_label import main as pseudo_label_main
 from locca_mm.labeling import (
     Detections,
     MMDetGroundingDetector,
@@ -15,8 +17,7 @@ from locca_mm.labeling import (
     extract_queries,
     read_pairs,
 )
-from tests.conftest import load_tool, run_tool
-from tools.pseudo_label_benchmark import write_clip_tokenizer_files
+from tests.conftest import run_tool
 
 CAPTIONS = ['A brown dog runs on the green grass.', 'red car under a blue sky', 'two cats']
 
@@ -301,9 +302,10 @@ def _write_pairs(tmp_path, missing: bool = False) -> str:
 
 
 def _cli_args(tmp_path, pairs, owlvit_dir, *extra):
-    return ['pseudo_label.py', pairs, '--image-root', str(tmp_path / 'images'), '--out',
-            str(tmp_path / 'out' / 'labels.jsonl'), '--detector', 'owlvit', '--model', owlvit_dir,
-            '--score-thr', '0', '--batch-size', '2', '--max-regions', '4', *extra]
+    return ['dataset_converters/pseudo_label.py', pairs, '--image-root', str(tmp_path / 'images'),
+            '--out', str(tmp_path / 'out' / 'labels.jsonl'), '--detector', 'owlvit',
+            '--model', owlvit_dir, '--score-thr', '0', '--batch-size', '2', '--max-regions', '4',
+            *extra]
 
 
 @pytest.mark.slow
@@ -349,19 +351,15 @@ def test_cli_skip_invalid_writes_jsonl(tmp_path, owlvit_dir):
             assert region['text'] in queries
 
 
-def _load_tool():
-    return load_tool('pseudo_label.py')
-
-
 def test_cli_unreadable_image(tmp_path, owlvit_dir):
-    """A file that is there but does not decode is found while labelling (in-process run)."""
-    tool = _load_tool()
+    """A file that is there but does not decode is found while labelling (in-process run of
+    what the tool runs)."""
     pairs = _write_pairs(tmp_path)
     (tmp_path / 'images' / 'three.png').write_bytes(b'not a png')
     args = _cli_args(tmp_path, pairs, owlvit_dir)[1:]
     with pytest.raises(SetupError, match=r'three.png.*pairs.jsonl:3'):
-        tool.main(args)
+        pseudo_label_main(args)
     assert not (tmp_path / 'out' / 'labels.jsonl').exists()
     assert not (tmp_path / 'out' / 'labels.jsonl.tmp').exists()
-    assert tool.main(args + ['--skip-invalid', '--limit', '3']) == (2, 8, 1)
-    assert tool.main(args + ['--limit', '1']) == (1, 4, 0)
+    assert pseudo_label_main(args + ['--skip-invalid', '--limit', '3']) == (2, 8, 1)
+    assert pseudo_label_main(args + ['--limit', '1']) == (1, 4, 0)

@@ -1,7 +1,7 @@
-"""Task-named inferencers; tools/infer.py on every shipped decoder config; test.py --show-dir."""
+"""Task-named inferencers; tools/infer.py (locca_mm.cli.infer) on every shipped decoder config;
+test.py --show-dir."""
 import contextlib
 import glob
-import importlib.util
 import io
 import json
 import os.path as osp
@@ -215,10 +215,10 @@ def _decoder_configs():
 
 
 def _infer_tool():
-    spec = importlib.util.spec_from_file_location('infer_tool', osp.join(ROOT, 'tools', 'infer.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """What ``tools/infer.py`` runs (its ``main(argv)``; tests/test_apis/test_inferencer.py
+    runs the tool itself)."""
+    from locca_mm.cli import infer
+    return infer
 
 
 TOOL_TASKS = [('cap', []), ('ref', ['--text', 'the red one', '--text', 'the blue one']),

@@ -91,14 +91,14 @@ tokenizer = dict(text_tokenizer=dict(_delete_=True, type='ByteTokenizer'),
                  max_length=dict(cap=128, aref=48, gcap=48))
 model = dict(tokenizer=tokenizer)
 """)
-    proc = run_tool(['browse_dataset.py', str(cfg), '--output-dir', str(tmp_path / 'out'),
-                     '--num', '2'])
+    proc = run_tool(['analysis_tools/browse_dataset.py', str(cfg),
+                     '--output-dir', str(tmp_path / 'out'), '--num', '2'])
     assert proc.returncode == 0, proc.stderr[-2000:]
     import mmcv
     img = mmcv.imread(str(tmp_path / 'out' / '00000.png'))
     assert img.shape[0] > 256 and img.shape[1] >= 256  # the 4x image plus its text panel
-    missing = run_tool(['browse_dataset.py', str(tmp_path / 'none.py'), '--output-dir',
-                        str(tmp_path / 'x')])
+    missing = run_tool(['analysis_tools/browse_dataset.py', str(tmp_path / 'none.py'),
+                        '--output-dir', str(tmp_path / 'x')])
     assert missing.returncode == 1 and 'config file not found' in missing.stderr
 
 

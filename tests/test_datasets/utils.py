@@ -1,8 +1,8 @@
 """Pipelines and paths shared by the dataset tests."""
 import os.path as osp
 
+from locca_mm.cli.bench import data_rates
 from tests.conftest import ROOT
-from tools import data_benchmark
 
 DATA = osp.join(ROOT, 'tests', 'data')
 TOKENIZER = dict(type='LocCaTokenizer', box_tokenizer=dict(type='BoxTokenizer', num_bins=64),
@@ -11,7 +11,7 @@ TOKENIZER = dict(type='LocCaTokenizer', box_tokenizer=dict(type='BoxTokenizer', 
 
 def train_pipeline(size=64, flip=0.0, tasks=('cap', 'aref', 'gcap')):
     """The pretraining pipeline the benchmark measures, at test size."""
-    return data_benchmark.train_pipeline(size, flip, tasks)
+    return data_rates.train_pipeline(size, flip, tasks)
 
 
 def eval_pipeline(size=64):

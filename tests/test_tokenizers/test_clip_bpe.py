@@ -1,7 +1,7 @@
 """ClipBPETokenizer: open_clip's CLIP BPE ids, readable decoding, its place in LocCaTokenizer;
 and the missing-SentencePiece-file message that points to it."""
 import importlib.util
-import os.path as osp
+import json
 import pickle
 import shlex
 import sys
@@ -16,7 +16,7 @@ from locca_mm.tokenizers import (
     build_tokenizer,
     clip_bpe,
 )
-from tests.conftest import ROOT
+from tests.conftest import run_tool
 
 HAS_OPEN_CLIP = importlib.util.find_spec('open_clip') is not None
 needs_open_clip = pytest.mark.skipif(not HAS_OPEN_CLIP, reason='open_clip_torch not installed')
@@ -153,6 +153,22 @@ def test_missing_open_clip_says_how_to_install(monkeypatch):
         ClipBPETokenizer()
 
 
+# A run_tool prelude: SentencePiece's trainer prints what it was asked (as JSON on stderr)
+# instead of training.
+_RECORDING_TRAINER = """
+import json, sys
+import sentencepiece
+
+
+def _train(sentence_iterator, **kwargs):
+    kwargs['captions'] = list(sentence_iterator)
+    print('trainer: ' + json.dumps(kwargs), file=sys.stderr)
+
+
+sentencepiece.SentencePieceTrainer.train = _train
+"""
+
+
 def test_missing_sentencepiece_file_names_both_remedies(tmp_path):
     path = str(tmp_path / 'spm_32k.model')
     with pytest.raises(FileNotFoundError) as info:
@@ -160,14 +176,19 @@ def test_missing_sentencepiece_file_names_both_remedies(tmp_path):
     msg = str(info.value)
     assert 'SentencePiece model file not found' in msg and path in msg
     assert "text_tokenizer=dict(type='ClipBPETokenizer')" in msg
-    # The suggested command is one tools/train_tokenizer.py accepts.
-    line = next(x for x in msg.splitlines() if 'tools/train_tokenizer.py' in x)
+    # The suggested command is one tools/dataset_converters/train_tokenizer.py accepts: run
+    # as it is (on a captions file), with SentencePiece's trainer standing in, it makes PATH.
+    tool = 'tools/dataset_converters/train_tokenizer.py'
+    line = next(x for x in msg.splitlines() if tool in x)
     argv = shlex.split(line.replace('CAPTIONS [CAPTIONS ...]', 'captions.txt')
                        .replace('[--lowercase]', '--lowercase'))
-    assert argv[:2] == ['python', 'tools/train_tokenizer.py']
-    spec = importlib.util.spec_from_file_location(
-        'train_tokenizer', osp.join(ROOT, 'tools', 'train_tokenizer.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    args = tool.parse_args(argv[2:])
-    assert args.out + '.model' == path and args.vocab_size == 32000 and args.lowercase
+    assert argv[:2] == ['python', tool]
+    (tmp_path / 'captions.txt').write_text('A red ball.\nTwo dogs.\n')
+    proc = run_tool([argv[1][len('tools/'):], *argv[2:]], cwd=str(tmp_path),
+                    prelude=_RECORDING_TRAINER)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == path  # the tool prints PREFIX.model: --out is the prefix
+    trained = json.loads(proc.stderr.split('trainer: ', 1)[1].splitlines()[0])
+    assert trained['model_prefix'] + '.model' == path and trained['vocab_size'] == 32000
+    assert trained['normalization_rule_name'] == 'nmt_nfkc_cf'  # --lowercase
+    assert trained['captions'] == ['a red ball.', 'two dogs.']

@@ -1,10 +1,12 @@
-"""tools/train_tokenizer.py: caption files in, a SentencePiece model out."""
+"""tools/dataset_converters/train_tokenizer.py: caption files in, a SentencePiece model out."""
 import json
 
 import pytest
 
 from locca_mm.tokenizers import LocCaTokenizer, SentencePieceTokenizer
 from tests.conftest import run_tool
+
+TOOL = 'dataset_converters/train_tokenizer.py'
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def caption_files(tmp_path, captions):
 
 def test_trains_a_model_the_tokenizer_loads(tmp_path, caption_files):
     out = tmp_path / 'models' / 'captions'
-    proc = run_tool(['train_tokenizer.py', *caption_files, '--out', str(out),
+    proc = run_tool([TOOL, *caption_files, '--out', str(out),
                      '--vocab-size', '70', '--model-type', 'bpe'], timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == f'{out}.model'
@@ -42,7 +44,7 @@ def test_trains_a_model_the_tokenizer_loads(tmp_path, caption_files):
 
 def test_lowercase_model_folds_case(tmp_path, caption_files):
     out = tmp_path / 'lc'
-    proc = run_tool(['train_tokenizer.py', caption_files[0], '--out', str(out),
+    proc = run_tool([TOOL, caption_files[0], '--out', str(out),
                      '--vocab-size', '50', '--lowercase'], timeout=60)
     assert proc.returncode == 0, proc.stderr
     tok = SentencePieceTokenizer(f'{out}.model')
@@ -60,7 +62,7 @@ def _error_line(proc):
 
 def test_missing_input(tmp_path, caption_files):
     missing = str(tmp_path / 'nowhere.txt')
-    proc = run_tool(['train_tokenizer.py', caption_files[0], missing, '--out',
+    proc = run_tool([TOOL, caption_files[0], missing, '--out',
                      str(tmp_path / 'm')], timeout=60)
     assert 'caption file not found' in _error_line(proc) and missing in proc.stderr
     assert not (tmp_path / 'm.model').exists()
@@ -69,15 +71,15 @@ def test_missing_input(tmp_path, caption_files):
 def test_empty_corpus_and_bad_records(tmp_path):
     empty = tmp_path / 'empty.jsonl'
     empty.write_text(json.dumps(dict(url='x.jpg')) + '\n')
-    proc = run_tool(['train_tokenizer.py', str(empty), '--out', str(tmp_path / 'm')], timeout=60)
+    proc = run_tool([TOOL, str(empty), '--out', str(tmp_path / 'm')], timeout=60)
     assert 'no captions found' in _error_line(proc)
     broken = tmp_path / 'broken.jsonl'
     broken.write_text(json.dumps(dict(caption='a dog')) + '\n{not json\n')
-    proc = run_tool(['train_tokenizer.py', str(broken), '--out', str(tmp_path / 'm')], timeout=60)
+    proc = run_tool([TOOL, str(broken), '--out', str(tmp_path / 'm')], timeout=60)
     assert 'broken.jsonl:2' in _error_line(proc)
 
 
 def test_vocabulary_too_large_is_one_line(tmp_path, caption_files):
-    proc = run_tool(['train_tokenizer.py', caption_files[0], '--out', str(tmp_path / 'm'),
+    proc = run_tool([TOOL, caption_files[0], '--out', str(tmp_path / 'm'),
                      '--vocab-size', '5000'], timeout=60)
     assert 'Vocabulary size too high' in _error_line(proc)

@@ -1,4 +1,5 @@
-"""tools/benchmark.py prints one JSON object with every figure (values are not judged)."""
+"""tools/benchmarks/benchmark.py prints one JSON object with every figure (values are not
+judged)."""
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from tests.conftest import run_tool
 @pytest.mark.slow
 def test_benchmark_quick_emits_every_key():
     pytest.importorskip('open_clip')
-    proc = run_tool(['benchmark.py', '--quick', '--compare-open-clip'], timeout=600)
+    proc = run_tool(['benchmarks/benchmark.py', '--quick', '--compare-open-clip'], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert set(out['train_step_s']) == {'cap', 'locca'}
@@ -30,7 +31,7 @@ def test_benchmark_quick_emits_every_key():
 
 @pytest.mark.slow
 def test_benchmark_data_section_only():
-    proc = run_tool(['benchmark.py', '--data', '--quick'])
+    proc = run_tool(['benchmarks/benchmark.py', '--data', '--quick'])
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     assert set(out['samples_per_s_per_worker']) == {'shapes_64px', 'jpeg_640x480_to_224px'}
@@ -39,7 +40,7 @@ def test_benchmark_data_section_only():
 
 @pytest.mark.slow
 def test_benchmark_transfer_section_times_a_mask_rcnn_step():
-    proc = run_tool(['benchmark.py', '--quick', '--sections', 'transfer'], timeout=600)
+    proc = run_tool(['benchmarks/benchmark.py', '--quick', '--sections', 'transfer'], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)  # stdout holds the JSON only (init logs are silenced)
     assert 'errors' not in out, out.get('errors')
@@ -50,7 +51,7 @@ def test_benchmark_transfer_section_times_a_mask_rcnn_step():
 @pytest.mark.slow
 def test_benchmark_pseudo_label_section_times_the_labelling_tool():
     pytest.importorskip('transformers')
-    proc = run_tool(['benchmark.py', '--quick', '--sections', 'pseudo_label'])
+    proc = run_tool(['benchmarks/benchmark.py', '--quick', '--sections', 'pseudo_label'])
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
     assert 'errors' not in out, out.get('errors')

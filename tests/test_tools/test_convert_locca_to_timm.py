@@ -1,14 +1,14 @@
-"""tools/convert/locca_to_timm.py: a LocCaViT (and MAP pooler) as a timm VisionTransformer."""
+"""tools/model_converters/locca_to_timm.py: a LocCaViT (and MAP pooler) as a timm
+VisionTransformer."""
 import json
 
 import pytest
 import torch
 
-from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT, MAPNeck
 from locca_mm.models.backbones.converters import timm_to_locca
 from locca_mm.utils.encoder_checkpoint import save_encoder
-from tests.conftest import load_tool
+from tests.conftest import run_tool, tool_error
 
 timm = pytest.importorskip('timm')
 
@@ -23,6 +23,13 @@ model = dict(
     head=dict(type='LinearClsHead', num_classes=10, in_channels=64))
 data_preprocessor = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 """
+
+
+def _convert(*argv) -> str:
+    """Run the tool; what it prints."""
+    proc = run_tool(['model_converters/locca_to_timm.py', *map(str, argv)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
 
 
 def _perturbed(*modules):
@@ -41,7 +48,7 @@ def _timm_model(dst):
     return timm.create_model(meta['model_name'], **meta['kwargs']).eval(), meta
 
 
-def test_map_pooler_from_a_full_checkpoint(tmp_path, capsys):
+def test_map_pooler_from_a_full_checkpoint(tmp_path):
     """Probe checkpoint + config -> safetensors; timm's tokens and MAP vector are ours."""
     torch.manual_seed(0)
     backbone, neck = _perturbed(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH),
@@ -53,9 +60,7 @@ def test_map_pooler_from_a_full_checkpoint(tmp_path, capsys):
     torch.save({'state_dict': state, 'meta': {'epoch': 1}}, src)
     config.write_text(CONFIG)
 
-    load_tool('convert/locca_to_timm.py').main([str(src), str(dst), '--config', str(config),
-                                                '--check'])
-    out = capsys.readouterr().out
+    out = _convert(src, dst, '--config', config, '--check')
     assert "timm.create_model('vit_base_patch16_224', pretrained=True" in out
     assert float(out.split('max |LocCaViT - timm| = ')[1].split()[0]) < 1e-5
     model, meta = _timm_model(dst)
@@ -81,16 +86,14 @@ def test_map_pooler_from_a_full_checkpoint(tmp_path, capsys):
     dict(pos_embed='sincos2d'),
     dict(with_cls_token=True, final_norm=False),
 ])
-def test_gap_from_an_encoder_file(tmp_path, capsys, kwargs):
+def test_gap_from_an_encoder_file(tmp_path, kwargs):
     """Encoder file, no config (--num-heads) -> .pth with GAP; sin-cos / class token kept."""
     torch.manual_seed(1)
     backbone, = _perturbed(LocCaViT(arch=ARCH, img_size=SIZE, patch_size=PATCH, **kwargs))
     src, dst = tmp_path / 'encoder.pth', tmp_path / 'vit.pth'
     save_encoder(backbone.state_dict(), str(src), dict(source='test'))
 
-    load_tool('convert/locca_to_timm.py').main(
-        [str(src), str(dst), '--num-heads', '2', '--img-size', str(SIZE)])
-    out = capsys.readouterr().out
+    out = _convert(src, dst, '--num-heads', '2', '--img-size', SIZE)
     assert "global_pool='avg'" in out and 'fc_norm=False' in out
     model, meta = _timm_model(dst)
     assert meta['kwargs']['class_token'] == kwargs.get('with_cls_token', False)
@@ -109,18 +112,12 @@ def test_gap_from_an_encoder_file(tmp_path, capsys, kwargs):
     assert all(torch.equal(v, expected[k]) for k, v in back.state_dict.items())
 
 
-def test_bad_input_is_one_named_error(tmp_path, capsys):
+def test_bad_input_is_one_named_error(tmp_path):
     """Missing file, no backbone keys, unknown heads, no pooler: one error line each."""
-    main = load_tool('convert/locca_to_timm.py').main
 
     def error(*argv):
         """The tool's one-line error for ``argv`` (exit code 1)."""
-        with pytest.raises(SystemExit) as exit_info:
-            run_cli(main, [str(a) for a in argv])
-        assert exit_info.value.code == 1
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and 'error:' in err, err
-        return err
+        return tool_error(run_tool(['model_converters/locca_to_timm.py', *map(str, argv)]))
 
     dst = tmp_path / 'out.safetensors'
     assert 'checkpoint not found' in error(tmp_path / 'none.pth', dst)

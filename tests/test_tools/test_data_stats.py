@@ -1,15 +1,11 @@
 """tools/analysis_tools/data_stats.py: counts and histograms of a labelled corpus, by hand."""
 import json
+import re
 
 import pytest
 
-from locca_mm.cli import SetupError
 from locca_mm.datasets.web_shards import ShardWriter
-from tests.conftest import load_tool
-
-
-def _tool():
-    return load_tool('analysis_tools/data_stats.py')
+from tests.conftest import run_tool, tool_error
 
 
 def _region(box, score):
@@ -29,8 +25,11 @@ def test_numbers_match_a_hand_count(tmp_path):
             for i, record in enumerate(part):
                 writer.add(f'{shard}_{i}', b'img', 'jpg', record)
             writer.commit()
-    stats = _tool().main([str(tmp_path / 's-{0..1}.tar'), '--out-dir', str(tmp_path / 'out'),
-                          '--max-regions', '2'])
+    proc = run_tool(['analysis_tools/data_stats.py', str(tmp_path / 's-{0..1}.tar'),
+                     '--out-dir', str(tmp_path / 'out'), '--max-regions', '2'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '2 shards' in proc.stdout.splitlines()[-1]
+    stats = json.loads((tmp_path / 'out' / 'data_stats.json').read_text())
     assert (stats['images'], stats['regions']) == (4, 6)
     # Counts 2, 0, 1, 3: the 90th percentile interpolates 2 + 0.7 * (3 - 2).
     assert stats['regions_per_image'] == dict(mean=1.5, median=1.5, p90=pytest.approx(2.7), max=3)
@@ -42,8 +41,9 @@ def test_numbers_match_a_hand_count(tmp_path):
     assert stats['size_histogram'] == [0, 0, 1, 0, 0, 4, 0]
     # Images with no region >= 0.3: 'b' and 'd'.
     assert stats['share_without_region'] == 0.5
-    saved = json.loads((tmp_path / 'out' / 'data_stats.json').read_text())
-    assert saved['score_histogram'] == stats['score_histogram']
+    # What it prints is what it saved.
+    printed = next(x for x in proc.stdout.splitlines() if x.startswith('score histogram: '))
+    assert [int(n) for n in re.findall(r'\): (\d+)', printed)] == stats['score_histogram']
     assert (tmp_path / 'out' / 'data_stats.png').stat().st_size > 10_000
-    with pytest.raises(SetupError, match='tar shard not found: .*s-6.tar'):
-        _tool().main([str(tmp_path / 's-{6..7}.tar')])
+    err = tool_error(run_tool(['analysis_tools/data_stats.py', str(tmp_path / 's-{6..7}.tar')]))
+    assert re.search('tar shard not found: .*s-6.tar', err), err

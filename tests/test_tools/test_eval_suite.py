@@ -1,14 +1,18 @@
 """tools/eval_suite.py: two checkpoints, one table; frozen encoders stay frozen; the table
-merges rows; real-data protocols without their data are reported, not run."""
+merges rows; real-data protocols without their data are reported, not run (one real-data
+config: locca_mm.cli.eval_suite.run_real_config, what the tool runs)."""
 import json
 import os.path as osp
+import re
 import subprocess
 import types
 
 import pytest
 import torch
 
-from tests.conftest import ROOT, load_tool, run_tool
+from locca_mm.cli import SetupError
+from locca_mm.cli.eval_suite import default_name, option_dict, run_real_config
+from tests.conftest import ROOT, run_tool, tool_error
 
 PRETRAIN = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
 SUITE_METRICS = {'rec/Acc@0.5': 100, 'caption/CIDEr': 1000, 'cls/accuracy': 100}
@@ -146,7 +150,6 @@ TUNED_DECODER = """model = dict(backbone=dict(frozen_stages=0),
     ('load_from', 'model = dict(backbone=dict(frozen_stages=0))\n'),
     ('model_from', TUNED_DECODER)])
 def test_a_real_config_trains_then_tests_its_checkpoint(checkpoints, tmp_path, init, overrides):
-    tool = load_tool('eval_suite.py')
     config = tmp_path / 'protocol.py'
     rec = osp.join(ROOT, 'configs', 'shapes', 'rec_tiny_shapes.py')
     config.write_text(f'_base_ = {rec!r}\n' + overrides)
@@ -163,7 +166,7 @@ def test_a_real_config_trains_then_tests_its_checkpoint(checkpoints, tmp_path, i
                 f.write(json.dumps({'refcoco/Acc@0.5': 61.5, 'refcoco/mIoU': 50.0}) + '\n')
         return subprocess.CompletedProcess(cmd, 0)
 
-    metrics, record = tool.run_real_config(str(config), _args(checkpoints[0], tmp_path,
+    metrics, record = run_real_config(str(config), _args(checkpoints[0], tmp_path,
                                                               ['randomness.seed=3']), fake_run)
     assert metrics == {'refcoco/Acc@0.5': 61.5, 'refcoco/mIoU': 50.0}
     assert record['init'] == init
@@ -175,29 +178,27 @@ def test_a_real_config_trains_then_tests_its_checkpoint(checkpoints, tmp_path, i
     def failing(cmd, **kwargs):
         return subprocess.CompletedProcess(cmd, 1)
 
-    metrics, _ = tool.run_real_config(str(config), _args(checkpoints[0], tmp_path), failing)
+    metrics, _ = run_real_config(str(config), _args(checkpoints[0], tmp_path), failing)
     assert metrics['note'].startswith('failed: train')
     broken = tmp_path / 'broken.py'
     broken.write_text('model = dict(\n')
-    metrics, _ = tool.run_real_config(str(broken), _args(checkpoints[0], tmp_path), failing)
+    metrics, _ = run_real_config(str(broken), _args(checkpoints[0], tmp_path), failing)
     assert metrics['note'].startswith(f'failed: cannot read config {broken}')
-    metrics, _ = tool.run_real_config(str(tmp_path / 'absent.py'), _args(checkpoints[0],
+    metrics, _ = run_real_config(str(tmp_path / 'absent.py'), _args(checkpoints[0],
                                                                          tmp_path), failing)
     assert metrics['note'].startswith('missing config: ') and 'absent.py' in metrics['note']
 
 
 def test_bad_arguments_stop_with_one_line(checkpoints, tmp_path):
-    tool = load_tool('eval_suite.py')
-    with pytest.raises(tool.SetupError, match='checkpoint file not found'):
-        tool.main([str(tmp_path / 'absent.pth')])
-    with pytest.raises(tool.SetupError, match=r"unknown suite\(s\) \['holistic'\] for --data "
-                       'embedded'):
-        tool.main([checkpoints[0], '--suite', 'rec,holistic'])
-    assert tool.default_name('work_dirs/demo/seed_0/locca/pretrain/iter_800.pth') == \
+    err = tool_error(run_tool(['eval_suite.py', str(tmp_path / 'absent.pth')]))
+    assert re.search('checkpoint file not found', err), err
+    err = tool_error(run_tool(['eval_suite.py', checkpoints[0], '--suite', 'rec,holistic']))
+    assert re.search(r"unknown suite\(s\) \['holistic'\] for --data embedded", err), err
+    assert default_name('work_dirs/demo/seed_0/locca/pretrain/iter_800.pth') == \
         'locca/pretrain/iter_800'
-    assert tool.option_dict(['a.b=1', 'c=[1,2]', 'd=x']) == {'a.b': 1, 'c': [1, 2], 'd': 'x'}
-    with pytest.raises(tool.SetupError, match='KEY=VALUE'):
-        tool.option_dict(['max_iters'])
+    assert option_dict(['a.b=1', 'c=[1,2]', 'd=x']) == {'a.b': 1, 'c': [1, 2], 'd': 'x'}
+    with pytest.raises(SetupError, match='KEY=VALUE'):
+        option_dict(['max_iters'])
 
 
 def test_suites_and_their_configs():

@@ -1,4 +1,4 @@
-"""tools/install.sh's own logic, run for real against a stand-in interpreter (no network).
+"""tools/install/install.sh's own logic, run for real against a stand-in interpreter (no network).
 
 The stand-in (``STUB``) plays both the interpreter that creates the venv and the venv's
 ``bin/python``: ``-m pip`` calls are recorded (argv, working directory, build variables) and
@@ -20,7 +20,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-INSTALL = osp.join(ROOT, 'tools', 'install.sh')
+INSTALL = osp.join(ROOT, 'tools', 'install', 'install.sh')
+WHEELHOUSE = osp.join(ROOT, 'tools', 'install', 'make_wheelhouse.sh')
 KEY = 'mmcv-2.1.0-cp{0}{1}-torch2.14.1-cpu-{2}'.format(*sys.version_info[:2], os.uname().machine)
 PYTAG = 'cp{0}{1}'.format(*sys.version_info[:2])
 
@@ -294,7 +295,7 @@ def _tiny_wheel(src, name, requires=()):
 @pytest.mark.parametrize('target', [[], ['--python', '3.12', '--platform',
                                          'manylinux_2_28_x86_64']])
 def test_wheelhouse_installs_offline_into_a_fresh_venv(tmp_path, target):
-    """tools/make_wheelhouse.sh on a small requirement set, from a local index (no network);
+    """tools/install/make_wheelhouse.sh on a small requirement set, from a local index (no network);
     what it writes installs with pip --no-index into a fresh venv."""
     src = tmp_path / 'index'
     src.mkdir()
@@ -305,9 +306,8 @@ def test_wheelhouse_installs_offline_into_a_fresh_venv(tmp_path, target):
     reqs.write_text('alpha\n')
     house = tmp_path / 'house'
     env = dict(os.environ, PYTHON=sys.executable, PIP_NO_INDEX='1', PIP_FIND_LINKS=str(src))
-    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'make_wheelhouse.sh'), str(house),
-                           '--requirements', str(reqs), *target], env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(['bash', WHEELHOUSE, str(house), '--requirements', str(reqs), *target],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     manifest = json.loads((house / 'wheelhouse.json').read_text())
     names = sorted(f['name'] for f in manifest['files'])
@@ -328,7 +328,7 @@ def test_wheelhouse_installs_offline_into_a_fresh_venv(tmp_path, target):
 
 
 def test_wheelhouse_usage_errors(tmp_path):
-    script = osp.join(ROOT, 'tools', 'make_wheelhouse.sh')
+    script = WHEELHOUSE
     for args, message in (([], 'usage'), ([str(tmp_path), '--mmcv-ops', '2'], '--mmcv-ops'),
                           ([str(tmp_path), '--requirements', 'nope.txt'], 'no file')):
         proc = subprocess.run(['bash', script, *args], capture_output=True, text=True,

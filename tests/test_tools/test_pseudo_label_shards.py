@@ -1,4 +1,5 @@
-"""tools/pseudo_label.py --out-dir: one training shard per input shard, resumable, distributed."""
+"""tools/dataset_converters/pseudo_label.py --out-dir: one training shard per input shard,
+resumable, distributed (in-process runs call locca_mm.cli.pseudo_label, what the tool runs)."""
 import json
 import os
 import os.path as osp
@@ -11,7 +12,7 @@ import pytest
 from locca_mm.cli import SetupError
 from locca_mm.datasets import ShardedTarDataset
 from locca_mm.labeling.shard_labeling import LabelUnit, UnitStream, _to_original
-from tests.conftest import free_port, load_tool, run_tool
+from tests.conftest import free_port, run_tool
 from tests.test_apis.test_pseudo_label import CAPTIONS, _save_tiny_owl
 from tests.test_datasets.utils import jpeg_bytes, pair_shards, write_tar
 
@@ -24,7 +25,9 @@ def owl(tmp_path_factory) -> str:
 
 
 def _tool():
-    return load_tool('pseudo_label.py')
+    """What ``tools/dataset_converters/pseudo_label.py`` runs (its ``main(argv)``)."""
+    from locca_mm.cli import pseudo_label
+    return pseudo_label
 
 
 def _args(inputs, out_dir, owl, *extra):
@@ -187,9 +190,9 @@ def _train_config(tmp_path, shards: str) -> str:
 @pytest.mark.slow
 def test_dist_pseudo_label_two_ranks_then_locca_trains_on_the_shards(tmp_path, owl):
     pattern = pair_shards(tmp_path / 'in', captions=CAPTIONS)
-    proc = run_tool(['dist_pseudo_label.sh', '2', pattern, '--out-dir', str(tmp_path / 'out'),
-                     '--detector', 'owlvit', '--model', owl, '--score-thr', '0',
-                     '--max-regions', '3'], PORT=str(free_port()))
+    proc = run_tool(['dataset_converters/dist_pseudo_label.sh', '2', pattern,
+                     '--out-dir', str(tmp_path / 'out'), '--detector', 'owlvit', '--model', owl,
+                     '--score-thr', '0', '--max-regions', '3'], PORT=str(free_port()))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '4 shards (4 labelled, 0 already done, 0 failed), 12 images, 36 regions' in proc.stdout
     got, want = _contents(tmp_path / 'out'), _input_pairs(pattern)

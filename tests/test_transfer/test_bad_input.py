@@ -5,9 +5,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
-from tests.conftest import load_tool
+from tests.conftest import run_tool, tool_error
 
 from .utils import ARCH, PATCH, config_path, save_tiny_locca
 
@@ -54,32 +53,27 @@ def test_checkpoint_of_another_depth_names_the_missing_blocks(tmp_path):
         model.init_weights()
 
 
-def _one_line_error(capsys, main, argv):
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(main, argv)
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and 'error:' in err, err
-    return err
+def _one_line_error(tool, argv):
+    """What ``tools/model_converters/<tool>`` stops with on ``argv``: one error line."""
+    return tool_error(run_tool([f'model_converters/{tool}', *argv]))
 
 
-def test_tools_explain_bad_input_in_one_line(tmp_path, capsys):
-    extract = load_tool('extract_encoder.py').main
+def test_tools_explain_bad_input_in_one_line(tmp_path):
     bare = tmp_path / 'bare.pth'
     torch.save({'state_dict': {'encoder.w': torch.zeros(2)}}, bare)
-    err = _one_line_error(capsys, extract, [str(bare), str(tmp_path / 'out.pth')])
+    err = _one_line_error('extract_encoder.py', [str(bare), str(tmp_path / 'out.pth')])
     assert "no parameters under the prefix 'backbone.'" in err and "'encoder.' (1)" in err
-    err = _one_line_error(capsys, extract, [str(tmp_path / 'none.pth'), str(tmp_path / 'o.pth')])
+    err = _one_line_error('extract_encoder.py', [str(tmp_path / 'none.pth'),
+                                                 str(tmp_path / 'o.pth')])
     assert 'checkpoint not found' in err
-    err = _one_line_error(capsys, extract, [str(bare), str(tmp_path / 'o.pth'), '--safetensors'])
+    err = _one_line_error('extract_encoder.py', [str(bare), str(tmp_path / 'o.pth'),
+                                                 '--safetensors'])
     assert '.safetensors' in err
     assert not (tmp_path / 'out.pth').exists() and not (tmp_path / 'o.pth').exists()
 
     npz = tmp_path / 'not_vit.npz'
     np.savez(npz, **{'encoder/kernel': np.zeros(3)})
-    err = _one_line_error(capsys, load_tool('convert/big_vision_vit.py').main,
-                          [str(npz), str(tmp_path / 'o.pth')])
+    err = _one_line_error('big_vision_vit.py', [str(npz), str(tmp_path / 'o.pth')])
     assert 'not a big_vision ViT' in err
-    err = _one_line_error(capsys, load_tool('convert/timm_vit.py').main,
-                          [str(tmp_path / 'none.pth'), str(tmp_path / 'o.pth')])
+    err = _one_line_error('timm_vit.py', [str(tmp_path / 'none.pth'), str(tmp_path / 'o.pth')])
     assert 'checkpoint not found' in err

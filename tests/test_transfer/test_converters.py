@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
 from locca_mm.models.backbones.converters import (
     big_vision_to_locca,
@@ -11,11 +10,18 @@ from locca_mm.models.backbones.converters import (
     timm_to_locca,
 )
 from locca_mm.models.layers import resize_pos_embed
-from tests.conftest import load_tool
+from tests.conftest import run_tool
 
 from .utils import ARCH
 
 ENC = 'MultiHeadDotProductAttention_0'
+
+
+def _convert(tool: str, *argv) -> str:
+    """Run ``tools/model_converters/<tool>``; what it prints."""
+    proc = run_tool([f'model_converters/{tool}', *map(str, argv)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
 
 
 def to_big_vision(model: LocCaViT, root: str = 'params/img/', scan: bool = False) -> dict:
@@ -68,14 +74,13 @@ def _random_vit(**kwargs):
 
 
 @pytest.mark.parametrize('root,scan', [('params/img/', False), ('', False), ('img/', True)])
-def test_big_vision_npz_gives_the_same_features(tmp_path, capsys, root, scan):
+def test_big_vision_npz_gives_the_same_features(tmp_path, root, scan):
     model = _random_vit()
     params = to_big_vision(model, root, scan)
     npz = tmp_path / 'vit.npz'
     np.savez(npz, **params)
     out = tmp_path / 'encoder.pth'
-    run_cli(load_tool('convert/big_vision_vit.py').main, [str(npz), str(out), '--check'])
-    printed = capsys.readouterr().out
+    printed = _convert('big_vision_vit.py', npz, out, '--check')
     assert 'check: max |LocCaViT - big_vision|' in printed and "'num_heads': 2" in printed
 
     loaded = LocCaViT(arch=ARCH, img_size=64, patch_size=16,
@@ -150,22 +155,21 @@ def test_timm_vit_gives_the_same_features(kwargs):
     assert diff < 1e-5
 
 
-def test_timm_tool_checks_and_drops_the_class_token(tmp_path, capsys):
+def test_timm_tool_checks_and_drops_the_class_token(tmp_path):
     ref = _timm()
     src = tmp_path / 'timm.pth'
     torch.save({'model': ref.state_dict()}, src)
     out = tmp_path / 'encoder.pth'
-    tool = load_tool('convert/timm_vit.py')
-    run_cli(tool.main, [str(src), str(out), '--drop-prefix-tokens', '--img-size', '128'])
-    assert 'dropped 1 prefix token' in capsys.readouterr().out
+    printed = _convert('timm_vit.py', src, out, '--drop-prefix-tokens', '--img-size', '128')
+    assert 'dropped 1 prefix token' in printed
     state = torch.load(out, weights_only=True)['state_dict']
     assert 'backbone.cls_token' not in state
     assert state['backbone.pos_embed'].shape == (1, 64, 192)  # patches only, 8 x 8
     patch_pos = ref.pos_embed.detach()[:, 1:]
     expected = resize_pos_embed(patch_pos, (4, 4), (8, 8), mode='bicubic', num_extra_tokens=0)
     assert torch.allclose(state['backbone.pos_embed'], expected)
-    run_cli(tool.main, ['--model', 'vit_tiny_patch16_224', str(out), '--check'])
-    diff = float(capsys.readouterr().out.split('max |LocCaViT - timm| = ')[1].split()[0])
+    printed = _convert('timm_vit.py', '--model', 'vit_tiny_patch16_224', out, '--check')
+    diff = float(printed.split('max |LocCaViT - timm| = ')[1].split()[0])
     assert diff < 1e-5
 
 

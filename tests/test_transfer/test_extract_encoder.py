@@ -1,13 +1,13 @@
-"""tools/extract_encoder.py: the encoder of a LocCa checkpoint, loadable by the transfer configs."""
+"""tools/model_converters/extract_encoder.py: the encoder of a LocCa checkpoint, loadable by the
+transfer configs."""
 import json
 
 import pytest
 import torch
 from safetensors import safe_open
 
-from locca_mm.cli import run_cli
 from locca_mm.models import LocCaViT
-from tests.conftest import load_tool
+from tests.conftest import run_tool
 
 from .utils import ARCH, PATCH, PRETRAIN_SIZE
 
@@ -21,12 +21,13 @@ def _init_from(path, **kwargs):
 
 
 @pytest.mark.parametrize('suffix', ['.pth', '.safetensors'])
-def test_extracted_encoder_equals_the_checkpoints(tmp_path, capsys, locca_checkpoint, suffix):
+def test_extracted_encoder_equals_the_checkpoints(tmp_path, locca_checkpoint, suffix):
     path, encoder = locca_checkpoint
     out = str(tmp_path / f'encoder{suffix}')
     argv = [path, out] + (['--safetensors'] if suffix == '.safetensors' else [])
-    run_cli(load_tool('extract_encoder.py').main, argv)
-    assert f'wrote {out}' in capsys.readouterr().out
+    proc = run_tool(['model_converters/extract_encoder.py', *argv])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f'wrote {out}' in proc.stdout
 
     if suffix == '.pth':
         saved = torch.load(out, weights_only=True)  # tensors and plain values only

@@ -1,7 +1,8 @@
 """Statistics of a labelled corpus: ``python tools/analysis_tools/data_stats.py SHARDS``.
 
 ``SHARDS``: training shards (a path, glob, brace pattern or fsspec URL), as
-``tools/pseudo_label.py --out-dir`` and ``tools/make_shards.py`` write them.
+``tools/dataset_converters/pseudo_label.py --out-dir`` and
+``tools/dataset_converters/make_shards.py`` write them.
 Only the ``{key}.json`` members are read (no image is decoded). Prints a table
 of regions per image, the region score histogram, the box size histogram (the
 square root of the box's share of the image area, for records that carry
@@ -16,13 +17,11 @@ import os.path as osp
 import sys
 from typing import Dict, List
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.datasets.jsonl import loads_line  # noqa: E402
-from locca_mm.datasets.shards import _open, expand_shards, index_shard  # noqa: E402
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.datasets.jsonl import loads_line
+from locca_mm.datasets.shards import _open, expand_shards, index_shard
 
 SCORE_BINS = np.linspace(0, 1, 11)
 SIZE_BINS = np.array([0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0])

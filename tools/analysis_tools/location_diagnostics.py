@@ -41,15 +41,10 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 import types
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
 DIAGNOSTICS = ('plain', 'value_pos', 'whiten', 'oracle_target', 'oracle_objects')
 
@@ -197,8 +192,8 @@ def probe_images(model, num: int, seed: int):
 
 
 def run_one(encoder: str, diagnostic: str, args, start: float) -> dict:
-    import demo  # tools/demo.py: the demo's stage configs, training and evaluation
-
+    from locca_mm.cli import demo  # the demo's stage configs (tools/demo.py)
+    from locca_mm.cli.runs import Progress, evaluate  # the demo's training and evaluation
     from locca_mm.datasets import SyntheticShapes
     from locca_mm.evaluation import encode_patches, position_share
     demo_args = demo.parse_args(['--quick'] if args.quick else [])
@@ -236,10 +231,10 @@ def run_one(encoder: str, diagnostic: str, args, start: float) -> dict:
                    model.backbone.grid_size[0])
     if args.train_encoder_after is not None:
         hold_encoder_until(runner, model, args.train_encoder_after)
-    progress = demo.Progress(f'{diagnostic} {osp.basename(encoder)}', 100, start)
+    progress = Progress(f'{diagnostic} {osp.basename(encoder)}', 100, start)
     runner.register_hook(progress.hook)
     runner.train()
-    metrics = demo.evaluate(model, cfg.test_dataloader, cfg.test_evaluator)
+    metrics = evaluate(model, cfg.test_dataloader, cfg.test_evaluator)
     curve = [(it, m.get('refcoco/Acc@0.5')) for it, m in progress.curve]
     result = dict(encoder=encoder, diagnostic=diagnostic, iters=runner.iter,
                   acc=metrics['refcoco/Acc@0.5'], miou=metrics['refcoco/mIoU'], curve=curve,

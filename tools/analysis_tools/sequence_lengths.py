@@ -13,14 +13,10 @@ to paste into the config. A suggestion above the decoder's ``max_len`` is flagge
 import argparse
 import json
 import math
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from locca_mm.cli import SetupError, build_phase_dataset, load_config, run_cli  # noqa: E402,E501
+from locca_mm.cli import SetupError, build_phase_dataset, load_config, run_cli
 
 UNCUT = 1_000_000
 

@@ -1,13 +1,9 @@
 """Print a config with its `_base_` files merged: ``python tools/misc/print_config.py CONFIG``."""
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from locca_mm.cli import load_config, run_cli  # noqa: E402
+from locca_mm.cli import load_config, run_cli
 
 
 def parse_args(argv=None):

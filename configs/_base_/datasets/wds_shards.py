@@ -1,5 +1,5 @@
 # Pretraining data in WebDataset-layout tar shards ({key}.jpg + {key}.json, the JSONL
-# record format), e.g. image-text pairs pseudo-labelled by tools/pseudo_label.py.
+# record format), e.g. image-text pairs pseudo-labelled by tools/dataset_converters/pseudo_label.py.
 # Shards may be local paths or fsspec URLs; brace ranges expand.
 # BuildTaskSequences tokenises with the dataset's `tokenizer`: a config that inherits a model
 # base gives it the model's (`train_dataloader = dict(dataset=dict(tokenizer=_base_.tokenizer))`).

@@ -6,7 +6,8 @@ tokenizer = dict(
     type='LocCaTokenizer',
     text_tokenizer=dict(type='ClipBPETokenizer'),
     # The paper's choice, a 32k SentencePiece trained on your captions first:
-    #   python tools/train_tokenizer.py CAPTIONS --out data/tokenizer/spm_32k --vocab-size 32000
+    #   python tools/dataset_converters/train_tokenizer.py CAPTIONS \
+    #       --out data/tokenizer/spm_32k --vocab-size 32000
     # text_tokenizer=dict(type='SentencePieceTokenizer', model_file='data/tokenizer/spm_32k.model'),
     box_tokenizer=dict(type='BoxTokenizer', num_bins=num_bins, order='yxyx'),
     prefixes=dict(cap='Cap:', aref='ARef:', gcap='GCap:'),

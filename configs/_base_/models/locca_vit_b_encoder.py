@@ -1,7 +1,8 @@
 # LocCaViT-B/16 as the backbone of mmdet, mmseg and mmpretrain models (configs/mmdet, mmseg,
 # mmpretrain). `init_cfg` is the one line that names the pretrained encoder: a full LocCa /
-# Cap / CapPa / CoCa / CLIP checkpoint, a file from tools/extract_encoder.py or tools/convert/
-# (.pth or .safetensors); `tools/train.py ... --cfg-options encoder_from=CKPT` sets it too.
+# Cap / CapPa / CoCa / CLIP checkpoint, or a file from tools/model_converters/
+# (extract_encoder.py, big_vision_vit.py, timm_vit.py: .pth or .safetensors);
+# `tools/train.py ... --cfg-options encoder_from=CKPT` sets it too.
 custom_imports = dict(imports=['locca_mm'], allow_failed_imports=False)
 
 locca_encoder = dict(

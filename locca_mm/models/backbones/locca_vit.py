@@ -74,7 +74,7 @@ class LocCaViT(BaseModule):
             converter sets.
         init_cfg (dict, optional): ``dict(type='Pretrained', checkpoint=...,
             prefix='backbone.')`` loads the encoder out of a full checkpoint
-            (``.pth``, or ``.safetensors`` from ``tools/extract_encoder.py``);
+            (``.pth``, or ``.safetensors`` from ``tools/model_converters/extract_encoder.py``);
             missing, unexpected or mis-shaped keys raise an error (the position
             embedding is resampled to this model's grid).
 

@@ -28,7 +28,7 @@ def test_maps_and_tokens_give_the_same_vector():
 
 
 def test_matches_timm_attention_pool_latent():
-    """The same weights in timm's names (as tools/convert/locca_to_timm.py writes them)."""
+    """The same weights in timm's names (as tools/model_converters/locca_to_timm.py writes them)."""
     timm_layers = pytest.importorskip('timm.layers')
     from locca_mm.models.backbones.converters.to_timm import _rename_pool
     neck = _neck()

@@ -3,7 +3,7 @@
 ``big_vision_to_locca`` and ``timm_to_locca`` return a :class:`Converted`: the
 state dict in LocCaViT names, the LocCaViT arguments it needs (``arch`` etc.)
 and notes on what was dropped or changed. ``locca_to_timm`` goes the other way
-and returns a :class:`TimmExport`. ``tools/convert/`` wraps them and writes
+and returns a :class:`TimmExport`. ``tools/model_converters/`` wraps them and writes
 encoder files that the transfer configs load with ``prefix='backbone.'``.
 
 One module per direction, each with its key mapping in its docstring:

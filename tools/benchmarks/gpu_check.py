@@ -1,6 +1,6 @@
 """One command for a machine with a CUDA GPU: is locca_mm fast and right there? Prints one JSON.
 
-    python tools/gpu_check.py [--batch 64] [--reps 5]
+    python tools/benchmarks/gpu_check.py [--batch 64] [--reps 5]
 
 Measured in one run, on the GPU, in bfloat16 autocast (the precision ViT-B is trained in):
 
@@ -28,14 +28,10 @@ import contextlib
 import json
 import math
 import os
-import os.path as osp
 import socket
 import sys
 import tempfile
 import time
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # The tolerances bf16 autocast is held to against fp32 (one step, same weights and batch).
 LOSS_RTOL = 2e-2
@@ -81,7 +77,8 @@ def _peak_mb(device, fn):
 def check_train(args, tokfile, device, out):
     """bf16 LocCa-B and Cap-B steps side by side: time, memory, MFU."""
     import torch
-    from benchmark import (
+
+    from locca_mm.cli.bench.common import (
         PEAK_TFLOPS,
         batch_for,
         build,
@@ -114,7 +111,7 @@ def check_train(args, tokfile, device, out):
 
 def check_decode(args, tokfile, device, out):
     """Greedy decoding of 64 tokens with and without the KV cache (benchmark's section)."""
-    from benchmark import bench_decode
+    from locca_mm.cli.bench.sections import bench_decode
     bench_decode(args, tokfile, device, out)
 
 
@@ -135,8 +132,8 @@ def _one_process_group(device):
 def check_fsdp(args, tokfile, device, out):
     """One FSDP2Strategy step (bf16 parameters, fp32 reduction) on one process."""
     import torch
-    from benchmark import batch_for, build, time_it, to_device
 
+    from locca_mm.cli.bench.common import batch_for, build, time_it, to_device
     from locca_mm.engine.strategies.fsdp2 import FSDP2Strategy
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     img = model.backbone.img_size[0]
@@ -166,7 +163,8 @@ def check_fsdp(args, tokfile, device, out):
 def check_bf16(args, tokfile, device, out):
     """Loss and gradient of one batch in fp32 and in bf16 autocast, same weights."""
     import torch
-    from benchmark import batch_for, build, to_device
+
+    from locca_mm.cli.bench.common import batch_for, build, to_device
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     with torch.no_grad():  # the zero-initialised logit layer would make every gradient trivial
         torch.nn.init.normal_(model.head.decoder.logit_layer.weight, std=0.02)
@@ -203,7 +201,7 @@ def main(argv=None):
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     args.batch = args.batch or (2 if args.quick else 64)
     args.reps = args.reps or (1 if args.quick else 5)
-    from benchmark import word_tokenizer_file
+    from locca_mm.cli.bench.common import word_tokenizer_file
     out = dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu',
                torch=torch.__version__, cuda=torch.version.cuda, batch=args.batch,
                reps=args.reps, quick=args.quick, precision='bf16 autocast')

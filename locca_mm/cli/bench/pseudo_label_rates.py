@@ -1,9 +1,10 @@
-"""Pseudo-labelling throughput: ``python tools/benchmark.py --sections pseudo_label``.
+"""Pseudo-labelling throughput: ``python tools/benchmarks/benchmark.py --sections pseudo_label``
+(and ``tools/benchmarks/pseudo_label_benchmark.py``).
 
-Times ``tools/pseudo_label.py --out-dir`` end to end (tar shards of 640 x 480
-JPEGs in, training shards out: reading, decoding and shrinking in 2 DataLoader
-workers, the detector, filtering, writing) in this process, with randomly
-initialised OWL-ViT detectors built here (no download):
+Times ``tools/dataset_converters/pseudo_label.py --out-dir`` (:mod:`locca_mm.cli.pseudo_label`,
+in this process) end to end (tar shards of 640 x 480 JPEGs in, training shards out: reading,
+decoding and shrinking in 2 DataLoader workers, the detector, filtering, writing), with
+randomly initialised OWL-ViT detectors built here (no download):
 
 - ``tiny``: the test suite's size (width 32, one layer, 64 px);
 - ``owlvit_b32_768``: OWL-ViT B/32 at its native 768 px (transformers'
@@ -22,7 +23,6 @@ import tempfile
 import time
 from typing import Dict
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WORDS = ['a', 'dog', 'on', 'the', 'grass', 'red', 'car', 'blue', 'sky', 'two', 'cats', 'photo']
 H100_BF16_TFLOPS = 989.0
 ASSUMED_MFU = 0.3
@@ -97,12 +97,12 @@ def _shards(folder: str, num_shards: int, per_shard: int) -> str:
     return osp.join(folder, f'pairs-{{000000..{num_shards - 1:06d}}}.tar')
 
 
-def _images_per_s(tool, pattern: str, model: str, out_dir: str) -> float:
+def _images_per_s(label, pattern: str, model: str, out_dir: str) -> float:
     args = [pattern, '--out-dir', out_dir, '--detector', 'owlvit', '--model', model,
             '--batch-size', '8', '--num-workers', '2']
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # the benchmark's stdout is its JSON
-        totals, _ = tool.main(args)
+        totals, _ = label(args)
     return totals['images'] / (time.perf_counter() - start)
 
 
@@ -122,11 +122,7 @@ def owlvit_b16_gflops(root: str) -> float:
 
 def pseudo_label_rates(quick: bool) -> Dict[str, float]:
     """The section's JSON: images/s per CPU process per detector, FLOPs and the GPU estimate."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('pseudo_label_tool',
-                                                  osp.join(ROOT, 'tools', 'pseudo_label.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from ..pseudo_label import main as label
     # The tool autocasts the detector to bf16 on CUDA only; on a CPU it runs in fp32.
     out = dict(detector_precision='fp32 (CPU)')
     with tempfile.TemporaryDirectory() as root:
@@ -135,7 +131,7 @@ def pseudo_label_rates(quick: bool) -> Dict[str, float]:
         sizes = ('tiny', ) if quick else ('tiny', 'b32')
         for size in sizes:
             model = save_random_owlvit(osp.join(root, size), size)
-            rate = _images_per_s(tool, pattern, model, osp.join(root, f'out_{size}'))
+            rate = _images_per_s(label, pattern, model, osp.join(root, f'out_{size}'))
             out[f'images_per_s_{"owlvit_b32_768" if size == "b32" else size}'] = round(rate, 3)
         if not quick:
             gflops = owlvit_b16_gflops(root)

@@ -1,10 +1,10 @@
 """LocCaViT encoder (and MAP pooler) -> timm VisionTransformer weights.
 
-    python tools/convert/locca_to_timm.py SRC DST [--config CONFIG] [--global-pool map|avg]
+    python tools/model_converters/locca_to_timm.py SRC DST [--config CONFIG] [--global-pool map|avg]
         [--model-name NAME] [--num-heads N] [--img-size S] [--check]
 
 SRC is a full LocCa / Cap / CapPa / CoCa / CLIP (or mmpretrain probe)
-checkpoint, or an encoder file from ``tools/extract_encoder.py`` (``.pth`` or
+checkpoint, or an encoder file from ``tools/model_converters/extract_encoder.py`` (``.pth`` or
 ``.safetensors``): the encoder under ``backbone.``, a MAP pooler, if any, at
 ``neck.pool.`` (``MAPNeck``) or ``contrastive_head.image_pool.`` (CoCa/CLIP).
 DST is written as safetensors if it ends in ``.safetensors``, else as a torch
@@ -30,18 +30,15 @@ import inspect
 import json
 import os
 import os.path as osp
-import sys
 from typing import Dict, Optional, Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
 
-import torch  # noqa: E402
-
-import locca_mm  # noqa: E402,F401
-from locca_mm.cli import SetupError, load_config, run_cli  # noqa: E402
-from locca_mm.compat.checkpoint_io import safe_torch_load  # noqa: E402
-from locca_mm.models.backbones.converters import TimmExport, locca_to_timm  # noqa: E402
-from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, encoder_state  # noqa: E402
+import locca_mm  # noqa: F401
+from locca_mm.cli import SetupError, load_config, run_cli
+from locca_mm.compat.checkpoint_io import safe_torch_load
+from locca_mm.models.backbones.converters import TimmExport, locca_to_timm
+from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, encoder_state
 
 # Where the models put a one-query MAP pooler (an AttentionPool), most specific first.
 POOL_PREFIXES = ('neck.pool.', 'contrastive_head.image_pool.')

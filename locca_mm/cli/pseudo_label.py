@@ -1,37 +1,8 @@
-"""Label image–text pairs with regions, as the paper makes its data.
-
-    python tools/pseudo_label.py INPUT --out-dir DIR --detector owlvit --model DIR_OR_NAME
-    bash tools/dist_pseudo_label.sh NPROC INPUT --out-dir DIR ...      (torchrun)
-    bash tools/slurm_pseudo_label.sh PARTITION JOB INPUT --out-dir DIR ...   (srun)
-
-An open-vocabulary detector looks for the caption's n-grams (and
-``--categories``) in each image; boxes scoring ≥ ``--score-thr`` become the
-image's regions. ``INPUT`` is img2dataset / WebDataset tar shards (a path,
-glob, brace pattern ``pairs-{000000..000999}.tar`` or fsspec URL; caption from
-``{key}.txt`` or the ``caption``/``text`` of ``{key}.json``), a JSONL of
-``{"image", "caption"}`` records or a COCO captions ``.json`` (both with
-``--image-root``).
-
-``--out-dir DIR`` writes one training shard per input shard (JSONL / COCO
-input: per ``--samples-per-shard`` pairs), ``DIR/NAME.tar`` in the layout
-``ShardedTarDataset`` reads (image bytes unchanged, ``{key}.json`` =
-``{"caption", "regions": [{"bbox": [x1, y1, x2, y2], "text", "score"}],
-"width", "height"}``), each written to a temporary file and renamed when
-complete, then recorded in ``DIR/manifest/NAME.json``; ``DIR/manifest.json``
-sums them up at the end. Rerun the same command to resume: finished shards are
-skipped, unfinished ones redone. Rank r of W labels units r, r + W, ...;
-DataLoader workers (``--num-workers``) read, decode and shrink the images to
-the detector's input size; on CUDA the detector runs under bfloat16 autocast
-(``--no-amp`` turns it off). ``--out OUT.jsonl`` instead writes one JSONL
-(one process), the format ``JsonlDataset`` reads.
-
-Detectors: ``--detector owlvit --model DIR_OR_HUB_NAME`` (OWL-ViT or OWLv2,
-HuggingFace transformers) or ``--detector mmdet --config CFG --checkpoint CKPT``
-(an mmdet GroundingDINO/GLIP config). A missing or unreadable image, a
-sample without a caption or image, an unsafe tar member, or an input shard that
-cannot be read stops the run with an error naming it; ``--skip-invalid`` skips
-and counts them (a failed input shard is reported and has no output, so a
-rerun tries it again).
+"""What ``tools/dataset_converters/pseudo_label.py`` runs (and ``--sections pseudo_label`` of
+``tools/benchmarks/benchmark.py`` times in its own process): image-text pairs labelled with
+an open-vocabulary detector's boxes, into one JSONL (``--out``) or training shards
+(``--out-dir``: resumable, one rank's share per process). :func:`main` takes the tool's
+command line; the tool's docstring says what each option does.
 """
 import argparse
 import json
@@ -42,29 +13,28 @@ import time
 from itertools import islice
 from typing import List, Optional, Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmcv
+import numpy as np
+import torch
+from tqdm import tqdm
 
-import mmcv  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.datasets.web_shards import done_shards, write_manifest  # noqa: E402
-from locca_mm.labeling import (  # noqa: E402
+from locca_mm.datasets.web_shards import done_shards, write_manifest
+from locca_mm.labeling import (
     MMDetGroundingDetector,
     OpenVocabDetector,
     OwlViTDetector,
     PseudoLabeler,
     read_pairs,
 )
-from locca_mm.labeling.shard_labeling import (  # noqa: E402
+from locca_mm.labeling.shard_labeling import (
     ShardLabelingLoop,
     UnitStream,
     identity,
     is_shard_input,
     plan_units,
 )
+
+from .common import SetupError
 
 Pair = Tuple[str, str, str]  # (image relative path, caption, source)
 
@@ -339,6 +309,3 @@ def main(argv=None):
     check_args(args)
     return main_jsonl(args) if args.out else main_shards(args)
 
-
-if __name__ == '__main__':
-    run_cli(main)

@@ -2,9 +2,10 @@
 # Download every wheel the locca_mm stack needs into DIR, for this machine or another target,
 # so that an offline machine (a GPU cluster without internet) installs with no network:
 #
-#   bash tools/make_wheelhouse.sh DIR [--python 3.12] [--platform manylinux_2_28_x86_64]
-#                                     [--no-torch] [--mmcv-ops 0|1] [--requirements FILE]...
-#                                     [--no-deps]
+#   bash tools/install/make_wheelhouse.sh DIR [--python 3.12]
+#                                             [--platform manylinux_2_28_x86_64]
+#                                             [--no-torch] [--mmcv-ops 0|1]
+#                                             [--requirements FILE]... [--no-deps]
 #   # copy DIR to the offline machine, then there:
 #   LOCCA_WHEELHOUSE=DIR make install
 #
@@ -23,18 +24,19 @@
 # --no-deps              only what the requirements name, not their dependencies (for a target
 #                        that has the rest, e.g. requirements/gpu_check.txt on a GPU image).
 #
-# Environment: PYTHON (default python3) runs pip here; LOCCA_TORCH as for tools/install.sh.
+# Environment: PYTHON (default python3) runs pip here; LOCCA_TORCH as for
+# tools/install/install.sh.
 # DIR gets wheelhouse.json (target, options, every file with its size and sha256); its
-# presence tells tools/install.sh the wheelhouse is complete (pip --no-index).
+# presence tells tools/install/install.sh the wheelhouse is complete (pip --no-index).
 set -euo pipefail
 
 usage() {
-    { echo "usage: bash tools/make_wheelhouse.sh DIR [options]"
+    { echo "usage: bash tools/install/make_wheelhouse.sh DIR [options]"
       sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; } >&2
     exit 2
 }
 die() { printf '[wheelhouse] error: %s\n' "$*" >&2; exit 1; }
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PYTHON=${PYTHON:-python3}
 LOCCA_TORCH=${LOCCA_TORCH:-"torch==2.14.1 torchvision==0.29.1"}
 MMCV_VERSION=2.1.0
@@ -101,7 +103,8 @@ if [ ${#REQ_FILES[@]} -gt 0 ]; then
     if grep -qE '^\s*mmcv\b' "${REQ_FILES[@]}"; then MMCV=1; else MMCV=0; fi
 else
     {
-        echo "wheel"; echo "ninja"; echo "setuptools<81"  # what tools/install.sh builds with
+        # what tools/install/install.sh builds with
+        echo "wheel"; echo "ninja"; echo "setuptools<81"
         [ "$WITH_TORCH" = 1 ] && printf '%s\n' $LOCCA_TORCH
         echo "addict"; echo "yapf"  # mmcv's own dependencies
         grep -hv -E '^\s*(-r|#|$)|^mmcv' "$ROOT"/requirements/{mminstall,runtime,optional,tests}.txt
@@ -181,7 +184,7 @@ if [ "$MMCV" = 1 ]; then
         say "installing the stack from the wheelhouse, offline, into a scratch venv (builds mmcv unless cached)"
         [ "$WITH_TORCH" = 1 ] || LOCCA_TORCH=system
         VENV="$TMP/venv" LOCCA_WHEELHOUSE="$DIR" PYTHON="$PYTHON" LOCCA_MMCV_CUDA=0 LOCCA_TORCH="$LOCCA_TORCH" \
-            bash "$ROOT/tools/install.sh" | sed 's/^/    /'
+            bash "$ROOT/tools/install/install.sh" | sed 's/^/    /'
         CACHED=$(ls "${XDG_CACHE_HOME:-$HOME/.cache}"/locca_mm/wheels/mmcv-"$MMCV_VERSION"-cp"${TARGET_PY/./}"-*-cpu-*/mmcv-*.whl 2>/dev/null | head -1)
         [ -n "$CACHED" ] || die "no mmcv wheel was cached by the install"
         cp "$CACHED" "$DIR/"

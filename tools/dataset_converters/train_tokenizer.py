@@ -1,4 +1,6 @@
-"""Train a SentencePiece model on captions: ``python tools/train_tokenizer.py FILES --out PREFIX``.
+"""Train a SentencePiece model on captions.
+
+    python tools/dataset_converters/train_tokenizer.py FILES --out PREFIX
 
 Inputs, one kind per file:
 

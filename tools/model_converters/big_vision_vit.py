@@ -1,6 +1,6 @@
 """big_vision ViT ``.npz`` -> LocCaViT encoder file.
 
-    python tools/convert/big_vision_vit.py IN.npz OUT.pth [--img-size 224] [--check]
+    python tools/model_converters/big_vision_vit.py IN.npz OUT.pth [--img-size 224] [--check]
 
 The key mapping is documented in ``locca_mm/models/backbones/converters/big_vision.py``.
 ``--img-size`` resamples the position table to that input size (bicubic;
@@ -13,16 +13,13 @@ reference). OUT holds ``backbone.``-prefixed keys: load it with
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import locca_mm  # noqa: E402,F401
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.models.backbones.converters import (  # noqa: E402
+import locca_mm  # noqa: F401
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.models.backbones.converters import (
     big_vision_to_locca,
     big_vision_vit_forward,
     build_encoder,

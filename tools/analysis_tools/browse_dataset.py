@@ -1,6 +1,6 @@
 """Pictures of a config's data: each sample with its boxes, texts and task sequences.
 
-    python tools/browse_dataset.py CONFIG --output-dir DIR [--phase train] [--num 16]
+    python tools/analysis_tools/browse_dataset.py CONFIG --output-dir DIR [--phase train] [--num 16]
 
 The image is drawn as the pipeline delivers it (after resizing, flipping, ...),
 so the boxes are those the model is trained on; the panel lists the caption
@@ -9,13 +9,10 @@ and the task sequences decoded back through the tokenizer.
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from locca_mm.cli import build_phase_dataset, load_config, run_cli  # noqa: E402,E501
+from locca_mm.cli import build_phase_dataset, load_config, run_cli
 
 
 def parse_args(argv=None):

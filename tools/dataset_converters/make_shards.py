@@ -1,6 +1,7 @@
 """Write training shards from JSONL / COCO / Visual Genome / RefCOCO / tar input.
 
-    python tools/make_shards.py INPUT --out-dir DIR --samples-per-shard N [options]
+    python tools/dataset_converters/make_shards.py INPUT --out-dir DIR --samples-per-shard N \
+        [options]
 
 ``INPUT`` is one of (``--format auto`` tells them apart by name and content):
 
@@ -31,22 +32,19 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.datasets import (  # noqa: E402
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.datasets import (
     CocoCaptionDataset,
     InvalidRecordError,
     JsonlDataset,
     RefCOCODataset,
     VisualGenomeDataset,
 )
-from locca_mm.datasets.shards import IMAGE_EXTS, expand_shards  # noqa: E402
-from locca_mm.datasets.web_shards import (  # noqa: E402
+from locca_mm.datasets.shards import IMAGE_EXTS, expand_shards
+from locca_mm.datasets.web_shards import (
     ShardWriter,
     iter_web_shard,
     mark_done,

@@ -1,5 +1,6 @@
 """Throughput of the data pipeline, as one data worker sees it (the ``data`` section of
-``tools/benchmark.py``; the dataset tests build their pipeline from :func:`train_pipeline`)."""
+``tools/benchmarks/benchmark.py``, and ``tools/benchmarks/data_benchmark.py``); the dataset
+tests build their pipeline from :func:`train_pipeline` and :data:`TOKENIZER`."""
 import json
 import os.path as osp
 import tempfile

@@ -1,7 +1,9 @@
 """timm VisionTransformer -> LocCaViT encoder file.
 
-    python tools/convert/timm_vit.py IN OUT [--img-size 224] [--drop-prefix-tokens] [--check]
-    python tools/convert/timm_vit.py --model vit_base_patch16_224 OUT [--pretrained] [--check]
+    python tools/model_converters/timm_vit.py IN OUT [--img-size 224] [--drop-prefix-tokens]
+        [--check]
+    python tools/model_converters/timm_vit.py --model vit_base_patch16_224 OUT [--pretrained]
+        [--check]
 
 IN is a timm state dict / checkpoint file (``.pth``, ``.bin`` or
 ``.safetensors``); ``--model NAME`` builds the timm model instead (random
@@ -15,20 +17,17 @@ difference. OUT holds ``backbone.``-prefixed keys: load it with
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import torch
 
-import torch  # noqa: E402
-
-import locca_mm  # noqa: E402,F401
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.models.backbones.converters import (  # noqa: E402
+import locca_mm  # noqa: F401
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.models.backbones.converters import (
     build_encoder,
     save_converted,
     timm_to_locca,
 )
-from locca_mm.utils.encoder_checkpoint import read_state_dict  # noqa: E402
+from locca_mm.utils.encoder_checkpoint import read_state_dict
 
 
 def parse_args(argv=None):

@@ -1,6 +1,6 @@
 """Encoder-only weights out of a LocCa / Cap / CapPa / CoCa / CLIP checkpoint.
 
-    python tools/extract_encoder.py CKPT OUT [--safetensors] [--prefix backbone.]
+    python tools/model_converters/extract_encoder.py CKPT OUT [--safetensors] [--prefix backbone.]
 
 OUT keeps the ``backbone.`` prefix, so the transfer configs load it (or the
 full checkpoint) with the same line,
@@ -13,13 +13,10 @@ position-table grid).
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-import locca_mm  # noqa: E402,F401  (safe checkpoint loading)
-from locca_mm.cli import SetupError, run_cli  # noqa: E402
-from locca_mm.utils.encoder_checkpoint import (  # noqa: E402
+import locca_mm  # noqa: F401  (safe checkpoint loading)
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.utils.encoder_checkpoint import (
     ENCODER_PREFIX,
     describe_encoder,
     encoder_state,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the pinned locca_mm stack into a virtual environment (what `make install` runs).
 #
-#   VENV=.venv PYTHON=python3 bash tools/install.sh [--force | --check]
+#   VENV=.venv PYTHON=python3 bash tools/install/install.sh [--force | --check]
 #
 # --force reinstalls every step; --check only reports (exit 0: up to date, 1: not).
 #
@@ -14,8 +14,9 @@
 #   VENV                   virtual environment to create/use (default: .venv)
 #   PYTHON                 interpreter that creates it (default: python3)
 #   LOCCA_WHEELHOUSE       directory of prebuilt wheels, tried first (pip --find-links); one
-#                          written by tools/make_wheelhouse.sh (it holds wheelhouse.json) is
-#                          complete, and the install then runs with no network (pip --no-index)
+#                          written by tools/install/make_wheelhouse.sh (it holds
+#                          wheelhouse.json) is complete, and the install then runs with no
+#                          network (pip --no-index)
 #   LOCCA_TORCH            torch requirement (default: "torch==2.14.1 torchvision==0.29.1");
 #                          "system": keep the torch the interpreter already has (the venv is
 #                          created with --system-site-packages; nothing of torch is installed)
@@ -34,7 +35,7 @@
 set -euo pipefail
 
 CALLER_PWD=$PWD
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV=${VENV:-.venv}
 case "$VENV" in /*) ;; *) VENV="$CALLER_PWD/$VENV" ;; esac  # absolute from here on
 PYTHON=${PYTHON:-python3}
@@ -102,7 +103,7 @@ have_mmcv_wheel() {  # any cached or wheelhouse mmcv wheel for this Python (it m
 # --- up to date? ---------------------------------------------------------------------------
 fingerprint() {
     {
-        cat requirements/*.txt setup.py tools/install.sh
+        cat requirements/*.txt setup.py tools/install/install.sh
         echo "$LOCCA_TORCH|$LOCCA_TORCH_INDEX_URL|${LOCCA_MMCV_CUDA:-auto}|$LOCCA_MMCV_OPS"
         "$PYTHON" -c 'import sys; print(sys.version)'
     } | sha256sum | cut -d' ' -f1
