@@ -102,8 +102,8 @@ def dry_run(runner) -> dict:
     dataset, its pipeline and tokenizer, the data preprocessor); printed, and returned."""
     optim_wrapper = runner.build_optim_wrapper(runner.optim_wrapper)
     loader = runner.build_dataloader(runner._train_dataloader)
-    batch = runner.model.data_preprocessor(next(iter(loader)), True)
-    model = getattr(runner.model, 'module', runner.model)
+    model = getattr(runner.model, 'module', runner.model)  # under DDP, the wrapped model
+    batch = model.data_preprocessor(next(iter(loader)), True)
     report = dict(
         model=type(model).__name__,
         parameters=sum(p.numel() for p in model.parameters()),

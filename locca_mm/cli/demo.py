@@ -98,6 +98,11 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=seed)
+    # The start method this process already has (a demo worker is spawned): mmengine would
+    # otherwise warn that the config's 'fork' differs, and switch.
+    import multiprocessing
+    cfg.env_cfg.mp_cfg.mp_start_method = multiprocessing.get_start_method(allow_none=True) or \
+        cfg.env_cfg.mp_cfg.get('mp_start_method', 'fork')
     rec = name in REC_CONFIGS.values()
     preset = PRESETS[args.preset]
     for d in leaf_datasets(cfg.train_dataloader.dataset):

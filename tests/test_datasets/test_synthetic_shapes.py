@@ -87,9 +87,10 @@ def test_browse_dataset_writes_pictures(tmp_path):
     cfg.write_text(f"""
 _base_ = ['{ROOT}/configs/_base_/models/locca_vit_b.py',
           '{ROOT}/configs/_base_/datasets/shapes_pretrain.py']
-tokenizer = dict(text_tokenizer=dict(_delete_=True, type='ByteTokenizer'),
+tokenizer = dict(_base_.tokenizer, text_tokenizer=dict(type='ByteTokenizer'),
                  max_length=dict(cap=128, aref=48, gcap=48))
 model = dict(tokenizer=tokenizer)
+train_dataloader = dict(dataset=dict(tokenizer=tokenizer))
 """)
     proc = run_tool(['analysis_tools/browse_dataset.py', str(cfg),
                      '--output-dir', str(tmp_path / 'out'), '--num', '2'])

@@ -59,7 +59,7 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['seeds'] == [5, 6] and len(summary['per_seed']) == 2
-    assert summary['headline_variant'] == 'aided'
+    assert summary['headline_variant'] == 'plain' and summary['preset'] == 'cpu'
     assert set(summary['rec_variants']) == {'plain', 'aided'}
     for variant, rec in summary['rec_variants'].items():
         for name in ('locca', 'cap'):
@@ -73,12 +73,13 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
                       ['rec'][variant][name]['curve'] for s in (5, 6)]
             means = [sum(a for _, a in c) / len(c) for c in curves]
             assert rec['curve_mean'][name]['mean'] == pytest.approx(sum(means) / 2, abs=0.01)
-    assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['aided']['acc'][n]['mean']
+    assert summary['rec_acc@0.5'] == {n: summary['rec_variants']['plain']['acc'][n]['mean']
                                       for n in ('locca', 'cap')}
-    for key in ('dense_probe_miou', 'caption_cider', 'caption_bleu4'):
+    for key in ('dense_probe_miou', 'caption_cider', 'caption_bleu4', 'position_share'):
         assert set(summary[key]) == {'locca', 'cap'}
         assert all(0 <= v['mean'] <= 1000 for v in summary[key].values())
     assert 0 < summary['dense_probe_miou']['locca']['mean'] < 100
+    assert 0 < summary['position_share']['locca']['mean'] < 100
     assert 0 <= summary['captions']['location_word_share'] < 0.2
     assert summary['captions']['style'] == 'alt'
     assert summary['steps'] == {'pretrain': 10, 'rec': {'plain': 10, 'aided': 10}}
@@ -99,3 +100,19 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     noise = [line for line in (proc.stdout + proc.stderr).splitlines()
              if 'deprecat' in line.lower() or 'Warning' in line or 'WARNING' in line]
     assert noise == []
+
+
+@pytest.mark.slow
+def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
+    """--preset gpu: larger images and models, bf16 autocast; its path, shortened (--quick)."""
+    proc = run_tool(['demo.py', '--quick', '--preset', 'gpu', '--work-dir', str(tmp_path),
+                     '--num-vis', '1', '--rec-variants', 'plain'], timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['preset'] == 'gpu' and summary['headline_variant'] == 'plain'
+    cfg = (tmp_path / 'seed_0' / 'locca' / 'pretrain' /
+           'locca_vit-tiny_1xb48-800it_shapes.py').read_text()
+    assert 'img_size=96' in cfg and 'embed_dims=192' in cfg
+    assert "type='AutocastOptimWrapper'" in cfg and "dtype='bfloat16'" in cfg
+    rec = (tmp_path / 'seed_0' / 'locca' / 'rec-plain' / 'rec_tiny_shapes.py').read_text()
+    assert 'frozen_stages=6' in rec  # the whole 6-block encoder

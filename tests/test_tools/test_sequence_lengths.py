@@ -12,7 +12,8 @@ SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.p
 @pytest.mark.slow
 def test_lengths_and_cut_share_match_the_pipeline_counts(tmp_path):
     proc = run_tool(['analysis_tools/sequence_lengths.py', SHAPES, '--num', '60',
-                     '--percentile', '90', '--cfg-options', 'model.tokenizer.max_length.cap=14'])
+                     '--percentile', '90', '--cfg-options',
+                     'train_dataloader.dataset.tokenizer.max_length.cap=14'])
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
     cap = out['tasks']['cap']
@@ -24,9 +25,10 @@ def test_lengths_and_cut_share_match_the_pipeline_counts(tmp_path):
     from locca_mm.registry import DATASETS
     from locca_mm.utils import register_all_modules
     register_all_modules()
-    cfg = load_config(SHAPES, {'model.tokenizer.max_length.cap': 14})
+    cfg = load_config(SHAPES, {'train_dataloader.dataset.tokenizer.max_length.cap': 14})
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     flags = [dataset[int(i * len(dataset) / 60)]['data_samples'].task_sequences['cap'].truncated
              for i in range(60)]
     assert cap['cut_at_current'] == round(sum(flags) / 60, 4) and sum(flags) > 0
-    assert out['config_line'].startswith('model = dict(tokenizer=dict(max_length=')
+    assert out['config_line'].startswith('tokenizer = dict(_base_.tokenizer, max_length=')
+    assert 'train_dataloader = dict(dataset=dict(tokenizer=tokenizer))' in out['config_line']

@@ -85,7 +85,10 @@ def report(measured: dict, q: float, decoder_max_len=None) -> dict:
         if decoder_max_len and want > decoder_max_len:
             out['tasks'][task]['warning'] = (f'above the decoder max_len={decoder_max_len}: '
                                              'raise model.head.decoder.max_len too')
-    out['config_line'] = f'model = dict(tokenizer=dict(max_length={suggestion}))'
+    # The one tokenizer, changed for the model and the data alike.
+    out['config_line'] = (f'tokenizer = dict(_base_.tokenizer, max_length={suggestion}); '
+                          'model = dict(tokenizer=tokenizer); '
+                          'train_dataloader = dict(dataset=dict(tokenizer=tokenizer))')
     return out
 
 

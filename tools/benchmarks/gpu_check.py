@@ -201,6 +201,7 @@ def main(argv=None):
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     args.batch = args.batch or (2 if args.quick else 64)
     args.reps = args.reps or (1 if args.quick else 5)
+    args.amp = device.type == 'cuda'  # bf16 autocast on the GPU, as the other checks
     from locca_mm.cli.bench.common import word_tokenizer_file
     out = dict(device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu',
                torch=torch.__version__, cuda=torch.version.cuda, batch=args.batch,
