@@ -33,9 +33,9 @@ demo-full: install
 
 DEMO_SEED0 := work_dirs/demo/seed_0
 eval-suite: install
-	@test -f $(DEMO_SEED0)/locca/pretrain/iter_800.pth || { echo "run make demo first (no $(DEMO_SEED0)/locca/pretrain/iter_800.pth)"; exit 1; }
-	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/locca/pretrain/iter_800.pth --name LocCa --out work_dirs/eval_suite
-	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/cap/pretrain/iter_800.pth --name Cap --out work_dirs/eval_suite
+	@test -f $(DEMO_SEED0)/locca/pretrain/iter_900.pth || { echo "run make demo first (no $(DEMO_SEED0)/locca/pretrain/iter_900.pth)"; exit 1; }
+	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/locca/pretrain/iter_900.pth --name LocCa --out work_dirs/eval_suite
+	"$(PY)" tools/eval_suite.py $(DEMO_SEED0)/cap/pretrain/iter_900.pth --name Cap --out work_dirs/eval_suite
 
 lint: install
 	"$(PY)" -m ruff check locca_mm tools tests configs

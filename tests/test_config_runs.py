@@ -51,7 +51,7 @@ def test_every_config_runs_through_a_plain_runner(chunk, tmp_path):
 def test_a_plain_runner_resumes_its_own_checkpoint(tmp_path):
     # mmengine 0.10.7 on torch >= 2.6 cannot resume its own checkpoints (HistoryBuffer, numpy);
     # the WeightsOnlyCheckpointHook of default_runtime.py makes them loadable, with no fix.
-    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
     proc = subprocess.run([sys.executable, '-m', 'tests.config_runs', str(tmp_path), '--resume',
                            config], cwd=ROOT, env=tool_env(), capture_output=True, text=True,
                           timeout=600)

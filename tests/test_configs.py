@@ -47,7 +47,7 @@ def test_config_parses_and_is_complete(path):
 
 def test_shapes_vocabulary_in_config_matches_the_dataset():
     from locca_mm.datasets import SyntheticShapes
-    cfg = load_config(osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py'))
+    cfg = load_config(osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py'))
     assert cfg.tokenizer.text_tokenizer.vocab == SyntheticShapes.vocabulary()
 
 

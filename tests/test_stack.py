@@ -90,7 +90,7 @@ def test_pretraining_and_rec_run_without_mmcv_ops(tmp_path):
         return subprocess.run(cmd, cwd=ROOT, env=tool_env(), capture_output=True, text=True,
                               timeout=300)
 
-    proc = train('locca/locca_vit-tiny_1xb48-800it_shapes.py', tmp_path / 'pre')
+    proc = train('locca/locca_vit-tiny_1xb48-900it_shapes.py', tmp_path / 'pre')
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = train('shapes/rec_tiny_shapes.py', tmp_path / 'rec',
                  f'encoder_from={tmp_path}/pre/iter_2.pth', 'val_dataloader.dataset.num_samples=4')

@@ -6,8 +6,8 @@
 For each seed (pretraining and REC both reseeded; the test sets stay fixed):
 
 1. Pretrain a tiny LocCa and a tiny Cap: the same encoder, decoder, data, steps
-   and seed (configs/locca/locca_vit-tiny_1xb48-800it_shapes.py,
-   configs/cap/cap_vit-tiny_1xb48-800it_shapes.py).
+   and seed (configs/locca/locca_vit-tiny_1xb48-900it_shapes.py,
+   configs/cap/cap_vit-tiny_1xb48-900it_shapes.py).
 2. Score both models' captions of held-out images (CIDEr, BLEU-4), and LocCa's
    own ARef (its pretrained decoder asked for the box) on the referring test split.
 3. A linear dense probe of each frozen encoder: every patch token classified as

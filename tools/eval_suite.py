@@ -6,8 +6,8 @@
 
 Comparing two pretrainings is two commands with the same ``--out``::
 
-    python tools/eval_suite.py work_dirs/demo/seed_0/locca/pretrain/iter_800.pth --name LocCa
-    python tools/eval_suite.py work_dirs/demo/seed_0/cap/pretrain/iter_800.pth --name Cap
+    python tools/eval_suite.py work_dirs/demo/seed_0/locca/pretrain/iter_900.pth --name LocCa
+    python tools/eval_suite.py work_dirs/demo/seed_0/cap/pretrain/iter_900.pth --name Cap
 
 Each run merges its row (``--name``; default: the checkpoint path's last three parts) into
 ``OUT/results.json`` and rewrites ``OUT/results.md`` (rows = checkpoints, columns =

@@ -3,7 +3,7 @@
 # large object of a ShapesClassification image ("red circle": 12 classes); accuracy of the
 # said name against the true one on 1000 test images.
 #   python tools/train.py configs/shapes/cls-frozen_tiny_shapes.py \
-#       --cfg-options encoder_from=work_dirs/locca_vit-tiny_1xb48-800it_shapes/iter_800.pth
+#       --cfg-options encoder_from=work_dirs/locca_vit-tiny_1xb48-900it_shapes/iter_900.pth
 #   python tools/eval_suite.py CKPT --suite cls     (with the other protocols, one table)
 _base_ = ['../_base_/frozen_tiny_shapes.py', '../_base_/datasets/shapes_cls.py']
 

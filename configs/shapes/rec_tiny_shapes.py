@@ -1,6 +1,6 @@
 # The RefCOCO protocol on the synthetic referring split: a pretrained encoder
 # (`model.backbone.init_cfg`; with the tools also --cfg-options
-# encoder_from=work_dirs/locca_vit-tiny_1xb48-800it_shapes/iter_800.pth)
+# encoder_from=work_dirs/locca_vit-tiny_1xb48-900it_shapes/iter_900.pth)
 # is frozen and a freshly initialised decoder learns ARef; Acc@0.5 on ref_test.
 _base_ = ['../_base_/frozen_tiny_shapes.py', '../_base_/datasets/shapes_ref.py']
 

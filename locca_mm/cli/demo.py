@@ -11,8 +11,8 @@ from .common import SOURCE_ROOT
 
 CONFIGS = osp.join(SOURCE_ROOT, 'configs')
 MODELS = ('locca', 'cap')
-PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-800it_shapes',
-                        cap='cap/cap_vit-tiny_1xb48-800it_shapes')
+PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-900it_shapes',
+                        cap='cap/cap_vit-tiny_1xb48-900it_shapes')
 REC_CONFIGS = dict(plain='shapes/rec_tiny_shapes', aided='shapes/rec-aided_tiny_shapes')
 # What pretraining validates (configs/_base_/datasets/shapes_pretrain.py): the model's own
 # ARef on held-out expressions (LocCa only) and caption CIDEr.

@@ -185,7 +185,7 @@ def missing_data(cfg, base_dir: str = '.') -> Optional[str]:
 
 
 def default_name(checkpoint: str) -> str:
-    """``work_dirs/demo/seed_0/locca/pretrain/iter_800.pth`` -> ``locca/pretrain/iter_800``."""
+    """``work_dirs/demo/seed_0/locca/pretrain/iter_900.pth`` -> ``locca/pretrain/iter_900``."""
     parts = osp.normpath(osp.splitext(checkpoint)[0]).split(os.sep)
     return '/'.join(p for p in parts[-3:] if p not in ('', '.', '..'))
 

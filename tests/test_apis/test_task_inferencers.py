@@ -229,7 +229,7 @@ TOOL_TASKS = [('cap', []), ('ref', ['--text', 'the red one', '--text', 'the blue
 @pytest.mark.slow
 def test_infer_tool_every_task_on_every_decoder_config(tiny, tmp_path):
     configs = _decoder_configs()
-    assert len(configs) >= 10 and 'locca/locca_vit-tiny_1xb48-800it_shapes' in configs
+    assert len(configs) >= 10 and 'locca/locca_vit-tiny_1xb48-900it_shapes' in configs
     tool = _infer_tool()
     image = tiny['paths'][0]
     for name in configs:

@@ -16,7 +16,7 @@ QUICK = ['train_cfg.max_iters=6', 'train_dataloader.batch_size=4',
 def test_rec_protocol_trains_only_the_decoder(tmp_path):
     from locca_mm.compat.checkpoint_io import safe_torch_load
     pre = tmp_path / 'pre'
-    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+    config = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
     proc = run_tool(['train.py', config, '--work-dir', str(pre), '--cfg-options', *QUICK])
     assert proc.returncode == 0, proc.stderr[-3000:]
     rec = tmp_path / 'rec'
@@ -111,7 +111,7 @@ def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['preset'] == 'gpu' and summary['headline_variant'] == 'plain'
     cfg = (tmp_path / 'seed_0' / 'locca' / 'pretrain' /
-           'locca_vit-tiny_1xb48-800it_shapes.py').read_text()
+           'locca_vit-tiny_1xb48-900it_shapes.py').read_text()
     assert 'img_size=96' in cfg and 'embed_dims=192' in cfg
     assert "type='AutocastOptimWrapper'" in cfg and "dtype='bfloat16'" in cfg
     rec = (tmp_path / 'seed_0' / 'locca' / 'rec-plain' / 'rec_tiny_shapes.py').read_text()

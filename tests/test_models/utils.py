@@ -31,8 +31,8 @@ CAP_B = 'cap/cap_vit-b16_256xb32-1100k_webli'
 CAPPA_B = 'cappa/cappa_vit-b16_256xb32-1100k_webli'
 COCA_B = 'coca/coca_vit-b16_256xb32-1100k_webli'
 CLIP_B = 'clip/clip_vit-b16_256xb32-1100k_webli'
-LOCCA_TINY = 'locca/locca_vit-tiny_1xb48-800it_shapes'
-CAP_TINY = 'cap/cap_vit-tiny_1xb48-800it_shapes'
+LOCCA_TINY = 'locca/locca_vit-tiny_1xb48-900it_shapes'
+CAP_TINY = 'cap/cap_vit-tiny_1xb48-900it_shapes'
 
 
 def tiny_model_cfg(config: str = LOCCA_B, **head_overrides) -> dict:

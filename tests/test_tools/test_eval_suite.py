@@ -14,7 +14,7 @@ from locca_mm.cli import SetupError
 from locca_mm.cli.eval_suite import default_name, option_dict, run_real_config
 from tests.conftest import ROOT, run_tool, tool_error
 
-PRETRAIN = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+PRETRAIN = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
 SUITE_METRICS = {'rec/Acc@0.5': 100, 'caption/CIDEr': 1000, 'cls/accuracy': 100}
 
 
@@ -194,8 +194,8 @@ def test_bad_arguments_stop_with_one_line(checkpoints, tmp_path):
     assert re.search('checkpoint file not found', err), err
     err = tool_error(run_tool(['eval_suite.py', checkpoints[0], '--suite', 'rec,holistic']))
     assert re.search(r"unknown suite\(s\) \['holistic'\] for --data embedded", err), err
-    assert default_name('work_dirs/demo/seed_0/locca/pretrain/iter_800.pth') == \
-        'locca/pretrain/iter_800'
+    assert default_name('work_dirs/demo/seed_0/locca/pretrain/iter_900.pth') == \
+        'locca/pretrain/iter_900'
     assert option_dict(['a.b=1', 'c=[1,2]', 'd=x']) == {'a.b': 1, 'c': [1, 2], 'd': 'x'}
     with pytest.raises(SetupError, match='KEY=VALUE'):
         option_dict(['max_iters'])

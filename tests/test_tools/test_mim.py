@@ -15,11 +15,11 @@ from tests.conftest import ROOT, tool_env
 
 def test_a_config_outside_the_repo_inherits_a_locca_mm_config(tmp_path):
     path = tmp_path / 'my_locca.py'
-    path.write_text("_base_ = ['locca_mm::locca/locca_vit-tiny_1xb48-800it_shapes.py']\n"
+    path.write_text("_base_ = ['locca_mm::locca/locca_vit-tiny_1xb48-900it_shapes.py']\n"
                     "train_cfg = dict(max_iters=4)\n")
     cfg = Config.fromfile(str(path))
     own = Config.fromfile(
-        osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py'))
+        osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py'))
     assert cfg.train_cfg.max_iters == 4 and cfg.train_cfg.val_interval == 200
     # mmengine marks what comes from another package with its scope.
     assert cfg.model.pop('_scope_') == 'locca_mm'

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import ROOT, run_tool
 
-SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
 
 
 @pytest.mark.slow

@@ -151,7 +151,7 @@ def test_dist_test_two_cpu_processes_match_single_process(full_run, tmp_path):
 
 def test_amp_trains_locca_in_bfloat16_autocast(tmp_path):
     from tests.conftest import ROOT
-    cfg = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+    cfg = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
     work = tmp_path / 'amp_locca'
     proc = run_tool(['train.py', cfg, '--amp', '--work-dir', str(work), '--cfg-options',
                      'train_cfg.max_iters=3', 'train_dataloader.batch_size=4',

@@ -14,7 +14,7 @@ from locca_mm.cli import (
 )
 from tests.conftest import ROOT
 
-SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
 
 
 def test_load_config_merges_options_and_names_a_missing_file(tmp_path):

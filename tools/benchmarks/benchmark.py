@@ -81,7 +81,7 @@ from locca_mm.cli.bench.sections import (
 SECTIONS = ('train', 'decode', 'rec', 'data', 'open_clip', 'mfu', 'transfer', 'val',
             'pseudo_label', 'compile')
 OPT_IN = ('transfer', 'val', 'pseudo_label', 'compile')  # measured only when named in --sections
-VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-800it_shapes.py'
+VAL_CONFIG = 'configs/locca/locca_vit-tiny_1xb48-900it_shapes.py'
 
 
 def parse_args(argv=None):

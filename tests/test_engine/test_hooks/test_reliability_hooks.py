@@ -11,7 +11,7 @@ import torch
 from locca_mm.compat.checkpoint_io import safe_torch_load
 from tests.conftest import ROOT, assert_same_training_state, read_scalars, run_tool
 
-SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-800it_shapes.py')
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
 TOY = osp.join(ROOT, 'configs', 'toy', 'toy_regression.py')
 DEFAULT_HOOKS = ("dict(type='DataStatsHook', interval=1), dict(type='StepSeedHook'), "
                  "dict(type='PreemptionHook'), dict(type='NonFiniteLossHook', action='{action}')")

@@ -8,7 +8,7 @@ import torch
 from tests.conftest import ROOT, assert_same_training_state, free_port, run_tool
 
 BASE = f"""
-_base_ = ['{ROOT}/configs/locca/locca_vit-tiny_1xb48-800it_shapes.py']
+_base_ = ['{ROOT}/configs/locca/locca_vit-tiny_1xb48-900it_shapes.py']
 train_cfg = dict(max_iters=4)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
 train_dataloader = dict(batch_size=4, dataset=dict(num_samples=64))

@@ -1,6 +1,6 @@
 # The Cap baseline of the demo: the same encoder, decoder, data, steps and seed as
-# locca/locca_vit-tiny_1xb48-800it_shapes.py, trained on captions only (autoregressive).
-_base_ = '../locca/locca_vit-tiny_1xb48-800it_shapes.py'
+# locca/locca_vit-tiny_1xb48-900it_shapes.py, trained on captions only (autoregressive).
+_base_ = '../locca/locca_vit-tiny_1xb48-900it_shapes.py'
 
 model = dict(head=dict(tasks=('cap', ), parallel_ratio=0.0))
 # A captioner is validated on captions only; the best CIDEr is kept.

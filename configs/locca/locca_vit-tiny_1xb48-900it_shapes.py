@@ -15,10 +15,10 @@ test_dataloader = dict(
 test_evaluator = dict(type='CaptionMetric')
 test_cfg = dict(type='TestLoop')
 
-# 800 steps of 48 images (_base_/datasets/shapes_loaders.py). Validation (held-out captions
+# 900 steps of 48 images (_base_/datasets/shapes_loaders.py). Validation (held-out captions
 # and referring expressions, see the dataset base) every 200 steps; the checkpoint with the
 # best own-ARef accuracy is kept beside the last one.
-train_cfg = dict(max_iters=800, val_interval=200)
+train_cfg = dict(max_iters=900, val_interval=200)
 # The encoder learns at a fifth of the decoder's rate (README "Differences from the paper":
 # at batch 48 the full rate washes position out of the encoder's tokens within ~100 steps,
 # before the decoder has learnt to read it; the paper trains both at one rate, at batch 8192).
