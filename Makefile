@@ -7,7 +7,7 @@ export VENV PYTHON
 .PHONY: install test test-fast demo demo-full eval-suite lint bench clean-venv help
 
 help:
-	@echo "make install  create $(VENV) with the pinned stack (first time ~25 min: mmcv is built from source)"
+	@echo "make install  create $(VENV) with the pinned stack (first time 11-25 min on 2 cores: mmcv is built from source)"
 	@echo "make test     install + run the whole test suite (what CI runs)"
 	@echo "make test-fast  install + the suite without the tests marked slow (> 10 s each)"
 	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, <10 min)"
@@ -15,6 +15,8 @@ help:
 	@echo "make eval-suite  after make demo: its LocCa and Cap encoders through every embedded protocol, one table (CPU, ~8 min)"
 	@echo "make lint     ruff"
 	@echo "make bench    install + tools/benchmarks/benchmark.py (speed and memory, JSON)"
+	@echo "make clean-venv  remove $(VENV)"
+	@echo "Documentation: README.md, docs/en/index.md"
 
 install:
 	@bash tools/install/install.sh

@@ -53,7 +53,8 @@ def test_shapes_vocabulary_in_config_matches_the_dataset():
 
 PRETRAIN_CONFIGS = sorted(p for family in ('locca', 'cap', 'cappa', 'coca', 'clip')
                           for p in glob.glob(osp.join(ROOT, 'configs', family, '*.py')))
-# What README "Reliability" promises for every config (configs/_base_/default_runtime.py).
+# What docs/en/advanced_guides/reliability.md promises for every config
+# (configs/_base_/default_runtime.py).
 RELIABILITY_CUSTOM_HOOKS = ('DataStatsHook', 'StepSeedHook', 'PreemptionHook',
                             'NonFiniteLossHook')
 RELIABILITY_DEFAULT_HOOKS = dict(checkpoint='CheckpointHook',

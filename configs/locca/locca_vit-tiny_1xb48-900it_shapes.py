@@ -19,7 +19,7 @@ test_cfg = dict(type='TestLoop')
 # and referring expressions, see the dataset base) every 200 steps; the checkpoint with the
 # best own-ARef accuracy is kept beside the last one.
 train_cfg = dict(max_iters=900, val_interval=200)
-# The encoder learns at a fifth of the decoder's rate (README "Differences from the paper":
+# The encoder learns at a fifth of the decoder's rate (docs/en/differences_from_paper.md:
 # at batch 48 the full rate washes position out of the encoder's tokens within ~100 steps,
 # before the decoder has learnt to read it; the paper trains both at one rate, at batch 8192).
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.2)}))

@@ -6,7 +6,7 @@ _base_ = ['../_base_/frozen_tiny_shapes.py', '../_base_/datasets/shapes_ref.py']
 
 model = dict(head=dict(tasks=('aref', )), test_cfg=dict(task='ref'))
 # 600 steps of 48 expressions: on the demo's LocCa encoder the decoder is at ~85% by 400
-# (README "The embedded demo"); the Cap encoder's is read later, if at all.
+# (docs/en/user_guides/embedded_demo.md); the Cap encoder's is read later, if at all.
 train_cfg = dict(max_iters=600)
 
 # The model's tokenizer for the pipeline's BuildTaskSequences (one config entry for both).

@@ -192,7 +192,7 @@ def test_loccainferencer_pairs_text_lists(tiny):
 
 
 def test_collate_fn_of_the_config_is_built(tiny, tmp_path):
-    """The README's crash: a config naming ``collate_fn=dict(type='pseudo_collate')``."""
+    """The crash this guards against: a config naming ``collate_fn=dict(type='pseudo_collate')``."""
     from locca_mm.apis import ImageCaptionInferencer
     cfg = tmp_path / 'with_loader.py'
     cfg.write_text(f"_base_ = {tiny['cfg']!r}\n"

@@ -1,8 +1,8 @@
 """The baselines as configs: CapPa's parallel share of Cap rows, CoCa's loss weights.
 
 Ratios and weights are read from ``configs/_base_/models/`` (and checked against the
-README's table: LocCa 0.5, CapPa 0.75, Cap 0; CoCa λ_cap = 2, λ_con = 1); the models
-are the full configs shrunk by ``tests/test_models/utils.py``.
+table of docs/en/user_guides/model.md: LocCa 0.5, CapPa 0.75, Cap 0; CoCa λ_cap = 2,
+λ_con = 1); the models are the full configs shrunk by ``tests/test_models/utils.py``.
 """
 import math
 import os.path as osp
@@ -21,7 +21,7 @@ def base_model(name: str) -> dict:
     return Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'models', f'{name}.py')).model
 
 
-# config -> (its base model file, the ratio the README states)
+# config -> (its base model file, the ratio docs/en/user_guides/model.md states)
 RATIOS = {LOCCA_B: ('locca_vit_b', 0.5), CAPPA_B: ('cappa_vit_b', 0.75), CAP_B: ('cap_vit_b', 0.0)}
 
 
@@ -66,7 +66,7 @@ def _measure(model, monkeypatch, batches: int, rows: int) -> RowRecorder:
 def test_parallel_share_of_cap_rows_matches_the_config(config, monkeypatch):
     base, stated = RATIOS[config]
     ratio = base_model(base).head.parallel_ratio
-    assert ratio == stated  # the README's table
+    assert ratio == stated  # the table of docs/en/user_guides/model.md
     model = build_tiny(config).train()
     assert model.head.parallel_ratio == ratio
     n_batches, n_rows = 12, 256
@@ -112,7 +112,7 @@ def caption_batch(model, captions):
 def test_coca_total_loss_is_the_weighted_sum():
     cfg = base_model('coca_vit_b')
     w_cap, w_con = cfg.head.loss_weights['cap'], cfg.contrastive_head.loss_weight
-    assert (w_cap, w_con) == (2.0, 1.0)  # CoCa's λ_cap = 2, λ_con = 1 (README)
+    assert (w_cap, w_con) == (2.0, 1.0)  # CoCa's λ_cap = 2, λ_con = 1 (the model page)
     model = build_tiny(COCA_B).train()
     assert model.head.parallel_ratio == 0.0
     torch.manual_seed(1)  # a non-uniform captioner, so the caption loss is not log V

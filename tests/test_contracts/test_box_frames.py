@@ -3,10 +3,11 @@
 The decoder's logits are forced (its ``step`` is replaced by a script of tokens), so the
 real decoding loop, its constraints, the head's parsing and ``to_original`` all run, and
 the location tokens are known bins. Every expected box below is worked out by hand from
-the README's rules: bin ``b`` of ``K = 16`` decodes to its centre ``(b + 0.5) * side / K``
-of the frame the encoder sees (the padded input if padded), boxes are written
-``(y1, x1, y2, x2)``, and the input frame maps to the original image by dividing by the
-sample's ``scale_factor = (w_scale, h_scale)`` and clipping to ``ori_shape``.
+the documented rules (``BoxTokenizer``; docs/en/user_guides/model.md): bin ``b`` of ``K = 16``
+decodes to its centre ``(b + 0.5) * side / K`` of the frame the encoder sees (the padded
+input if padded), boxes are written ``(y1, x1, y2, x2)``, and the input frame maps to the
+original image by dividing by the sample's ``scale_factor = (w_scale, h_scale)`` and clipping
+to ``ori_shape``.
 """
 import pytest
 import torch

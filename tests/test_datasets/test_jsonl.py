@@ -52,7 +52,7 @@ def _jsonl_with(tmp_path, middle: bytes) -> str:
 
 @pytest.mark.parametrize('pad', ['a', '\u00e9'], ids=['ascii', 'two-byte-utf8'])
 def test_line_of_exactly_the_limit_is_accepted(tmp_path, pad):
-    assert MAX_LINE_BYTES == 1 << 20  # the README promises 1 MiB
+    assert MAX_LINE_BYTES == 1 << 20  # docs/en/user_guides/data.md promises 1 MiB
     line = _line_of(MAX_LINE_BYTES, pad)
     ds = JsonlDataset(ann_file=_jsonl_with(tmp_path, line))
     assert len(ds) == 3 and ds.num_invalid == 0

@@ -18,7 +18,7 @@ Measured in one run, on the GPU, in bfloat16 autocast (the precision ViT-B is tr
   tolerances they are held to (``ok``).
 
 It needs torch with CUDA and the pure-Python part of the stack (mmengine, mmcv built without
-ops, mmpretrain, tokenizers), so it also runs from an offline wheelhouse (README
+ops, mmpretrain, tokenizers), so it also runs from an offline wheelhouse (docs/en/get_started.md,
 "Installation"). It takes a few minutes on one H100 (``--batch 64``). On a machine without a
 CUDA GPU it refuses (exit 2); ``--allow-cpu --quick`` runs the same code on tiny models on the
 CPU, which is what the test suite does.

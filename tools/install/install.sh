@@ -23,7 +23,7 @@
 #   LOCCA_TORCH_INDEX_URL  index for torch, e.g. https://download.pytorch.org/whl/cu126
 #   LOCCA_MMCV_OPS         1 (default): mmcv with its compiled ops (mmdet/mmseg transfer need
 #                          them); 0: pure-Python mmcv in minutes, enough for pretraining, REC and
-#                          captioning (README "Installation")
+#                          captioning (docs/en/get_started.md)
 #   LOCCA_MMCV_CUDA        1: build mmcv's CUDA ops, 0: CPU ops only
 #                          (default: CUDA ops when a GPU and nvcc are present)
 #   MAX_JOBS               parallel compile jobs for mmcv (default: all cores)

@@ -13,7 +13,7 @@
 #                        A manylinux_2_N platform also takes the older manylinux wheels its
 #                        machines run (2_17, 2014, ...), as pip on that machine would.
 # --no-torch             leave torch and torchvision out (the target has its own: install there
-#                        with LOCCA_TORCH=system, README "Installation").
+#                        with LOCCA_TORCH=system, docs/en/get_started.md).
 # --mmcv-ops 1 (default) mmcv's sdist goes in, plus its wheel when the target is this machine
 #                        (the one `make install` built and cached here, else built now by
 #                        installing from the wheelhouse itself, offline, which also proves it

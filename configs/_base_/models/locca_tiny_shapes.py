@@ -5,7 +5,7 @@
 # choices for tiny models: location embeddings started from sin-cos codes of their bin
 # (neighbouring bins start alike), and Gaussian targets over neighbouring bins (sigma = 1
 # bin: a near miss costs less than a far one). configs/shapes/rec-aided_tiny_shapes.py is the labelled variant whose
-# REC decoder gets 2-D key positions. What they measure: README "The embedded demo".
+# REC decoder gets 2-D key positions. What they measure: docs/en/user_guides/embedded_demo.md.
 num_bins = 32
 tokenizer = dict(
     type='LocCaTokenizer',

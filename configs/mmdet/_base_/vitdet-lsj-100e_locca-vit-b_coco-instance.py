@@ -2,7 +2,8 @@
 # large-scale jitter at 1024 x 1024, AdamW (lr 1e-4, wd 0.1) with layer-wise lr decay 0.7,
 # drop path 0.1, 100 epochs = 184,375 iterations at batch 64 (16 GPUs x 4 images).
 # `vitdet_model` goes into mmdet's own Mask R-CNN / Cascade Mask R-CNN models (the configs
-# next to this directory). Where ViTDet and this recipe differ: README, "Transfer".
+# next to this directory). Where ViTDet and this recipe differ: docs/en/user_guides/transfer.md
+# ("ViTDet and this recipe").
 _base_ = [
     'mmdet::common/lsj-100e_coco-instance.py',
     '../../_base_/models/locca_vit_b_encoder.py',
