@@ -16,11 +16,11 @@ Each run merges its row (``--name``; default: the checkpoint path's last three p
 ``--data embedded`` (the default) runs the SyntheticShapes protocols in this process, each a
 frozen encoder (``encoder_from=CKPT``) and a freshly initialised decoder:
 
-- ``rec``: configs/shapes/rec_tiny_shapes.py, 300 iterations (Acc@0.5 on ref_test);
+- ``rec``: configs/shapes/rec_tiny_shapes.py, 600 iterations (Acc@0.5 on ref_test);
 - ``caption``: configs/shapes/caption-frozen_tiny_shapes.py (CIDEr on held-out images);
 - ``cls``: configs/shapes/cls-frozen_tiny_shapes.py (accuracy of the said class name);
 - ``rec-aided`` (only when named): configs/shapes/rec-aided_tiny_shapes.py, the demo's REC
-  decoder with 2-D key positions, 1,500 iterations.
+  decoder with 2-D key positions, 600 iterations.
 
 ``--seeds N`` repeats each with N seeds (training data and randomness; the test sets stay
 fixed) and reports mean ± std; the JSON keeps every seed's metrics, and whether the frozen
