@@ -77,9 +77,12 @@ def test_two_process_ddp_equals_single_process_with_double_batch(tmp_path):
                    for r in range(2)]
     assert abs(rank_losses[0]['loss'] - rank_losses[1]['loss']) > 1e-3  # data-dependent start
     # Token-mean losses: ranks average their own means, so rows of unequal length weigh
-    # slightly differently than in one batch (measured: 3e-5 relative at the first step,
-    # under 4e-4 after; the weights' updates differ by under 1% of their norm).
-    for s_loss, d_loss in zip(single, ddp):
+    # slightly differently than in one batch: at the first step (same weights) by the
+    # spread of the rows' losses alone (measured: 1.3e-3 relative with the N(0, 1) token
+    # embeddings of big_vision's decoder), under 5e-4 after, as the updates agree (the
+    # weights' updates differ by under 1% of their norm).
+    assert ddp[0] == pytest.approx(single[0], rel=3e-3)
+    for s_loss, d_loss in zip(single[1:], ddp[1:]):
         assert d_loss == pytest.approx(s_loss, rel=1e-3)
     assert single[-1] < single[0] - 0.5 and ddp[-1] < ddp[0] - 0.5
     init = torch.load(str(tmp_path / 'init.pth'))['state_dict']
