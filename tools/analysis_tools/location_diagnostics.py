@@ -251,7 +251,8 @@ def main(argv=None):
 
     from locca_mm.utils import register_all_modules
     register_all_modules()
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # every core, unless OMP_NUM_THREADS says otherwise (two runs side by side: 1 each)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS') or os.cpu_count() or 1))
     start = time.time()
     results = []
     for encoder in args.encoders:
