@@ -27,6 +27,8 @@ heads, ``hidden_act`` (``gelu_pytorch_tanh``, SigLIP's tanh GELU, becomes
 an error: NaFlex (``Siglip2VisionModel``, ``model_type`` ``siglip2``: a linear
 patch embedding and a position table resized per image), other activations.
 """
+import json
+import os.path as osp
 import re
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -37,7 +39,7 @@ from .common import Converted, encoder_args
 from .from_timm import NAFLEX_ERROR
 from .to_timm import _mlp_ratio
 
-__all__ = ['hf_siglip_to_locca', 'hf_vision_config', 'HF_ACTIVATIONS']
+__all__ = ['hf_siglip_to_locca', 'hf_vision_config', 'load_hf_checkpoint', 'HF_ACTIVATIONS']
 
 #: Hugging Face ``hidden_act`` -> LocCaViT ``act_cfg`` (None: the exact GELU).
 HF_ACTIVATIONS = {'gelu': None, 'gelu_pytorch_tanh': dict(type='GELU', approximate='tanh')}
@@ -59,6 +61,47 @@ def hf_vision_config(config: Optional[Mapping]) -> dict:
            for c in (config, config.get('vision_config') or {})):
         raise ValueError(f'Hugging Face Siglip2 config: {NAFLEX_ERROR}')
     return dict(config.get('vision_config') or config)
+
+
+_WEIGHT_FILES = ('model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin',
+                 'pytorch_model.bin.index.json')
+
+
+def load_hf_checkpoint(path: str) -> Tuple[Dict[str, Tensor], Optional[dict]]:
+    """(state dict, ``config.json`` as a dict or None) of a Hugging Face model directory
+    or of one weights file (its directory's ``config.json`` is read if there is one).
+
+    Weights are read by :func:`~locca_mm.compat.checkpoint_io.load_weights_file`:
+    safetensors, or a pickle that loads weights-only; sharded checkpoints
+    (``*.index.json``) are read shard by shard.
+
+    Raises:
+        FileNotFoundError: no such path, or a directory without weights (named).
+        CheckpointLoadError: an unreadable or unsafe file (named, with the remedy).
+    """
+    from locca_mm.compat.checkpoint_io import load_weights_file
+    if osp.isdir(path):
+        found = [f for f in _WEIGHT_FILES if osp.isfile(osp.join(path, f))]
+        if not found:
+            raise FileNotFoundError(f'{path} holds none of {list(_WEIGHT_FILES)}')
+        folder, weights = path, osp.join(path, found[0])
+    elif osp.isfile(path):
+        folder, weights = osp.dirname(osp.abspath(path)), path
+    else:
+        raise FileNotFoundError(f'no such file or directory: {path}')
+    if weights.endswith('.index.json'):
+        with open(weights) as f:
+            shards = sorted(set(json.load(f)['weight_map'].values()))
+        state = {}
+        for shard in shards:
+            state.update(load_weights_file(osp.join(folder, shard)))
+    else:
+        state = load_weights_file(weights)
+    config = None
+    if osp.isfile(osp.join(folder, 'config.json')):
+        with open(osp.join(folder, 'config.json')) as f:
+            config = json.load(f)
+    return dict(state), config
 
 
 def _vision_root(state: Mapping[str, Tensor]) -> str:

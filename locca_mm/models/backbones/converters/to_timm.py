@@ -13,8 +13,9 @@ the tokens); a one-query MAP pooler (``MAPNeck.pool``,
     norm, mlp.fc1, mlp.fc2     attn_pool.norm, attn_pool.mlp.fc1, attn_pool.mlp.fc2
 
 Not expressible, hence an error: a LayerNorm eps other than 1e-6, window
-attention, a pooler with several queries, or with other heads or another MLP
-width than the encoder (timm sizes ``attn_pool`` from the encoder's).
+attention, a pooler with several queries, or with other heads, another MLP
+width or another activation than the encoder (timm sizes ``attn_pool`` from
+the encoder's and gives it the encoder's ``act_layer``).
 """
 import re
 from dataclasses import dataclass, field
@@ -194,6 +195,20 @@ def _rename_pool(pool: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     return out
 
 
+def _same_act(pool_act_cfg, act_cfg, notes: List[str]) -> None:
+    """ValueError unless the pooler's MLP activation is the encoder's (timm shares act_layer)."""
+    def name(cfg):
+        cfg = dict(cfg or {})
+        return 'tanh' if cfg.get('approximate') == 'tanh' else str(cfg.get('type', 'GELU'))
+    if pool_act_cfg == 'encoder':
+        notes.append('MAP pooler: assumed to use the encoder\'s activation, as timm\'s '
+                     'attn_pool does (a config tells)')
+    elif name(pool_act_cfg) != name(act_cfg):
+        raise ValueError(f'the MAP pooler\'s activation ({pool_act_cfg}) differs from the '
+                         f'encoder\'s ({act_cfg}): timm\'s attn_pool uses the encoder\'s '
+                         'act_layer')
+
+
 def _pool_to_timm(pool: Mapping[str, Tensor], dim: int, mlp_dim: int, num_heads: int,
                   pool_num_heads: Optional[int], qkv_bias: bool,
                   notes: List[str]) -> Dict[str, Tensor]:
@@ -264,7 +279,7 @@ def _model_kwargs(found: dict, arch: dict, grid: Tuple[int, int], global_pool: s
 def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
                   pool: Optional[Mapping[str, Tensor]] = None,
                   pool_num_heads: Optional[int] = None, global_pool: Optional[str] = None,
-                  pool_include_prefix: bool = True) -> TimmExport:
+                  pool_include_prefix: bool = True, pool_act_cfg='encoder') -> TimmExport:
     """Convert a LocCaViT state dict to a timm ``VisionTransformer`` one (reverses timm_to_locca).
 
     The parameter names are shared, so the encoder's tensors keep their names;
@@ -287,6 +302,9 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
         global_pool: ``'map'`` or ``'avg'``; default ``'map'`` with a pooler.
         pool_include_prefix: With a class token: whether the pooling sees it
             (LocCaViT's tokens include it; its feature maps do not).
+        pool_act_cfg: The pooler's MLP ``act_cfg`` if known (a config; None: the
+            exact GELU); ``'encoder'`` assumes the encoder's (noted). It must be
+            the encoder's: timm's ``attn_pool`` shares its ``act_layer``.
 
     Raises:
         KeyError: ``state`` has parameters LocCaViT does not (named) or is no
@@ -307,6 +325,7 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
     if global_pool == 'map':
         out.update(_pool_to_timm(pool, dim, mlp_dim, arch['num_heads'], pool_num_heads,
                                  found['qkv_bias'], notes))
+        _same_act(pool_act_cfg, backbone.get('act_cfg'), notes)
     elif pool:
         notes.append('MAP pooler dropped (global_pool=\'avg\')')
     return TimmExport(out, _model_kwargs(found, arch, grid, global_pool, pool_include_prefix,
