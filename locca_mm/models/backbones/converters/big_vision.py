@@ -144,6 +144,19 @@ def _pop_map_head(t: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], int]:
     return state, kernels['query'].shape[1]
 
 
+def _kept_pool(t: Dict[str, Tensor], root: str, notes: List[str]) -> Tuple[dict, dict]:
+    """(pooler state, MAPNeck arguments) of the MAP head, popped out of ``t`` (noted)."""
+    if 'MAPHead_0/probe' not in t:
+        raise KeyError(f'keep_pool: no MAP head ({root}MAPHead_0/probe) in the checkpoint')
+    pool, pool_heads = _pop_map_head(t)
+    dim = int(pool['query'].shape[-1])
+    neck = dict(in_channels=dim, num_heads=int(pool_heads),
+                mlp_ratio=_mlp_ratio(dim, int(pool['mlp.fc1.weight'].shape[0])),
+                act_cfg=dict(FLAX_GELU))
+    notes.append(f'MAP head kept (MAPHead_0 -> MAPNeck.pool, {pool_heads} heads, tanh GELU)')
+    return pool, neck
+
+
 def _check_leftovers(t: Mapping[str, Tensor], notes: List[str]) -> None:
     """Note the classifier parts left in ``t``; anything else is an error."""
     dropped = sorted(k for k in t if k.split('/')[0] in _DROPPED_ROOTS)
@@ -186,16 +199,7 @@ def big_vision_to_locca(params: Mapping[str, np.ndarray], keep_pool: bool = Fals
     for i in _block_numbers(t):
         block, num_heads = _pop_block(t, i)
         state.update(block)
-    pool, neck = {}, {}
-    if keep_pool:
-        if 'MAPHead_0/probe' not in t:
-            raise KeyError(f'keep_pool: no MAP head ({root}MAPHead_0/probe) in the checkpoint')
-        pool, pool_heads = _pop_map_head(t)
-        dim = int(pool['query'].shape[-1])
-        neck = dict(in_channels=dim, num_heads=int(pool_heads),
-                    mlp_ratio=_mlp_ratio(dim, int(pool['mlp.fc1.weight'].shape[0])),
-                    act_cfg=dict(FLAX_GELU))
-        notes.append(f'MAP head kept (MAPHead_0 -> MAPNeck.pool, {pool_heads} heads, tanh GELU)')
+    pool, neck = _kept_pool(t, root, notes) if keep_pool else ({}, {})
     if 'Transformer/encoder_norm/scale' in t:
         state['norm.weight'] = t.pop('Transformer/encoder_norm/scale')
         state['norm.bias'] = t.pop('Transformer/encoder_norm/bias')

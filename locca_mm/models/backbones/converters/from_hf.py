@@ -146,6 +146,44 @@ def _pop_head(t: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return {k: v.contiguous() for k, v in out.items()}
 
 
+def _pop_encoder(t: Dict[str, Tensor], root: str) -> Dict[str, Tensor]:
+    """Pop the embeddings, the layers and the final norm out of ``t`` in LocCaViT names."""
+    if t[_PATCH].dim() != 4:
+        raise KeyError(f'{root}{_PATCH} is a linear layer: {NAFLEX_ERROR}')
+    out = {'patch_embed.proj.weight': t.pop(_PATCH),
+           'patch_embed.proj.bias': t.pop('embeddings.patch_embedding.bias'),
+           'pos_embed': t.pop('embeddings.position_embedding.weight')[None]}
+    for i in sorted({int(m.group(1)) for k in t if (m := _LAYER.match(k))}):
+        out.update(_pop_layer(t, i))
+    out['norm.weight'] = t.pop('post_layernorm.weight')
+    out['norm.bias'] = t.pop('post_layernorm.bias')
+    return out
+
+
+def _check_leftovers(t: Mapping[str, Tensor], root: str, notes: List[str]) -> None:
+    """Note a dropped MAP head; anything else left in ``t`` is an error."""
+    dropped = sorted(k for k in t if k.startswith('head.'))
+    leftover = sorted(set(t) - set(dropped))
+    if leftover:
+        raise KeyError('Hugging Face SigLIP parameters without a LocCaViT counterpart: '
+                       f'{[root + k for k in leftover]}')
+    if dropped:
+        notes.append(f'dropped (the MAP head; keep_pool keeps it): {len(dropped)} tensors')
+
+
+def _neck_args(pool: Mapping[str, Tensor], heads: Optional[int], eps: float,
+               act_cfg: Optional[dict], notes: List[str]) -> dict:
+    """``MAPNeck`` arguments of the kept head; ValueError for an eps MAPNeck lacks."""
+    dim = int(pool['query'].shape[-1])
+    if eps != 1e-6:
+        raise ValueError(f'layer_norm_eps={eps}: MAPNeck\'s LayerNorm uses 1e-6, so the '
+                         'kept MAP head would differ (convert without keep_pool)')
+    notes.append(f'MAP head kept (head -> MAPNeck.pool, {heads} heads)')
+    return dict(in_channels=dim, num_heads=heads or 1,
+                mlp_ratio=_mlp_ratio(dim, int(pool['mlp.fc1.weight'].shape[0])),
+                act_cfg=None if act_cfg is None else dict(act_cfg))
+
+
 def _activation(vision: dict, notes: List[str]) -> Optional[dict]:
     """``act_cfg`` of the config's ``hidden_act`` (SigLIP's default: the tanh GELU)."""
     act = vision.get('hidden_act')
@@ -204,25 +242,11 @@ def hf_siglip_to_locca(state: Mapping[str, Tensor], config: Optional[Mapping] = 
     notes = [f'Hugging Face SigLIP vision tower under {root!r}; '
              f'{len(state) - len(t)} parameters outside it ignored']
     vision = hf_vision_config(config)
-    if t[_PATCH].dim() != 4:
-        raise KeyError(f'{root}{_PATCH} is a linear layer: {NAFLEX_ERROR}')
-    out = {'patch_embed.proj.weight': t.pop(_PATCH),
-           'patch_embed.proj.bias': t.pop('embeddings.patch_embedding.bias'),
-           'pos_embed': t.pop('embeddings.position_embedding.weight')[None]}
-    for i in sorted({int(m.group(1)) for k in t if (m := _LAYER.match(k))}):
-        out.update(_pop_layer(t, i))
-    out['norm.weight'] = t.pop('post_layernorm.weight')
-    out['norm.bias'] = t.pop('post_layernorm.bias')
+    out = _pop_encoder(t, root)
     if keep_pool and 'head.probe' not in t:
         raise KeyError(f'keep_pool: no MAP head ({root}head.probe) in the checkpoint')
     pool = _pop_head(t) if keep_pool else {}
-    dropped = sorted(k for k in t if k.startswith('head.'))
-    leftover = sorted(set(t) - set(dropped))
-    if leftover:
-        raise KeyError('Hugging Face SigLIP parameters without a LocCaViT counterpart: '
-                       f'{[root + k for k in leftover]}')
-    if dropped:
-        notes.append(f'dropped (the MAP head; keep_pool keeps it): {len(dropped)} tensors')
+    _check_leftovers(t, root, notes)
     heads, eps = _check_config(vision, out, num_heads)
     act_cfg = _activation(vision, notes)
     backbone = encoder_args(out, heads)
@@ -230,16 +254,7 @@ def hf_siglip_to_locca(state: Mapping[str, Tensor], config: Optional[Mapping] = 
         backbone['act_cfg'] = dict(act_cfg)
     if eps != 1e-6:
         backbone['norm_eps'] = eps
-    neck = {}
-    if pool:
-        dim = int(pool['query'].shape[-1])
-        if eps != 1e-6:
-            raise ValueError(f'layer_norm_eps={eps}: MAPNeck\'s LayerNorm uses 1e-6, so the '
-                             'kept MAP head would differ (convert without keep_pool)')
-        neck = dict(in_channels=dim, num_heads=heads or 1,
-                    mlp_ratio=_mlp_ratio(dim, int(pool['mlp.fc1.weight'].shape[0])),
-                    act_cfg=None if act_cfg is None else dict(act_cfg))
-        notes.append(f'MAP head kept (head -> MAPNeck.pool, {heads} heads)')
+    neck = _neck_args(pool, heads, eps, act_cfg, notes) if pool else {}
     if heads is None:
         notes.append('attention heads unknown (no config): give num_heads')
     return Converted(out, backbone, notes, pool, neck)

@@ -11,8 +11,8 @@ The names are already LocCaViT's. Dropped: ``head``, ``fc_norm``,
     attn_pool.norm, attn_pool.mlp.fc1/fc2  norm, mlp.fc1, mlp.fc2
 
 The activation is in no tensor: ``act_cfg`` (the tool reads it off a timm
-model) goes into both the encoder's and the pooler's arguments. LayerScale (``ls1.gamma``, ``ls2.gamma``)
-is folded into ``attn.proj`` / ``mlp.fc2``. A class token is kept as
+model) goes into both the encoder's and the pooler's arguments. LayerScale
+(``ls1.gamma``, ``ls2.gamma``) is folded into ``attn.proj`` / ``mlp.fc2``. A class token is kept as
 LocCaViT's ``cls_token`` (``with_cls_token=True``) with its position folded
 into it (timm adds the class position to the token; LocCaViT adds positions
 to patches only), so the tokens are timm's exactly; ``drop_prefix_tokens=True``

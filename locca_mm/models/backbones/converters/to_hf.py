@@ -148,7 +148,8 @@ def _pool_to_hf(pool: Mapping[str, Tensor], dim: int, mlp_dim: int, num_heads: i
                      'as SigLIP\'s head does (a config tells)')
     elif _hidden_act(pool_act_cfg, 'the MAP pooler\'s') != hidden_act:
         raise ValueError(f'the MAP pooler\'s activation ({pool_act_cfg}) differs from the '
-                         f'encoder\'s ({hidden_act}): SigLIP\'s head uses the encoder\'s hidden_act')
+                         f'encoder\'s ({hidden_act}): SigLIP\'s head uses the encoder\'s '
+                         'hidden_act')
     if eps != _POOL_NORM_EPS:
         raise ValueError(f'norm_eps={eps}: SigLIP\'s head shares the encoder\'s layer_norm_eps, '
                          f'and the MAP pooler\'s LayerNorm uses {_POOL_NORM_EPS}')

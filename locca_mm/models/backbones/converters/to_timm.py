@@ -282,19 +282,14 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
                   pool_include_prefix: bool = True, pool_act_cfg='encoder') -> TimmExport:
     """Convert a LocCaViT state dict to a timm ``VisionTransformer`` one (reverses timm_to_locca).
 
-    The parameter names are shared, so the encoder's tensors keep their names;
-    ``timm_to_locca(export.state_dict)`` gives them back (it drops ``attn_pool``).
-    What else changes is in this module's docstring.
+    The names are shared: ``timm_to_locca(export.state_dict)`` gives the tensors back
+    (``keep_pool=True``: the pooler too). What else changes: this module's docstring.
 
     Args:
         state: LocCaViT's state dict (no ``backbone.`` prefix).
-        backbone: LocCaViT arguments a config gives (``arch`` as a name or a
-            dict, possibly partial, ``img_size``, ``patch_size``, ``in_channels``,
-            ``pos_embed``, ``with_cls_token``, ``final_norm``, ``qkv_bias``,
-            ``norm_eps``, ``window_size``, ``global_attn_indexes``); what it
-            leaves out is read off the tensors. ``num_heads``, which no tensor
-            shape tells, falls back to the LocCaViT arch of the same widths
-            (noted); a sin-cos encoder's ``img_size`` to LocCaViT's 224 (noted).
+        backbone: LocCaViT arguments a config gives (``arch``: a name or a partial
+            dict); the rest is read off the tensors. ``num_heads`` falls back to the
+            LocCaViT arch of the same widths, a sin-cos ``img_size`` to 224 (noted).
         pool: The MAP pooler's state dict (``AttentionPool`` names: ``query``,
             ``attn.q`` ...), or None.
         pool_num_heads: The pooler's heads if known (a config); must equal
@@ -302,9 +297,8 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
         global_pool: ``'map'`` or ``'avg'``; default ``'map'`` with a pooler.
         pool_include_prefix: With a class token: whether the pooling sees it
             (LocCaViT's tokens include it; its feature maps do not).
-        pool_act_cfg: The pooler's MLP ``act_cfg`` if known (a config; None: the
-            exact GELU); ``'encoder'`` assumes the encoder's (noted). It must be
-            the encoder's: timm's ``attn_pool`` shares its ``act_layer``.
+        pool_act_cfg: The pooler's ``act_cfg`` if a config tells (None: exact GELU;
+            ``'encoder'``: assumed the encoder's, noted); must be the encoder's.
 
     Raises:
         KeyError: ``state`` has parameters LocCaViT does not (named) or is no
