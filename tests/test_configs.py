@@ -66,7 +66,7 @@ def _hook_type(hook) -> str:
 
 
 def test_pretraining_configs_are_all_checked():
-    assert len(PRETRAIN_CONFIGS) == 11
+    assert len(PRETRAIN_CONFIGS) == 12
     assert all('_base_' not in p for p in PRETRAIN_CONFIGS)
 
 

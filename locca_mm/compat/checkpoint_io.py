@@ -19,6 +19,9 @@ instead:
   process-wide allow list is left as it was). Anything else, e.g. a file
   crafted to run code on load, is refused with an error naming the file and
   the globals it asks for; so is a truncated or corrupted file.
+- :func:`load_weights_file` reads a weights file from elsewhere (timm, Hugging Face,
+  any ``.safetensors`` / ``.bin`` / ``.pth``): safetensors as they are, a pickle only
+  through :func:`safe_torch_load`;
 - :func:`atomic_torch_save` / :func:`atomic_write_text` write by rename, and
   :func:`find_latest_complete_checkpoint` finds the checkpoint ``--resume``
   should continue from when a crash cut the newest one.
@@ -40,7 +43,7 @@ import torch
 from mmengine.logging import HistoryBuffer, print_log
 
 __all__ = [
-    'CheckpointLoadError', 'HISTORY_BUFFER_KEY', 'rebuild_history_buffer',
+    'CheckpointLoadError', 'HISTORY_BUFFER_KEY', 'rebuild_history_buffer', 'load_weights_file',
     'to_weights_only_safe', 'restore_history_buffers', 'safe_torch_load', 'atomic_torch_save',
     'atomic_write_text', 'is_complete_checkpoint', 'find_latest_complete_checkpoint'
 ]
@@ -179,6 +182,31 @@ def safe_torch_load(filename: str, map_location=None) -> Any:
         raise CheckpointLoadError(
             f'cannot read checkpoint {filename} (truncated or corrupted?): '
             f'{str(e).splitlines()[0] if str(e) else type(e).__name__}') from None
+
+
+def load_weights_file(filename: str, map_location='cpu') -> Any:
+    """A weights file written elsewhere: ``.safetensors`` (tensors, no code), else a torch
+    pickle read by :func:`safe_torch_load` (weights only).
+
+    A ``.bin`` / ``.pth`` that needs code to unpickle (a pickled model object, custom
+    classes) is refused with the remedy named: re-save it as safetensors, or load it
+    yourself with ``torch.load(..., weights_only=False)`` if you trust it and save its
+    ``state_dict()``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        CheckpointLoadError: unreadable, corrupted or unsafe (the file is named).
+    """
+    filename = osp.expanduser(str(filename))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'weights file not found: {filename}')
+    if filename.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        try:
+            return load_file(filename, device=str(map_location))
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+            raise CheckpointLoadError(f'cannot read {filename} as safetensors: {e}') from None
+    return safe_torch_load(filename, map_location=map_location)
 
 
 def _atomic_write(filename: str, mode: str, write: Callable[[IO], None]) -> None:

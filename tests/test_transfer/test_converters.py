@@ -165,9 +165,18 @@ def test_timm_tool_checks_and_drops_the_class_token(tmp_path):
     state = torch.load(out, weights_only=True)['state_dict']
     assert 'backbone.cls_token' not in state
     assert state['backbone.pos_embed'].shape == (1, 64, 192)  # patches only, 8 x 8
+    # By default the table is resampled as timm resamples it (resample_abs_pos_embed:
+    # bicubic, antialiased); --resample bicubic is LocCaViT's own (no antialiasing).
+    from timm.layers import resample_abs_pos_embed
     patch_pos = ref.pos_embed.detach()[:, 1:]
-    expected = resize_pos_embed(patch_pos, (4, 4), (8, 8), mode='bicubic', num_extra_tokens=0)
+    expected = resample_abs_pos_embed(patch_pos, [8, 8], num_prefix_tokens=0)
     assert torch.allclose(state['backbone.pos_embed'], expected)
+    _convert('timm_vit.py', src, out, '--drop-prefix-tokens', '--img-size', '128',
+             '--resample', 'bicubic')
+    state = torch.load(out, weights_only=True)['state_dict']
+    ours = resize_pos_embed(patch_pos, (4, 4), (8, 8), mode='bicubic', num_extra_tokens=0)
+    assert torch.allclose(state['backbone.pos_embed'], ours)
+    assert not torch.allclose(ours, expected, atol=1e-4)
     printed = _convert('timm_vit.py', '--model', 'vit_tiny_patch16_224', out, '--check')
     diff = float(printed.split('max |LocCaViT - timm| = ')[1].split()[0])
     assert diff < 1e-5

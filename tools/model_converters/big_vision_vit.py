@@ -1,6 +1,7 @@
 """big_vision ViT ``.npz`` -> LocCaViT encoder file.
 
-    python tools/model_converters/big_vision_vit.py IN.npz OUT.pth [--img-size 224] [--check]
+    python tools/model_converters/big_vision_vit.py IN.npz OUT.pth [--img-size 224] [--keep-pool]
+        [--check]
 
 The key mapping is documented in ``locca_mm/models/backbones/converters/big_vision.py``.
 ``--img-size`` resamples the position table to that input size (bicubic;
@@ -8,8 +9,11 @@ LocCaViT also resamples on load). ``--check`` runs big_vision's ViT directly
 on the ``.npz`` arrays and LocCaViT on the converted weights and prints the
 largest difference of their tokens (with big_vision's tanh GELU in both, as
 the converted arguments build LocCaViT, then against an exact-GELU
-reference). OUT holds ``backbone.``-prefixed keys: load it with
-``init_cfg=dict(type='Pretrained', checkpoint=OUT, prefix='backbone.')``.
+reference). ``--keep-pool`` keeps the MAP head of a SigLIP / SigLIP 2 image
+tower (``MAPHead_0``) as ``MAPNeck.pool`` under ``neck.pool.``. A NaFlex
+checkpoint stops with an error naming it. OUT holds ``backbone.``-prefixed
+keys: load it with ``init_cfg=dict(type='Pretrained', checkpoint=OUT,
+prefix='backbone.')``.
 """
 import argparse
 import os.path as osp
@@ -33,6 +37,8 @@ def parse_args(argv=None):
     parser.add_argument('src', help='big_vision checkpoint (.npz)')
     parser.add_argument('out', help='output encoder file (.pth or .safetensors)')
     parser.add_argument('--img-size', type=int, help='resample the position table to this size')
+    parser.add_argument('--keep-pool', action='store_true',
+                        help='keep the MAP head (MAPHead_0) as MAPNeck.pool (neck.pool.)')
     parser.add_argument('--check', action='store_true',
                         help='compare LocCaViT tokens with big_vision\'s computation')
     return parser.parse_args(argv)
@@ -64,7 +70,7 @@ def main(argv=None):
     except Exception as e:  # noqa: BLE001 - any read error is the user's file
         raise SetupError(f'cannot read {args.src} as .npz: {e}') from e
     try:
-        converted = big_vision_to_locca(params)
+        converted = big_vision_to_locca(params, keep_pool=args.keep_pool)
     except KeyError as e:
         raise SetupError(f'{args.src}: {e.args[0]}') from e
     # The check runs at the checkpoint's own grid: resampling changes the table only.
@@ -76,6 +82,8 @@ def main(argv=None):
     for note in converted.notes:
         print(f'note: {note}')
     print(f'wrote {args.out}; LocCaViT arguments: {converted.backbone}')
+    if converted.pool:
+        print(f'MAPNeck arguments (prefix \'neck.\'): {converted.neck}')
 
 
 if __name__ == '__main__':

@@ -26,27 +26,28 @@ builds the timm model from DST (needs timm) and prints its largest
 difference to LocCaViT's tokens (and pooled vector).
 """
 import argparse
-import inspect
 import json
 import os
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 
 import locca_mm  # noqa: F401
-from locca_mm.cli import SetupError, load_config, run_cli
-from locca_mm.compat.checkpoint_io import safe_torch_load
+from locca_mm.cli import SetupError, run_cli
+from locca_mm.cli.encoder_export import (
+    LOCCA_MEAN_STD,
+    POOL_PREFIXES,
+    backbone_args,
+    empty_config,
+    find_pool,
+    read_checkpoint,
+    read_config,
+)
 from locca_mm.models.backbones.converters import TimmExport, locca_to_timm
 from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, encoder_state
 
-# Where the models put a one-query MAP pooler (an AttentionPool), most specific first.
-POOL_PREFIXES = ('neck.pool.', 'contrastive_head.image_pool.')
-# LocCaViT arguments that matter for the export (the rest: training, output format).
-BACKBONE_KEYS = ('arch', 'img_size', 'patch_size', 'in_channels', 'pos_embed', 'with_cls_token',
-                 'final_norm', 'qkv_bias', 'norm_eps', 'window_size', 'global_attn_indexes')
 TIMM_SIZES = {192: 'tiny', 384: 'small', 768: 'base', 1024: 'large', 1280: 'huge'}
-LOCCA_MEAN_STD = ([0.5] * 3, [0.5] * 3)  # LocCa's pretraining input: RGB in [-1, 1]
 
 
 def parse_args(argv=None):
@@ -65,98 +66,6 @@ def parse_args(argv=None):
     parser.add_argument('--check', action='store_true',
                         help='build the timm model from DST and compare (needs timm)')
     return parser.parse_args(argv)
-
-
-def read_checkpoint(path: str) -> Dict[str, torch.Tensor]:
-    """The flat state dict of ``path`` (``.safetensors``, or a torch file read weights-only).
-
-    Raises:
-        SetupError: the file is missing, unreadable or holds no state dict (named).
-    """
-    if not osp.isfile(path):
-        raise SetupError(f'checkpoint not found: {path}')
-    try:
-        if path.endswith('.safetensors'):
-            from safetensors.torch import load_file
-            return load_file(path, device='cpu')
-        state = safe_torch_load(path, map_location='cpu')
-    except Exception as e:  # noqa: BLE001 - unreadable, unsafe or truncated files
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SetupError(message if path in message else f'cannot read {path}: {message}') from e
-    if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-        state = state['state_dict']
-    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
-        raise SetupError(f'{path} holds no state dict of tensors')
-    return state
-
-
-def find_pool(state: Dict[str, torch.Tensor], source: str
-              ) -> Tuple[Optional[str], Dict[str, torch.Tensor]]:
-    """(prefix, state dict) of the checkpoint's one-query MAP pooler, or (None, {}).
-
-    Known places (``POOL_PREFIXES``) first, else any ``<prefix>query`` of shape
-    [1, 1, D] beside ``<prefix>attn.kv.weight`` (a LocCa head's 256-query
-    memory pooler does not count).
-    """
-    for prefix in POOL_PREFIXES:
-        if prefix + 'query' in state:
-            return prefix, encoder_state(state, prefix, source)
-    found = sorted(k[:-len('query')] for k, v in state.items()
-                   if k.endswith('.query') and v.dim() == 3 and v.shape[:2] == (1, 1)
-                   and k[:-len('query')] + 'attn.kv.weight' in state)
-    if len(found) > 1:
-        raise SetupError(f'{source} has several MAP poolers ({found}): use --global-pool avg')
-    if found:
-        return found[0], encoder_state(state, found[0], source)
-    return None, {}
-
-
-def _plain(value):
-    """A config value as plain dicts / lists (ConfigDicts and tuples unwrapped)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _default(cls, name: str):
-    """The default of ``cls(...)``'s argument ``name``."""
-    return inspect.signature(cls).parameters[name].default
-
-
-def read_config(path: str) -> dict:
-    """What the model's config says about the encoder, its pooler and its input.
-
-    Returns:
-        dict with ``backbone`` (the LocCaViT arguments of ``BACKBONE_KEYS`` it
-        sets), ``out_type``, ``pool_heads`` (pooler prefix -> heads, for the
-        poolers the config builds) and ``mean_std`` (in [0, 1], or None).
-
-    Raises:
-        SetupError: no such file, or its ``model.backbone`` is no LocCaViT.
-    """
-    from locca_mm.models import ContrastiveHead, LocCaViT, MAPNeck
-    cfg = load_config(path)
-    model = _plain(cfg.get('model') or {})
-    backbone = model.get('backbone') or {}
-    if str(backbone.get('type', '')).split('.')[-1] != 'LocCaViT':
-        raise SetupError(f'{path}: model.backbone is {backbone.get("type")!r}, not a LocCaViT')
-    pool_heads = {}
-    neck = model.get('neck') or {}
-    if isinstance(neck, dict) and str(neck.get('type', '')).split('.')[-1] == 'MAPNeck':
-        pool_heads['neck.pool.'] = neck.get('num_heads', _default(MAPNeck, 'num_heads'))
-    con = model.get('contrastive_head') or {}
-    if con and con.get('pool', _default(ContrastiveHead, 'pool')) == 'map':
-        pool_heads['contrastive_head.image_pool.'] = con.get(
-            'num_heads', _default(ContrastiveHead, 'num_heads'))
-    prep = model.get('data_preprocessor') or _plain(cfg.get('data_preprocessor') or {})
-    mean_std = None
-    if prep.get('mean') is not None and prep.get('std') is not None:
-        mean_std = ([m / 255 for m in prep['mean']], [s / 255 for s in prep['std']])
-    return dict(backbone={k: backbone[k] for k in BACKBONE_KEYS if k in backbone},
-                out_type=backbone.get('out_type', _default(LocCaViT, 'out_type')),
-                pool_heads=pool_heads, mean_std=mean_std)
 
 
 def default_model_name(kwargs: dict) -> str:
@@ -217,12 +126,14 @@ def check(encoder: Dict[str, torch.Tensor], pool: Dict[str, torch.Tensor], expor
     except Exception as e:  # noqa: BLE001 - missing timm, kwargs it rejects
         raise SetupError(f'--check: cannot build timm model {name!r}: {e}') from e
     tk = export.model_kwargs
+    act = dict(type='GELU', approximate='tanh') if tk.get('act_layer') == 'gelu_tanh' else None
     arch = dict(embed_dims=tk['embed_dim'], num_layers=tk['depth'], num_heads=tk['num_heads'],
                 feedforward_channels=encoder['blocks.0.mlp.fc1.weight'].shape[0])
     ours = LocCaViT(arch=arch, img_size=tk['img_size'], patch_size=tk['patch_size'],
                     in_channels=tk.get('in_chans', 3), with_cls_token=tk['class_token'],
                     pos_embed='learn' if 'pos_embed' in encoder else 'sincos2d',
-                    final_norm=tk.get('final_norm', True), qkv_bias=tk['qkv_bias']).eval()
+                    final_norm=tk.get('final_norm', True), qkv_bias=tk['qkv_bias'],
+                    act_cfg=act).eval()
     ours.load_state_dict(encoder)
     size = tk['img_size'] if isinstance(tk['img_size'], list) else [tk['img_size']] * 2
     x = torch.randn(2, tk.get('in_chans', 3), *size, generator=torch.Generator().manual_seed(0))
@@ -232,7 +143,7 @@ def check(encoder: Dict[str, torch.Tensor], pool: Dict[str, torch.Tensor], expor
         diff = float((tokens.float() - theirs.float()).abs().max())
         if tk['global_pool'] == 'map':
             pooler = AttentionPool(arch['embed_dims'], pool_heads or arch['num_heads'],
-                                   mlp_ratio=tk['mlp_ratio']).eval()
+                                   mlp_ratio=tk['mlp_ratio'], act_cfg=act).eval()
             pooler.load_state_dict(pool)
             if tk['class_token'] and not tk.get('pool_include_prefix'):
                 tokens = tokens[:, 1:]
@@ -243,23 +154,6 @@ def check(encoder: Dict[str, torch.Tensor], pool: Dict[str, torch.Tensor], expor
         diff = max(diff, float((pooled - ref.forward_head(theirs, pre_logits=True)).abs().max()))
     print(f'check: max |LocCaViT - timm| = {diff:.3g}')
     return diff
-
-
-def backbone_args(config: dict, args) -> dict:
-    """The config's LocCaViT arguments with ``--num-heads`` and ``--img-size`` applied."""
-    backbone = dict(config['backbone'])
-    if args.num_heads:
-        arch = backbone.get('arch') or {}
-        if isinstance(arch, str):
-            from locca_mm.models import LocCaViT
-            try:
-                arch = LocCaViT.parse_arch(arch)
-            except ValueError:
-                pass  # locca_to_timm names the unknown arch
-        backbone['arch'] = dict(arch, num_heads=args.num_heads) if isinstance(arch, dict) else arch
-    if args.img_size:
-        backbone['img_size'] = args.img_size
-    return backbone
 
 
 def export_checkpoint(args, config: dict, state: Dict[str, torch.Tensor]):
@@ -280,7 +174,8 @@ def export_checkpoint(args, config: dict, state: Dict[str, torch.Tensor]):
     try:
         export = locca_to_timm(encoder, backbone_args(config, args), pool, pool_heads,
                                args.global_pool,
-                               pool_include_prefix=config['out_type'] == 'tokens')
+                               pool_include_prefix=config['out_type'] == 'tokens',
+                               pool_act_cfg=config['pool_act'].get(pool_prefix, 'encoder'))
     except (KeyError, ValueError) as e:
         raise SetupError(f'{args.src}: {e.args[0]}') from e
     if pool and export.model_kwargs['global_pool'] == 'map':
@@ -296,8 +191,7 @@ def main(argv=None):
     args = parse_args(argv)
     if osp.abspath(args.src) == osp.abspath(args.dst):
         raise SetupError(f'DST is SRC ({args.src}): choose another output file')
-    config = read_config(args.config) if args.config else \
-        dict(backbone={}, out_type='tokens', pool_heads={}, mean_std=None)
+    config = read_config(args.config) if args.config else empty_config()
     encoder, pool, pool_heads, export = export_checkpoint(args, config,
                                                           read_checkpoint(args.src))
     name = args.model_name or default_model_name(export.model_kwargs)

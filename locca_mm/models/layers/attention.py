@@ -239,18 +239,20 @@ class AttentionPool(nn.Module):
         num_heads (int): Heads.
         num_queries (int): Number of pooled outputs Q.
         mlp_ratio (float): Hidden width of the MLP relative to ``dim``.
+        act_cfg (dict, optional): The MLP's activation (:func:`build_act`; None: the
+            exact GELU). SigLIP's MAP head (big_vision, Hugging Face) uses the tanh GELU.
 
     Returns (forward): [B, Q, D].
     """
 
     def __init__(self, dim: int, num_heads: int, num_queries: int = 1, mlp_ratio: float = 4.0,
-                 fused: bool = True):
+                 fused: bool = True, act_cfg: Optional[dict] = None):
         super().__init__()
         self.query = nn.Parameter(torch.zeros(1, num_queries, dim))
         nn.init.trunc_normal_(self.query, std=dim**-0.5)
         self.attn = CrossAttention(dim, dim, num_heads, bias=True, fused=fused)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_cfg=act_cfg)
 
     def forward(self, tokens: Tensor) -> Tensor:
         """tokens: [B, N, D] -> [B, Q, D]."""

@@ -17,6 +17,18 @@ root, e.g. SigLIP/CoCa image towers::
     Transformer/encoder_norm/{scale, bias}         norm.{weight, bias}
     cls, head, MAPHead_0, pre_logits               dropped (noted)
 
+With ``keep_pool=True`` the MAP head (SigLIP / SigLIP 2 image towers) is kept
+as ``MAPNeck.pool`` (``Converted.pool`` / ``Converted.neck``, flax's tanh GELU)::
+
+    MAPHead_0/probe [1, 1, D]                      query
+    MAPHead_0/MultiHeadDotProductAttention_0/query/kernel    attn.q.weight [D, D]
+    MAPHead_0/MultiHeadDotProductAttention_0/{key,value}/kernel  attn.kv.weight [2D, D] (k; v)
+    MAPHead_0/MultiHeadDotProductAttention_0/out/kernel      attn.proj.weight
+    MAPHead_0/LayerNorm_0, MAPHead_0/MlpBlock_0/Dense_{0,1}  norm, mlp.fc1, mlp.fc2
+
+A NaFlex checkpoint (SigLIP 2's variable-resolution variant, ``embedding``
+a dense layer over flattened patches) is an error.
+
 A scanned model (``Transformer/encoderblock/...`` with a leading [L] axis) is
 unstacked. flax's ``nn.gelu`` is the tanh approximation: the returned
 ``backbone`` arguments carry ``act_cfg=FLAX_GELU`` (``dict(type='GELU',
@@ -35,6 +47,8 @@ from torch import Tensor
 
 from ...layers import FLAX_GELU, sincos_2d
 from .common import Converted, encoder_args
+from .from_timm import NAFLEX_ERROR
+from .to_timm import _mlp_ratio
 
 __all__ = ['big_vision_to_locca', 'big_vision_vit_forward', 'FLAX_GELU']
 
@@ -106,6 +120,43 @@ def _pop_block(t: Dict[str, Tensor], i: int) -> Tuple[Dict[str, Tensor], int]:
     return state, kernels[0].shape[1]
 
 
+def _pop_map_head(t: Dict[str, Tensor]) -> Tuple[Dict[str, Tensor], int]:
+    """Pop ``MAPHead_0/*`` out of ``t`` in ``AttentionPool`` names: (state, heads)."""
+    src = 'MAPHead_0/'
+    att = src + _ATT
+    kernels = {n: t.pop(f'{att}{n}/kernel') for n in _QKV}  # [D, H, Dh]
+    biases = {n: t.pop(f'{att}{n}/bias') for n in _QKV}
+    state = {
+        'query': t.pop(src + 'probe'),
+        'attn.q.weight': kernels['query'].flatten(1).t().contiguous(),
+        'attn.q.bias': biases['query'].flatten(),
+        'attn.kv.weight': torch.cat([kernels[n].flatten(1).t() for n in ('key', 'value')]),
+        'attn.kv.bias': torch.cat([biases[n].flatten() for n in ('key', 'value')]),
+        'attn.proj.weight': t.pop(att + 'out/kernel').flatten(0, 1).t().contiguous(),
+        'attn.proj.bias': t.pop(att + 'out/bias'),
+        'norm.weight': t.pop(src + 'LayerNorm_0/scale'),
+        'norm.bias': t.pop(src + 'LayerNorm_0/bias'),
+    }
+    for j in (0, 1):
+        dense = f'{src}MlpBlock_0/Dense_{j}/'
+        state[f'mlp.fc{j + 1}.weight'] = t.pop(dense + 'kernel').t().contiguous()
+        state[f'mlp.fc{j + 1}.bias'] = t.pop(dense + 'bias')
+    return state, kernels['query'].shape[1]
+
+
+def _kept_pool(t: Dict[str, Tensor], root: str, notes: List[str]) -> Tuple[dict, dict]:
+    """(pooler state, MAPNeck arguments) of the MAP head, popped out of ``t`` (noted)."""
+    if 'MAPHead_0/probe' not in t:
+        raise KeyError(f'keep_pool: no MAP head ({root}MAPHead_0/probe) in the checkpoint')
+    pool, pool_heads = _pop_map_head(t)
+    dim = int(pool['query'].shape[-1])
+    neck = dict(in_channels=dim, num_heads=int(pool_heads),
+                mlp_ratio=_mlp_ratio(dim, int(pool['mlp.fc1.weight'].shape[0])),
+                act_cfg=dict(FLAX_GELU))
+    notes.append(f'MAP head kept (MAPHead_0 -> MAPNeck.pool, {pool_heads} heads, tanh GELU)')
+    return pool, neck
+
+
 def _check_leftovers(t: Mapping[str, Tensor], notes: List[str]) -> None:
     """Note the classifier parts left in ``t``; anything else is an error."""
     dropped = sorted(k for k in t if k.split('/')[0] in _DROPPED_ROOTS)
@@ -116,17 +167,23 @@ def _check_leftovers(t: Mapping[str, Tensor], notes: List[str]) -> None:
         notes.append(f'dropped (not part of the LocCaViT encoder): {dropped}')
 
 
-def big_vision_to_locca(params: Mapping[str, np.ndarray]) -> Converted:
+def big_vision_to_locca(params: Mapping[str, np.ndarray], keep_pool: bool = False
+                        ) -> Converted:
     """Convert big_vision ViT parameters (``/``-joined names) to LocCaViT's.
 
     Args:
         params: name -> array, e.g. ``dict(np.load('vit.npz'))``.
+        keep_pool: Keep the MAP head (``MAPHead_0``) as ``MAPNeck.pool``
+            (``Converted.pool``, ``Converted.neck``) instead of dropping it.
 
     Raises:
-        KeyError: no ViT under a known root, or parameters this mapping does
-            not know (named).
+        KeyError: no ViT under a known root, parameters this mapping does not
+            know (named), a NaFlex model, or ``keep_pool`` without a MAP head.
     """
     root, t = _root_tensors(params)
+    if t['embedding/kernel'].dim() != 4:
+        raise KeyError(f'{root}embedding/kernel has shape {tuple(t["embedding/kernel"].shape)}, '
+                       f'a dense layer over flattened patches: {NAFLEX_ERROR}')
     inside = sum(k.startswith(root) for k in params)
     notes = [f'big_vision root {root!r}; {len(params) - inside} parameters outside it ignored']
     state: Dict[str, Tensor] = {
@@ -142,6 +199,7 @@ def big_vision_to_locca(params: Mapping[str, np.ndarray]) -> Converted:
     for i in _block_numbers(t):
         block, num_heads = _pop_block(t, i)
         state.update(block)
+    pool, neck = _kept_pool(t, root, notes) if keep_pool else ({}, {})
     if 'Transformer/encoder_norm/scale' in t:
         state['norm.weight'] = t.pop('Transformer/encoder_norm/scale')
         state['norm.bias'] = t.pop('Transformer/encoder_norm/bias')
@@ -150,7 +208,8 @@ def big_vision_to_locca(params: Mapping[str, np.ndarray]) -> Converted:
     _check_leftovers(t, notes)
     notes.append("big_vision's MLP uses the tanh-approximated GELU: act_cfg="
                  f'{FLAX_GELU} (LocCaViT\'s default, the exact GELU, differs by < 1e-3)')
-    return Converted(state, dict(encoder_args(state, num_heads), act_cfg=dict(FLAX_GELU)), notes)
+    return Converted(state, dict(encoder_args(state, num_heads), act_cfg=dict(FLAX_GELU)), notes,
+                     pool, neck)
 
 
 # ------------------------------------------------------------------------------ reference

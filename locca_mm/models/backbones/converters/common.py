@@ -1,5 +1,6 @@
 """What the converters share: the result type, the encoder arguments read off the
-tensors, and building / saving a converted encoder."""
+tensors, position-table resampling, and building / saving a converted encoder (and MAP
+pooler)."""
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
@@ -8,8 +9,16 @@ from torch import Tensor
 
 from ...layers import grid_size_of, resize_pos_embed
 
-__all__ = ['Converted', 'resample_pos_embed', 'encoder_args', 'build_encoder',
-           'save_converted']
+__all__ = ['Converted', 'RESAMPLE_METHODS', 'resample_pos_embed', 'encoder_args',
+           'build_encoder', 'build_pool', 'save_converted', 'POOL_PREFIX']
+
+#: How a position table is resampled to another grid: ``'bicubic'`` is LocCaViT's own
+#: (mmpretrain's ``resize_pos_embed``, what LocCaViT does on load and what Hugging Face's
+#: ``interpolate_pos_encoding`` computes); ``'timm'`` is timm's ``resample_abs_pos_embed``
+#: (bicubic, antialiased), what timm does to a pretrained table at another ``img_size``.
+RESAMPLE_METHODS = ('bicubic', 'timm')
+#: Where a converted MAP pooler goes in an encoder file: ``MAPNeck``'s ``pool``.
+POOL_PREFIX = 'neck.pool.'
 
 
 @dataclass
@@ -22,31 +31,62 @@ class Converted:
             ``img_size`` of the table, ``pos_embed``, ``with_cls_token``, and
             ``act_cfg`` where the MLPs' activation is not the exact GELU).
         notes: What was dropped, folded or resampled, one line each.
+        pool: A MAP pooler kept on request (``AttentionPool`` names: ``query``,
+            ``attn.q`` ...), or empty.
+        neck: ``MAPNeck`` arguments of ``pool`` (``in_channels``, ``num_heads``,
+            ``mlp_ratio``, ``act_cfg``), or empty.
     """
 
     state_dict: Dict[str, Tensor]
     backbone: dict
     notes: List[str] = field(default_factory=list)
+    pool: Dict[str, Tensor] = field(default_factory=dict)
+    neck: dict = field(default_factory=dict)
 
-    def at_img_size(self, img_size: int) -> 'Converted':
-        """The same encoder with its position table resampled for ``img_size`` inputs."""
+    def at_img_size(self, img_size: int, method: str = 'bicubic') -> 'Converted':
+        """The same encoder with its position table resampled for ``img_size`` inputs.
+
+        Args:
+            img_size: The new input size (square).
+            method: One of :data:`RESAMPLE_METHODS`.
+        """
         pos = self.state_dict.get('pos_embed')
         if pos is None or self.backbone.get('img_size') == img_size:
             return self
         patch = self.backbone['patch_size']
         grid = (img_size // patch, img_size // patch)
         side = math.isqrt(pos.shape[1])
-        state = dict(self.state_dict, pos_embed=resample_pos_embed(pos, grid))
-        note = f'position table resampled from {side}x{side} to {grid[0]}x{grid[1]} (bicubic)'
+        state = dict(self.state_dict, pos_embed=resample_pos_embed(pos, grid, method))
+        how = 'bicubic' if method == 'bicubic' else "timm's resample_abs_pos_embed"
+        note = f'position table resampled from {side}x{side} to {grid[0]}x{grid[1]} ({how})'
         return Converted(state, dict(self.backbone, img_size=grid[0] * patch),
-                         self.notes + [note])
+                         self.notes + [note], self.pool, self.neck)
 
 
-def resample_pos_embed(pos: Tensor, grid: Tuple[int, int]) -> Tensor:
-    """Resample a square [1, n * n, D] table to ``grid`` (bicubic); unchanged if equal."""
+def resample_pos_embed(pos: Tensor, grid: Tuple[int, int], method: str = 'bicubic') -> Tensor:
+    """Resample a square [1, n * n, D] table to ``grid``; unchanged if equal.
+
+    ``method`` (:data:`RESAMPLE_METHODS`): ``'bicubic'``, LocCaViT's own resampling
+    (mmpretrain's ``resize_pos_embed``, as Hugging Face SigLIP interpolates), or
+    ``'timm'``, timm's ``resample_abs_pos_embed`` itself (bicubic with antialiasing; needs
+    timm), which is how timm loads a pretrained table at another ``img_size``.
+
+    Raises:
+        ValueError: an unknown method, or a table that is not a square grid.
+        ImportError: ``'timm'`` without timm installed.
+    """
+    if method not in RESAMPLE_METHODS:
+        raise ValueError(f'resampling method must be one of {RESAMPLE_METHODS}, got {method!r}')
     src = grid_size_of(pos.shape[1])
     if src == tuple(grid):
         return pos
+    if method == 'timm':
+        try:
+            from timm.layers import resample_abs_pos_embed
+        except ImportError as e:
+            raise ImportError("resampling the way timm does (method='timm') needs timm: "
+                              'pip install timm') from e
+        return resample_abs_pos_embed(pos, list(grid), list(src), num_prefix_tokens=0)
     return resize_pos_embed(pos, src, tuple(grid), mode='bicubic', num_extra_tokens=0)
 
 
@@ -90,9 +130,29 @@ def build_encoder(converted: Converted, num_heads: Optional[int] = None, **kwarg
     return model.eval()
 
 
+def build_pool(converted: Converted):
+    """The ``MAPNeck`` (eval mode) holding the converted pooler, loaded strictly; None without.
+
+    Raises:
+        RuntimeError: the pooler's state dict does not fit (keys named by torch).
+    """
+    if not converted.pool:
+        return None
+    from ...necks.map_neck import MAPNeck
+    neck = MAPNeck(**converted.neck)
+    neck.pool.load_state_dict(converted.pool, strict=True)
+    return neck.eval()
+
+
 def save_converted(converted: Converted, out: str, source: str) -> str:
-    """Check that the weights load into LocCaViT, then write an encoder file (``backbone.``)."""
-    from locca_mm.utils.encoder_checkpoint import save_encoder
+    """Check that the weights load into LocCaViT (and the pooler into ``MAPNeck``), then
+    write an encoder file: ``backbone.`` keys, and ``neck.pool.`` keys for a kept pooler."""
+    from locca_mm.utils.encoder_checkpoint import ENCODER_PREFIX, save_encoder
     build_encoder(converted)
+    build_pool(converted)
     meta = dict(source=source, backbone=converted.backbone, notes=converted.notes)
-    return save_encoder(converted.state_dict, out, meta)
+    state = {ENCODER_PREFIX + k: v for k, v in converted.state_dict.items()}
+    if converted.pool:
+        meta['neck'] = converted.neck
+        state.update({POOL_PREFIX + k: v for k, v in converted.pool.items()})
+    return save_encoder(state, out, meta, prefix='')

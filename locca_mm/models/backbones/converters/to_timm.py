@@ -13,8 +13,9 @@ the tokens); a one-query MAP pooler (``MAPNeck.pool``,
     norm, mlp.fc1, mlp.fc2     attn_pool.norm, attn_pool.mlp.fc1, attn_pool.mlp.fc2
 
 Not expressible, hence an error: a LayerNorm eps other than 1e-6, window
-attention, a pooler with several queries, or with other heads or another MLP
-width than the encoder (timm sizes ``attn_pool`` from the encoder's).
+attention, a pooler with several queries, or with other heads, another MLP
+width or another activation than the encoder (timm sizes ``attn_pool`` from
+the encoder's and gives it the encoder's ``act_layer``).
 """
 import re
 from dataclasses import dataclass, field
@@ -194,6 +195,20 @@ def _rename_pool(pool: Mapping[str, Tensor]) -> Dict[str, Tensor]:
     return out
 
 
+def _same_act(pool_act_cfg, act_cfg, notes: List[str]) -> None:
+    """ValueError unless the pooler's MLP activation is the encoder's (timm shares act_layer)."""
+    def name(cfg):
+        cfg = dict(cfg or {})
+        return 'tanh' if cfg.get('approximate') == 'tanh' else str(cfg.get('type', 'GELU'))
+    if pool_act_cfg == 'encoder':
+        notes.append('MAP pooler: assumed to use the encoder\'s activation, as timm\'s '
+                     'attn_pool does (a config tells)')
+    elif name(pool_act_cfg) != name(act_cfg):
+        raise ValueError(f'the MAP pooler\'s activation ({pool_act_cfg}) differs from the '
+                         f'encoder\'s ({act_cfg}): timm\'s attn_pool uses the encoder\'s '
+                         'act_layer')
+
+
 def _pool_to_timm(pool: Mapping[str, Tensor], dim: int, mlp_dim: int, num_heads: int,
                   pool_num_heads: Optional[int], qkv_bias: bool,
                   notes: List[str]) -> Dict[str, Tensor]:
@@ -264,22 +279,17 @@ def _model_kwargs(found: dict, arch: dict, grid: Tuple[int, int], global_pool: s
 def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
                   pool: Optional[Mapping[str, Tensor]] = None,
                   pool_num_heads: Optional[int] = None, global_pool: Optional[str] = None,
-                  pool_include_prefix: bool = True) -> TimmExport:
+                  pool_include_prefix: bool = True, pool_act_cfg='encoder') -> TimmExport:
     """Convert a LocCaViT state dict to a timm ``VisionTransformer`` one (reverses timm_to_locca).
 
-    The parameter names are shared, so the encoder's tensors keep their names;
-    ``timm_to_locca(export.state_dict)`` gives them back (it drops ``attn_pool``).
-    What else changes is in this module's docstring.
+    The names are shared: ``timm_to_locca(export.state_dict)`` gives the tensors back
+    (``keep_pool=True``: the pooler too). What else changes: this module's docstring.
 
     Args:
         state: LocCaViT's state dict (no ``backbone.`` prefix).
-        backbone: LocCaViT arguments a config gives (``arch`` as a name or a
-            dict, possibly partial, ``img_size``, ``patch_size``, ``in_channels``,
-            ``pos_embed``, ``with_cls_token``, ``final_norm``, ``qkv_bias``,
-            ``norm_eps``, ``window_size``, ``global_attn_indexes``); what it
-            leaves out is read off the tensors. ``num_heads``, which no tensor
-            shape tells, falls back to the LocCaViT arch of the same widths
-            (noted); a sin-cos encoder's ``img_size`` to LocCaViT's 224 (noted).
+        backbone: LocCaViT arguments a config gives (``arch``: a name or a partial
+            dict); the rest is read off the tensors. ``num_heads`` falls back to the
+            LocCaViT arch of the same widths, a sin-cos ``img_size`` to 224 (noted).
         pool: The MAP pooler's state dict (``AttentionPool`` names: ``query``,
             ``attn.q`` ...), or None.
         pool_num_heads: The pooler's heads if known (a config); must equal
@@ -287,6 +297,8 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
         global_pool: ``'map'`` or ``'avg'``; default ``'map'`` with a pooler.
         pool_include_prefix: With a class token: whether the pooling sees it
             (LocCaViT's tokens include it; its feature maps do not).
+        pool_act_cfg: The pooler's ``act_cfg`` if a config tells (None: exact GELU;
+            ``'encoder'``: assumed the encoder's, noted); must be the encoder's.
 
     Raises:
         KeyError: ``state`` has parameters LocCaViT does not (named) or is no
@@ -307,6 +319,7 @@ def locca_to_timm(state: Mapping[str, Tensor], backbone: Optional[dict] = None,
     if global_pool == 'map':
         out.update(_pool_to_timm(pool, dim, mlp_dim, arch['num_heads'], pool_num_heads,
                                  found['qkv_bias'], notes))
+        _same_act(pool_act_cfg, backbone.get('act_cfg'), notes)
     elif pool:
         notes.append('MAP pooler dropped (global_pool=\'avg\')')
     return TimmExport(out, _model_kwargs(found, arch, grid, global_pool, pool_include_prefix,
