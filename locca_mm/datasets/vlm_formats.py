@@ -12,8 +12,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from locca_mm.tokenizers import BoxTokenizer
-from locca_mm.tokenizers.box_strings import (BoxStringError, format_florence2, format_paligemma,
-                                             parse_florence2, parse_paligemma)
+from locca_mm.tokenizers.box_strings import (
+    BoxStringError,
+    format_florence2,
+    format_paligemma,
+    parse_florence2,
+    parse_paligemma,
+)
 
 from .base import check_text, invalid
 

@@ -23,7 +23,8 @@ PG_RECORDS = [
     dict(image='b.png', prefix='detect square ; circle',
          suffix='<loc0000><loc0000><loc0511><loc0767> square ; '
                 '<loc0100><loc0200><loc1023><loc1023> circle'),
-    dict(image='a.png', prefix='detect square', suffix='<loc0010><loc0020><loc0300><loc0400> square'),
+    dict(image='a.png', prefix='detect square',
+         suffix='<loc0010><loc0020><loc0300><loc0400> square'),
     dict(image='b.png', prefix='caption en <loc0000><loc0000><loc0511><loc0767>',
          suffix='the top left'),
 ]

@@ -15,9 +15,14 @@ import torch
 
 from locca_mm.registry import TOKENIZERS
 from locca_mm.tokenizers import BoxTokenizer, LocCaTokenizer
-from locca_mm.tokenizers.box_strings import (BoxStringError, format_florence2, format_paligemma,
-                                             parse_florence2, parse_florence2_od,
-                                             parse_paligemma)
+from locca_mm.tokenizers.box_strings import (
+    BoxStringError,
+    format_florence2,
+    format_paligemma,
+    parse_florence2,
+    parse_florence2_od,
+    parse_paligemma,
+)
 
 SIZES = [(1, 1), (7, 3), (375, 500), (480, 640), (1000, 1000), (1023, 2047), (333, 1)]
 
@@ -165,8 +170,9 @@ def test_florence2_strings_round_trip():
     assert parse_florence2('<MORE_DETAILED_CAPTION>', 'A car.').captions == ['A car.']
     region = parse_florence2('<REGION_TO_DESCRIPTION><loc_1><loc_2><loc_3><loc_4>', 'a wheel')
     assert (region.texts, region.bins) == (['a wheel'], [[1, 2, 3, 4]])
-    grounded = parse_florence2('<CAPTION_TO_PHRASE_GROUNDING>A car on a road',
-                               'A car<loc_1><loc_2><loc_3><loc_4>a road<loc_0><loc_5><loc_9><loc_9>')
+    grounded = parse_florence2(
+        '<CAPTION_TO_PHRASE_GROUNDING>A car on a road',
+        'A car<loc_1><loc_2><loc_3><loc_4>a road<loc_0><loc_5><loc_9><loc_9>')
     assert grounded.captions == ['A car on a road'] and grounded.texts == ['A car', 'a road']
     assert parse_florence2('<OD>', 'café<loc_1><loc_2><loc_3><loc_4>').texts == ['café']
 
