@@ -8,8 +8,11 @@ import pytest
 
 from locca_mm.cli import SetupError
 from locca_mm.cli import infer as infer_cli
-from tests.test_apis.test_task_inferencers import (  # noqa: F401 (fixtures)
-    _inside, inferencers, one_thread, tiny)
+from tests.test_apis import test_task_inferencers as shared
+
+# The tiny model, its images and inferencers (module fixtures of the task-inferencer tests).
+tiny, inferencers, one_thread = shared.tiny, shared.inferencers, shared.one_thread
+_inside = shared._inside
 
 HOT = dict(do_sample=True, temperature=20.0)
 
