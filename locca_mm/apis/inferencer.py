@@ -22,6 +22,7 @@ from mmengine.infer import BaseInferencer
 from mmengine.registry import FUNCTIONS, init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
+from locca_mm.models.decoding import CONTROL_KEYS
 from locca_mm.registry import INFERENCERS, MODELS, TRANSFORMS
 from locca_mm.structures import LocCaDataSample
 from locca_mm.structures.tasks import PREDICT_TASKS
@@ -53,8 +54,11 @@ class LocCaInferencer(BaseInferencer):
 
     Call keywords: ``task``, ``text``, ``box``, ``batch_size``,
     ``return_datasamples``, ``num_beams`` (beam width; ``'detect'``: the number
-    of boxes proposed), ``out_dir`` (pictures in ``out_dir/vis/``),
-    ``show_dir`` (pictures in ``show_dir/``), ``show``, ``wait_time``,
+    of boxes proposed), the generation controls of ``'cap'``, ``'ref'``, ``'gcap'``
+    and ``'vqa'`` (``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``seed``,
+    ``repetition_penalty``, ``no_repeat_ngram_size``:
+    :class:`~locca_mm.models.decoding.GenerationControls`), ``out_dir`` (pictures in
+    ``out_dir/vis/``), ``show_dir`` (pictures in ``show_dir/``), ``show``, ``wait_time``,
     ``draw_pred``, ``text_panel`` and ``pred_out_file`` (the predictions as
     JSON). Returns ``{'predictions': [...], 'visualization': [...]}``.
 
@@ -69,7 +73,7 @@ class LocCaInferencer(BaseInferencer):
     """
 
     preprocess_kwargs = {'task', 'text', 'box'}
-    forward_kwargs = {'num_beams'}
+    forward_kwargs = {'num_beams', *CONTROL_KEYS}
     visualize_kwargs = {'out_dir', 'show_dir', 'show', 'wait_time', 'draw_pred', 'text_panel'}
     postprocess_kwargs = {'pred_out_file'}
     #: The default of ``text_panel`` (text under the picture, else on it).
@@ -187,6 +191,7 @@ class LocCaInferencer(BaseInferencer):
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}')
         ori_inputs = self._inputs_to_list(inputs)
+        forward_kwargs = self._seeded(forward_kwargs)
         batches = self.preprocess(ori_inputs, batch_size=batch_size, **preprocess_kwargs)
         if self.show_progress:
             from rich.progress import track
@@ -263,18 +268,31 @@ class LocCaInferencer(BaseInferencer):
             yield self.collate_fn([to_results(i) for i in range(start, min(n, start + batch_size))])
 
     @torch.no_grad()
-    def forward(self, inputs: dict, num_beams: Optional[int] = None,
-                **kwargs) -> List[LocCaDataSample]:
-        """``model.test_step``; ``num_beams`` overrides the model's ``test_cfg`` for this call."""
-        if num_beams is None:
-            return self.model.test_step(inputs)
+    def forward(self, inputs: dict, **overrides) -> List[LocCaDataSample]:
+        """``model.test_step``; ``num_beams`` and the generation controls given (not None)
+        replace the model's ``test_cfg`` values for this call."""
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if 'num_beams' in overrides:
+            overrides['num_beams'] = int(overrides['num_beams'])
         test_cfg = self.model.test_cfg
-        before = test_cfg.get('num_beams')
-        test_cfg['num_beams'] = int(num_beams)
+        before = {k: test_cfg[k] for k in overrides if k in test_cfg}
+        test_cfg.update(overrides)
         try:
             return self.model.test_step(inputs)
         finally:
-            test_cfg['num_beams'] = before
+            for k in overrides:
+                test_cfg.pop(k)
+            test_cfg.update(before)
+
+    def _seeded(self, forward_kwargs: dict) -> dict:
+        """``seed`` -> one ``torch.Generator`` (on the model's device) for the whole call,
+        so its batches draw one reproducible stream."""
+        if forward_kwargs.get('seed') is None:
+            return forward_kwargs
+        device = next(self.model.parameters()).device
+        generator = torch.Generator(device=device).manual_seed(int(forward_kwargs['seed']))
+        return dict({k: v for k, v in forward_kwargs.items() if k != 'seed'},
+                    generator=generator)
 
     # ------------------------------------------------------------------ output
     def visualize(self, inputs: list, preds: List[LocCaDataSample], show: bool = False,

@@ -17,13 +17,17 @@ Every ``__call__`` takes ``return_datasamples`` (the :class:`LocCaDataSample`
 s instead of dicts) and ``batch_size``; the drawing ones also ``show``,
 ``show_dir`` (one picture per input, ``<image name>.png``, of the image's
 size, drawn by :class:`~locca_mm.visualization.LocCaVisualizer`),
-``wait_time``, ``draw_pred``, ``text_panel`` and ``num_beams``.
+``wait_time``, ``draw_pred``, ``text_panel`` and ``num_beams``; the captioning,
+grounding and grounded-captioning ones the generation controls (``do_sample``,
+``temperature``, ``top_k``, ``top_p``, ``seed``, ``repetition_penalty``,
+``no_repeat_ngram_size``: :class:`~locca_mm.models.decoding.GenerationControls`).
 """
 from typing import List, Optional
 
 import numpy as np
 import torch
 
+from locca_mm.models.decoding import CONTROL_KEYS
 from locca_mm.registry import INFERENCERS
 from locca_mm.structures import LocCaDataSample
 
@@ -49,7 +53,9 @@ _CALL_ARGS = """return_datasamples (bool): return the :class:`LocCaDataSample` s
             batch_size (int): {unit}s per forward pass.
             show (bool): show each picture in a window.
             show_dir (str, optional): write one picture per {unit} here.
-            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``."""
+            **kwargs: ``wait_time``, ``draw_pred``, ``text_panel``, ``num_beams``, and
+                the generation controls (``do_sample``, ``temperature``, ``top_k``,
+                ``top_p``, ``seed``, ``repetition_penalty``, ``no_repeat_ngram_size``)."""
 
 
 def _documented(unit: Optional[str] = None):
@@ -74,7 +80,7 @@ class _TaskInferencer(LocCaInferencer):
     #: The task every input is run with.
     task: str = 'cap'
     preprocess_kwargs: set = set()
-    forward_kwargs = {'num_beams'}
+    forward_kwargs = {'num_beams', *CONTROL_KEYS}
     visualize_kwargs = {'show', 'show_dir', 'wait_time', 'draw_pred', 'text_panel'}
     postprocess_kwargs: set = set()
     text_panel = False

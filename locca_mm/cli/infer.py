@@ -30,9 +30,50 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--num-beams', type=int, default=None,
                         help='beam width (detect: the number of boxes proposed)')
+    sampling = parser.add_argument_group(
+        'generation controls', 'cap, ref, gcap and vqa; transformers\' semantics '
+        '(docs/en/user_guides/inference.md)')
+    sampling.add_argument('--do-sample', action='store_true',
+                          help='draw each token instead of taking the most likely')
+    sampling.add_argument('--temperature', type=float, default=None,
+                          help='divides the logits before sampling (0: greedy)')
+    sampling.add_argument('--top-k', type=int, default=None,
+                          help='sample among the k most likely tokens (0: all)')
+    sampling.add_argument('--top-p', type=float, default=None,
+                          help='sample among the most likely tokens whose probabilities '
+                          'reach p (1: all)')
+    sampling.add_argument('--seed', type=int, default=None,
+                          help='seed of the draws: the same seed, the same samples')
+    sampling.add_argument('--repetition-penalty', type=float, default=None,
+                          help='> 1 discourages tokens already in the sequence (1: none)')
+    sampling.add_argument('--no-repeat-ngram-size', type=int, default=None,
+                          help='never repeat an n-gram of this size (0: off)')
     parser.add_argument('--show', action='store_true', help='also show each picture')
     parser.add_argument('--device', default=None, help='e.g. cpu or cuda:0')
     return parser.parse_args(argv)
+
+
+def generation_controls(args) -> dict:
+    """The generation controls given on the command line (checked), as inferencer keywords.
+
+    Raises:
+        SetupError: a value out of range, or controls with a task they do not apply to.
+    """
+    from locca_mm.models.decoding import GenerationControls
+    given = {k: getattr(args, k) for k in ('temperature', 'top_k', 'top_p', 'seed',
+                                           'repetition_penalty', 'no_repeat_ngram_size')
+             if getattr(args, k) is not None}
+    if args.do_sample:
+        given['do_sample'] = True
+    if given and args.task not in ('cap', 'ref', 'gcap', 'vqa'):
+        raise SetupError(f'--{", --".join(k.replace("_", "-") for k in given)} apply to '
+                         f'--task cap, ref, gcap and vqa, not {args.task}')
+    try:
+        GenerationControls(**given)
+    except ValueError as e:  # 'top_p must be ...' -> '--top-p must be ...'
+        name, rest = str(e).split(' ', 1)
+        raise SetupError(f'--{name.replace("_", "-")} {rest}') from None
+    return given
 
 
 def expand_inputs(inputs):
@@ -98,6 +139,7 @@ def main(argv=None):
             raise SetupError(str(e)) from None
     if args.batch_size < 1:
         raise SetupError(f'--batch-size must be >= 1, got {args.batch_size}')
+    controls = generation_controls(args)
     images = expand_inputs(args.inputs)
     text = None
     if args.task in ('ref', 'vqa'):
@@ -120,7 +162,8 @@ def main(argv=None):
             inferencer = LocCaInferencer(cfg, args.checkpoint, device=args.device)
             preds = inferencer(images, task=args.task, text=text, box=boxes,
                                batch_size=args.batch_size, out_dir=args.out_dir,
-                               show=args.show, pred_out_file=pred_file)['predictions']
+                               show=args.show, pred_out_file=pred_file,
+                               **controls)['predictions']
     except (ValueError, FileNotFoundError, OSError, CheckpointLoadError) as e:
         raise SetupError(str(e).splitlines()[0]) from None
     print_predictions(preds, args.task, args.out_dir, pred_file)

@@ -9,6 +9,7 @@ from mmengine import fileio
 from locca_mm.registry import DATASETS
 
 from .base import LocCaBaseDataset, check_box, check_text, invalid, make_regions
+from .vlm_formats import VLM_FORMATS, check_trainable, merge_by_image, parse_vlm_record
 
 # A line longer than this is refused before it is parsed (a 100 MB line would
 # otherwise stall the loader); deeply nested JSON hits Python's recursion limit
@@ -102,11 +103,28 @@ class JsonlDataset(LocCaBaseDataset):
     the ``{key}.json`` of a shard (``tools/dataset_converters/make_shards.py``). Blank lines are
     ignored.
 
+    ``format='paligemma'`` or ``'florence2'`` reads the JSONL files those models are
+    fine-tuned on instead, ``{"image": "rel/path.jpg", "prefix": "detect cat ; dog",
+    "suffix": "<loc0012><loc0034><loc0567><loc0890> cat ; ..."}``: captions, region
+    captions and detections (:mod:`locca_mm.tokenizers.box_strings` lists the prompts
+    read); a prompt it does not read is an invalid record. The records of one image
+    become one sample (its captions and all its regions), and boxes become pixels once
+    the image is decoded (``LoadRegions``), by the format's own decode
+    (``BoxTokenizer(preset=...)``). ``docs/en/user_guides/data.md`` shows both.
+
     Args:
         ann_file (str): the ``.jsonl`` file.
         data_prefix (dict): ``img_path``: directory the image paths are relative to.
+        format (str): 'locca' (default, the format above), 'paligemma' or 'florence2'.
         **kwargs: :class:`LocCaBaseDataset` arguments (``skip_invalid``, ``tokenizer``, ...).
     """
+
+    def __init__(self, *args, format: str = 'locca', **kwargs):
+        if format != 'locca' and format not in VLM_FORMATS:
+            raise ValueError(f'JsonlDataset format must be "locca" or one of '
+                             f'{sorted(VLM_FORMATS)}, got {format!r}')
+        self.format = format
+        super().__init__(*args, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         raw = fileio.get(self.ann_file, backend_args=getattr(self, 'backend_args', None))
@@ -121,6 +139,12 @@ class JsonlDataset(LocCaBaseDataset):
         def parse(item):
             lineno, line = item
             source = f'{name}:{lineno}'
-            return parse_record(loads_line(line, source), source, prefix)
+            obj = loads_line(line, source)
+            if self.format == 'locca':
+                return parse_record(obj, source, prefix)
+            return parse_vlm_record(obj, source, self.format, prefix)
 
-        return self.parse_records(records(), parse)
+        infos = self.parse_records(records(), parse)
+        if self.format == 'locca':
+            return infos
+        return self.parse_records(merge_by_image(infos), check_trainable)

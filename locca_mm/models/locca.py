@@ -11,6 +11,8 @@ from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
 
+from .decoding import GenerationControls
+
 
 def decoder_sizes(backbone, decoder: dict) -> Dict[str, int]:
     """The decoder sizes a config leaves out, from the encoder: its width and heads, and
@@ -74,7 +76,10 @@ class LocCa(BaseModel):
             (1), ``max_new_tokens`` (an int, a dict per task, or None: from the
             tokenizer's max lengths), ``length_penalty``; for ``'detect_seq'``
             also ``max_boxes`` (25) and ``classes`` (the allowed texts, e.g.
-            the category names; None: free text).
+            the category names; None: free text); for 'cap', 'ref', 'gcap' and
+            'vqa' the :class:`~locca_mm.models.decoding.GenerationControls`:
+            ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``seed``
+            (or ``generator``), ``repetition_penalty``, ``no_repeat_ngram_size``.
     """
 
     def __init__(self,
@@ -208,10 +213,14 @@ class LocCa(BaseModel):
 
     def _task_cfg(self, task: str) -> dict:
         """The ``test_cfg`` settings of one prediction task beyond the decoding ones
-        (``'detect_seq'``: ``max_boxes`` and ``classes``, when the config gives them)."""
-        if task != 'detect_seq':
-            return {}
-        return {k: self.test_cfg[k] for k in ('max_boxes', 'classes') if k in self.test_cfg}
+        (``'detect_seq'``: ``max_boxes`` and ``classes``, when the config gives them) and
+        the generation controls, when any is set."""
+        controls = GenerationControls.from_cfg(self.test_cfg)
+        cfg = {} if controls.is_default else dict(controls=controls)
+        if task == 'detect_seq':
+            cfg.update({k: self.test_cfg[k] for k in ('max_boxes', 'classes')
+                        if k in self.test_cfg})
+        return cfg
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Loads a checkpoint whose decoder holds fewer positions than this model's (a

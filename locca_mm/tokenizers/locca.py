@@ -148,17 +148,17 @@ class LocCaTokenizer:
     @property
     def signature(self) -> str:
         """A digest of all that decides the sequences: the text tokenizer (class, vocabulary
-        size, special and location ids, its spelling of a probe text), bins, order,
-        prefixes, separator, maximum lengths and ``loss_on``. The pipeline stamps it on
+        size, special and location ids, its spelling of a probe text), bins, order (and
+        quantiser), prefixes, separator, maximum lengths and ``loss_on``. The pipeline stamps it on
         every sample and the model checks it: a pipeline and a model with different
         tokenizers stop with an error instead of training on each other's ids."""
         if self._signature is None:
             text = self.text_tokenizer
             parts = (type(text).__name__, text.vocab_size, text.pad_id, text.bos_id,
                      text.eos_id, text.mask_id, text.loc_offset, self.num_bins,
-                     self.box_tokenizer.order, sorted(self.prefixes.items()), self.separator,
-                     sorted(self.max_length.items()), sorted(self.loss_on.items()),
-                     text.encode(self.SIGNATURE_PROBE))
+                     getattr(self.box_tokenizer, 'signature', self.box_tokenizer.order),
+                     sorted(self.prefixes.items()), self.separator, sorted(self.max_length.items()),
+                     sorted(self.loss_on.items()), text.encode(self.SIGNATURE_PROBE))
             self._signature = hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
         return self._signature
 

@@ -10,6 +10,7 @@ from PIL import Image, ImageOps
 from locca_mm.registry import TRANSFORMS
 
 from ..base import invalid
+from ..vlm_formats import regions_in_pixels
 
 # Pillow refuses images above twice its default limit; we refuse above the limit
 # itself, before decoding, so a decompression bomb never reaches memory.
@@ -101,6 +102,10 @@ class LoadRegions(BaseTransform):
             pretraining, REC and captioning pipelines use this, so they run with
             a pure-Python mmcv.
 
+    Regions read from PaliGemma or Florence-2 records hold location bins
+    (``regions['bins']``, :mod:`locca_mm.datasets.vlm_formats`): they become pixels of
+    the decoded image here, by the format's own decode.
+
     Required keys: ``img_shape``, ``regions``. Added: ``gt_bboxes``,
     ``gt_bboxes_labels``, ``gt_ignore_flags``.
     """
@@ -111,9 +116,9 @@ class LoadRegions(BaseTransform):
         self.box_type = box_type
 
     def transform(self, results: dict) -> dict:
-        regions = results['regions']
-        boxes = np.asarray(regions['bboxes'], dtype=np.float32).reshape(-1, 4)
         h, w = results['img_shape'][:2]
+        regions = results['regions'] = regions_in_pixels(results['regions'], (h, w))
+        boxes = np.asarray(regions['bboxes'], dtype=np.float32).reshape(-1, 4)
         outside = (boxes[:, 0] >= w) | (boxes[:, 1] >= h) | (boxes[:, 2] <= 0) | \
             (boxes[:, 3] <= 0)
         if outside.any():

@@ -1,7 +1,8 @@
-"""Decoding: batched greedy and beam search with a KV cache (:mod:`.generate`) under token
-constraints (:mod:`.constraints`, and :mod:`.detection` for whole detection sequences);
+"""Decoding: batched greedy, sampling and beam search with a KV cache (:mod:`.generate`;
+sampling, repetition penalty and n-gram bans: :mod:`.sampling`) under token constraints
+(:mod:`.constraints`, and :mod:`.detection` for whole detection sequences);
 :func:`constraint_for` picks a prediction task's constraint. The modules point one way:
-constraints <- detection, constraints <- generate."""
+constraints <- detection, constraints <- generate <- sampling."""
 from typing import Optional, Sequence
 
 from locca_mm.structures.tasks import predict_task
@@ -10,10 +11,12 @@ from locca_mm.tokenizers.detection import DEFAULT_MAX_BOXES
 from .constraints import BoxConstraint, DecodeConstraint, GroundedCaptionConstraint, TextConstraint
 from .detection import DetectionConstraint, NameTrie
 from .generate import Generation, generate, left_pad
+from .sampling import CONTROL_KEYS, GenerationControls
 
 __all__ = [
     'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'GroundedCaptionConstraint',
-    'DetectionConstraint', 'NameTrie', 'Generation', 'generate', 'left_pad', 'constraint_for'
+    'DetectionConstraint', 'NameTrie', 'Generation', 'generate', 'left_pad', 'constraint_for',
+    'GenerationControls', 'CONTROL_KEYS'
 ]
 
 

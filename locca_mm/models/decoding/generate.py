@@ -11,6 +11,7 @@ from torch import Tensor
 
 from ..text import TextDecoder, VisualMemory
 from .constraints import DecodeConstraint
+from .sampling import GenerationControls, no_repeat_ngram_mask, repetition_penalty, warp
 
 __all__ = ['Generation', 'generate', 'left_pad']
 
@@ -50,17 +51,12 @@ def left_pad(prompts: Sequence[Tensor], bos_id: int, pad_id: int):
 
 
 @torch.no_grad()
-def generate(decoder: TextDecoder,
-             memory: VisualMemory,
-             prompts: Sequence[Tensor],
-             constraint: DecodeConstraint,
-             eos_id: int,
-             max_new_tokens: int,
-             num_beams: int = 1,
-             length_penalty: float = 0.0,
-             use_cache: bool = True,
-             return_all_beams: bool = False) -> Generation:
-    """Decode a continuation of every prompt, greedily or with beam search.
+def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tensor],
+             constraint: DecodeConstraint, eos_id: int, max_new_tokens: int,
+             num_beams: int = 1, length_penalty: float = 0.0, use_cache: bool = True,
+             return_all_beams: bool = False, controls: Optional[GenerationControls] = None,
+             penalized: Optional[Tensor] = None) -> Generation:
+    """Decode a continuation of every prompt: greedily, by sampling, or with beam search.
 
     Args:
         decoder: the trained decoder.
@@ -69,31 +65,76 @@ def generate(decoder: TextDecoder,
         constraint: allowed tokens per step.
         eos_id: end-of-sequence id (a row stops there).
         max_new_tokens: longest continuation.
-        num_beams: 1 for greedy decoding, else beam width.
+        num_beams: 1 for greedy decoding (or sampling), else beam width.
         length_penalty: beams are ranked by ``score / length ** length_penalty``.
         use_cache: reuse self-attention keys/values across steps. ``False``
             re-runs the whole prefix at every step (the reference the cache is
             checked and benchmarked against).
         return_all_beams: return every beam of every row, best first
             (several hypotheses per prompt, e.g. detections).
+        controls: sampling, repetition penalty, no-repeat n-grams (:mod:`.sampling`: order
+            and semantics); None: plain greedy / beam search. Sampling needs
+            ``num_beams=1``; the penalties apply to beams too (on the logits).
+        penalized: bool ``[V]``, the ids the penalty and the n-gram ban touch (None: all).
 
     Returns:
-        :class:`Generation` with one row per prompt.
+        :class:`Generation` with one row per prompt. Scores are the log-probabilities
+        after the penalties and the constraint, before temperature and top-k/top-p.
     """
     if num_beams < 1:
         raise ValueError(f'num_beams must be >= 1, got {num_beams}')
     stepper = _Stepper.start(decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
+    pick = _Picker(controls or GenerationControls(), penalized, num_beams, stepper.inputs.device)
     search = _Search(len(prompts), num_beams, max_new_tokens, decoder.pad_id,
                      stepper.inputs.device)
     logits = stepper.first()
     for step in range(max_new_tokens):
-        logp = search.allowed_logp(logits, constraint, step)
-        token = search.choose(logp, stepper)
+        logits, banned = pick.penalize(logits, stepper)
+        logp = search.allowed_logp(logits, constraint, step, banned)
+        token = search.choose(logp, stepper, pick.draw)
         search.record(token, step, eos_id)
         if bool(search.finished.all()) or step == max_new_tokens - 1:
             break
         logits = stepper.next(token)
     return search.result(length_penalty, return_all_beams)
+
+
+class _Picker:
+    """The generation controls of one decode: the penalties on each step's logits, and the
+    draw that replaces the argmax when sampling (``draw`` is None otherwise)."""
+
+    def __init__(self, controls: GenerationControls, penalized: Optional[Tensor],
+                 num_beams: int, device):
+        if controls.samples and num_beams > 1:
+            raise ValueError(f'sampling draws one sequence per prompt: num_beams must be 1, '
+                             f'got {num_beams}')
+        self.controls, self.penalized = controls, penalized
+        self.generator = controls.make_generator(device) if controls.samples else None
+        self.draw = self._draw if controls.samples else None
+
+    def _draw(self, logp: Tensor) -> Tensor:
+        """One token per row, drawn from the warped log-probabilities ``logp [N, V]``."""
+        c = self.controls
+        probs = warp(logp, c.temperature, c.top_k, c.top_p).softmax(-1)
+        return torch.multinomial(probs, 1, generator=self.generator)[:, 0]
+
+    def penalize(self, logits: Tensor, stepper: '_Stepper'):
+        """Logits after the repetition penalty, and the n-gram ban mask (or None), of the
+        rows' tokens so far (prompt and generated; left padding left out)."""
+        c = self.controls
+        if not c.penalizes:
+            return logits, None
+        history = stepper.inputs.masked_fill(~stepper.valid, -1)
+        logits = repetition_penalty(logits.float(), history, c.repetition_penalty,
+                                    self.penalized)
+        if c.no_repeat_ngram_size <= 0:
+            return logits, None
+        rows = [ids[ok].tolist() for ids, ok in zip(stepper.inputs, stepper.valid)]
+        banned = no_repeat_ngram_mask(rows, c.no_repeat_ngram_size, logits.shape[-1],
+                                      logits.device)
+        if self.penalized is not None:
+            banned &= self.penalized.to(banned.device)[None]
+        return logits, banned
 
 
 class _Search:
@@ -119,20 +160,27 @@ class _Search:
         self.token_logp = torch.zeros(n, max_new_tokens, device=device)
         self.chosen_logp = torch.zeros(n, device=device)  # of the tokens :meth:`choose` picked
 
-    def allowed_logp(self, logits: Tensor, constraint: DecodeConstraint, step: int) -> Tensor:
-        """Log-probabilities [N, V] of the next token, -inf where the constraint forbids it."""
+    def allowed_logp(self, logits: Tensor, constraint: DecodeConstraint, step: int,
+                     banned: Optional[Tensor] = None) -> Tensor:
+        """Log-probabilities [N, V] of the next token, -inf where the constraint forbids it
+        (or ``banned [N, V]`` does, in rows where that leaves an allowed token)."""
         logp = logits.float().log_softmax(-1)
-        logp = logp.masked_fill(~constraint.allowed(self.generated[:, :step], step), float('-inf'))
+        allowed = constraint.allowed(self.generated[:, :step], step)
+        if banned is not None:
+            kept = allowed & ~banned
+            allowed = torch.where(kept.any(-1, keepdim=True), kept, allowed)
+        logp = logp.masked_fill(~allowed, float('-inf'))
         # A finished row can only continue with pad, at no cost.
         logp[self.finished] = float('-inf')
         logp[self.finished, self.pad_id] = 0.0
         return logp
 
-    def choose(self, logp: Tensor, stepper: '_Stepper') -> Tensor:
-        """The next token [N] of every row: the argmax, or the K best continuations of each
-        prompt's beams (the beams, and the stepper's caches, reordered to follow them)."""
+    def choose(self, logp: Tensor, stepper: '_Stepper', draw=None) -> Tensor:
+        """The next token [N] of every row: the argmax (or a ``draw``), or the K best
+        continuations of each prompt's beams (the beams, and the stepper's caches,
+        reordered to follow them)."""
         if self.k == 1:
-            token = logp.argmax(-1)
+            token = logp.argmax(-1) if draw is None else draw(logp)
             self.chosen_logp = logp.gather(1, token[:, None])[:, 0]
             self.scores = self.scores + self.chosen_logp
             return token

@@ -24,8 +24,9 @@ def box_instances(tokenizer, loc_ids: Tensor, metainfo: dict, scores: Tensor) ->
 
 
 def gcap_mixed(head, memory: VisualMemory, data_samples: List, num_beams: int,
-               max_new_tokens: Optional[int]) -> List:
-    """GCap for samples with a ``prompt_box`` (text decoded) and without (box, then text)."""
+               max_new_tokens: Optional[int], controls=None) -> List:
+    """GCap for samples with a ``prompt_box`` (text decoded) and without (box, then text);
+    ``controls``: :class:`~locca_mm.models.decoding.GenerationControls` for both."""
     tok = head.tokenizer
     free = [i for i, ds in enumerate(data_samples) if ds.get('prompt_box') is None]
     given = [i for i in range(len(data_samples)) if i not in free]
@@ -33,14 +34,14 @@ def gcap_mixed(head, memory: VisualMemory, data_samples: List, num_beams: int,
     if given:
         index = torch.tensor(given, device=device)
         head.predict(memory.index_select(index), [data_samples[i] for i in given], 'gcap',
-                     num_beams=num_beams, max_new_tokens=max_new_tokens)
+                     num_beams=num_beams, max_new_tokens=max_new_tokens, controls=controls)
     index = torch.tensor(free, device=device)
     prompt = tok.prompt('gcap').to(device)
     sep = len(tok.text_tokenizer.encode(tok.separator))
     new = max_new_tokens or tok.max_length['gcap'] - len(prompt)
     out = generate(head.decoder, memory.index_select(index), [prompt] * len(free),
                    constraint_for('detect', tok), tok.text_tokenizer.eos_id, new,
-                   num_beams=num_beams)
+                   num_beams=num_beams, **head._controls('gcap', controls))
     for row, i in enumerate(free):
         ds = data_samples[i]
         ids = out.tokens[row, :out.lengths[row]]

@@ -12,7 +12,7 @@ from locca_mm.structures.tasks import TRAIN_TASKS, PredictTask, check_train_task
 from locca_mm.tokenizers.builder import build_tokenizer
 from locca_mm.tokenizers.locca import BOX_LEN
 
-from ..decoding import constraint_for, generate
+from ..decoding import GenerationControls, constraint_for, generate
 from ..layers import AttentionPool
 from ..text import VisualMemory
 from .detect_sequence import detect_sequence
@@ -260,7 +260,8 @@ class LocCaHead(BaseModule):
     @torch.no_grad()
     def predict(self, memory: VisualMemory, data_samples: List, task: str,
                 num_beams: int = 1, max_new_tokens: Optional[int] = None,
-                length_penalty: float = 0.0, **detect_seq_cfg) -> List:
+                length_penalty: float = 0.0, controls: Optional[GenerationControls] = None,
+                **detect_seq_cfg) -> List:
         """Decode ``task`` (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`) for every
         sample (memory has one row per sample).
 
@@ -278,14 +279,20 @@ class LocCaHead(BaseModule):
         - ``'vqa'``: ``pred_answer`` (= ``pred_caption``) to ``prompt_text``.
         - ``'detect_seq'``: every object in one sequence, greedily (:func:`detect_sequence`;
           ``detect_seq_cfg``: its ``max_boxes`` and ``classes``).
+
+        ``controls`` (:class:`~locca_mm.models.decoding.GenerationControls`):
+        sampling, repetition penalty, no-repeat n-grams for 'cap', 'ref', 'gcap' and
+        'vqa' (text tokens only are penalised; box positions stay location tokens);
+        'detect' and 'detect_seq' refuse them.
         """
         spec = predict_task(task)
+        decoding = self._controls(spec.name, controls)
         if spec.name == 'detect_seq':
             return detect_sequence(self, memory, data_samples, max_new_tokens, **detect_seq_cfg)
         if spec.name == 'detect':
             return detect_beams(self, memory, data_samples, num_beams, max_new_tokens)
         if spec.takes_box and any(ds.get('prompt_box') is None for ds in data_samples):
-            return gcap_mixed(self, memory, data_samples, num_beams, max_new_tokens)
+            return gcap_mixed(self, memory, data_samples, num_beams, max_new_tokens, controls)
         prompts = [self._prompt(spec, ds) for ds in data_samples]
         if max_new_tokens is None:
             longest = max(len(p) for p in prompts)  # left-padded: every row gets its room
@@ -294,7 +301,11 @@ class LocCaHead(BaseModule):
                 self.decoder.max_len - longest)
         out = generate(self.decoder, memory, prompts, constraint_for(task, self.tokenizer),
                        self.tokenizer.text_tokenizer.eos_id, max_new_tokens,
-                       num_beams=num_beams, length_penalty=length_penalty)
+                       num_beams=num_beams, length_penalty=length_penalty, **decoding)
+        return self._write_predictions(spec, out, data_samples, task)
+
+    def _write_predictions(self, spec: PredictTask, out, data_samples: List, task: str) -> List:
+        """Each sample's box (with its score) or text, from its row of ``out``."""
         for i, ds in enumerate(data_samples):
             ids = out.tokens[i, :out.lengths[i]]
             if spec.predicts_box:
@@ -307,6 +318,16 @@ class LocCaHead(BaseModule):
                     ds.pred_answer = ds.pred_caption
             ds.task = task
         return data_samples
+
+    def _controls(self, task: str, controls: Optional[GenerationControls]) -> dict:
+        """``generate``'s ``controls`` and ``penalized`` (the text tokens) for ``task``."""
+        if controls is None or controls.is_default:
+            return {}
+        if task in ('detect', 'detect_seq'):
+            raise ValueError(f'sampling, repetition_penalty and no_repeat_ngram_size apply to '
+                             f'cap, ref, gcap and vqa, not to "{task}"')
+        return dict(controls=controls,
+                    penalized=self.tokenizer.text_tokenizer.text_token_mask())
 
     def _prompt(self, spec: PredictTask, ds) -> Tensor:
         """The prompt of one sample for ``spec`` (its text or its box, in the model's frame)."""
