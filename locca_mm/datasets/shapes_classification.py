@@ -30,7 +30,12 @@ class ShapesClassification(SyntheticShapes):
     captioning decoder learns to say), ``gt_label`` its index in the metainfo's
     ``classes``; every object is a region; in test mode ``task='cap'``, so the
     decoder's caption is the prediction that ``TextClassificationMetric``
-    compares with the class name.
+    compares with the class name. With ``eval_task`` (a :class:`SyntheticShapes`
+    argument) a test-mode sample is scored instead, for evaluation while
+    pretraining: ``'features'`` (a few-shot probe, ``FewShotProbeMetric``: the
+    sample's ``split`` tells its support images from the held-out ones) or
+    ``'class_scores'`` (zero-shot, ``ZeroShotMetric``: every class name is
+    scored as the image's caption, the sample's ``candidates``).
 
     The splits ``cls_train``, ``cls_val`` and ``cls_test`` are seeded apart
     from each other and from every :class:`SyntheticShapes` split (pretraining
@@ -113,7 +118,9 @@ class ShapesClassification(SyntheticShapes):
                     gt_label=self.metainfo['classes'].index(name),
                     regions=make_regions([s.box for s in shapes], [s.name for s in shapes]))
         if self.test_mode:
-            info['task'] = 'cap'
+            info.update(task=self.eval_task or 'cap', split=self.split)
+            if self.eval_task == 'class_scores':
+                info['candidates'] = list(self.metainfo['classes'])
         return info
 
     def class_counts(self, num: Optional[int] = None) -> List[int]:
