@@ -35,7 +35,8 @@ class ShapesClassification(SyntheticShapes):
     pretraining: ``'features'`` (a few-shot probe, ``FewShotProbeMetric``: the
     sample's ``split`` tells its support images from the held-out ones) or
     ``'class_scores'`` (zero-shot, ``ZeroShotMetric``: every class name is
-    scored as the image's caption, the sample's ``candidates``).
+    scored as the image's caption, the sample's ``candidates``, each written
+    through ``prompt_template``).
 
     The splits ``cls_train``, ``cls_val`` and ``cls_test`` are seeded apart
     from each other and from every :class:`SyntheticShapes` split (pretraining
@@ -49,6 +50,9 @@ class ShapesClassification(SyntheticShapes):
         distractor_size (tuple): side of a distractor. Defaults to (0.15, 0.25).
         num_distractors (tuple): (min, max) distractors; fewer when no free
             place is found. Defaults to (0, 2).
+        prompt_template (str): how a class name is written as a ``'class_scores'``
+            candidate caption, ``{}`` standing for the name, e.g. ``'a picture of a
+            {}.'`` (the pretraining captions' phrasing). Defaults to ``'{}'``.
         **kwargs: :class:`SyntheticShapes` arguments (``num_samples``,
             ``img_size``, ``colours``, ``kinds``, ``seed``, ``pipeline``, ...).
     """
@@ -65,7 +69,12 @@ class ShapesClassification(SyntheticShapes):
                  colours: Sequence[str] = ('red', 'green', 'blue', 'yellow'),
                  kinds: Sequence[str] = KINDS,
                  metainfo: Optional[dict] = None,
+                 prompt_template: str = '{}',
                  **kwargs):
+        if '{}' not in prompt_template:
+            raise ValueError(f"prompt_template must hold '{{}}' (the class name), got "
+                             f'{prompt_template!r}')
+        self.prompt_template = prompt_template
         if label not in LABELS:
             raise ValueError(f'label must be one of {LABELS}, got {label!r}')
         if not max(distractor_size) * 2 <= min(main_size):
@@ -120,7 +129,8 @@ class ShapesClassification(SyntheticShapes):
         if self.test_mode:
             info.update(task=self.eval_task or 'cap', split=self.split)
             if self.eval_task == 'class_scores':
-                info['candidates'] = list(self.metainfo['classes'])
+                info['candidates'] = [self.prompt_template.format(c)
+                                      for c in self.metainfo['classes']]
         return info
 
     def class_counts(self, num: Optional[int] = None) -> List[int]:

@@ -162,6 +162,10 @@ def test_scoring_samples_come_from_the_shapes_datasets():
     ds = zs[0]['data_samples']
     assert ds.task == 'class_scores' and ds.split == 'cls_val'
     assert ds.candidates == list(zs.metainfo['classes']) and len(ds.candidates) == 12
+    phrased = ShapesClassification(split='cls_val', num_samples=2, test_mode=True,
+                                   eval_task='class_scores', pipeline=pipeline,
+                                   prompt_template='a picture of a {}.')
+    assert phrased[0]['data_samples'].candidates[0] == 'a picture of a red circle.'
     ppl = SyntheticShapes(split='pretrain', num_samples=2, test_mode=True,
                           eval_task='caption_nll', pipeline=pipeline)
     assert ppl[0]['data_samples'].task == 'caption_nll'

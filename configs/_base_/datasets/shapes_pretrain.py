@@ -37,14 +37,16 @@ val_cfg = dict(type='ValLoop')
 # - a few-shot linear probe: pooled encoder features of 240 labelled ShapesClassification
 #   images (cls_train, at least 11 of each of the 12 classes) fit a closed-form ridge
 #   regression with 1, 5 and 10 per class; scored on 120 held-out cls_val images;
-# - zero-shot classification: the 12 class names scored as the caption of each of the 120
-#   cls_val images by the decoder's likelihood, the most likely one predicted;
+# - zero-shot classification: the 12 class names, phrased as the pretraining captions are
+#   ("a picture of a red circle."), scored as the caption of each of the 120 cls_val images
+#   by the decoder's likelihood, the most likely one predicted;
 # - the perplexity of the held-out captions of val_captions (teacher-forced).
 _cls_eval = dict(type='ShapesClassification', img_size=img_size, test_mode=True,
                  pipeline=val_pipeline)
 val_fewshot_support = dict(_cls_eval, split='cls_train', num_samples=240, eval_task='features')
 val_fewshot_heldout = dict(_cls_eval, split='cls_val', num_samples=120, eval_task='features')
-val_zeroshot = dict(_cls_eval, split='cls_val', num_samples=120, eval_task='class_scores')
+val_zeroshot = dict(_cls_eval, split='cls_val', num_samples=120, eval_task='class_scores',
+                    prompt_template='a picture of a {}.')
 val_perplexity = dict(val_captions, eval_task='caption_nll')
 pretrain_evals = [val_fewshot_support, val_fewshot_heldout, val_zeroshot, val_perplexity]
 pretrain_eval_metrics = [
