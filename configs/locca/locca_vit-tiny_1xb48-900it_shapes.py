@@ -19,8 +19,8 @@ test_cfg = dict(type='TestLoop')
 # (see the dataset base): held-out captions (CIDEr) and referring expressions (own ARef), and
 # CapPa's pretraining evals: a few-shot linear probe, zero-shot classification by caption
 # scoring and the perplexity of the held-out captions (fewshot/10shot, zeroshot/accuracy,
-# caption/perplexity; together about 1% of the training time). The checkpoint with the best
-# own-ARef accuracy is kept beside the last one.
+# caption/perplexity; 1-2% of the training time: docs/en/user_guides/evaluation.md).
+# The checkpoint with the best own-ARef accuracy is kept beside the last one.
 train_cfg = dict(max_iters=900, val_interval=200)
 # (The classification sets' metainfo names their classes, the others' does not.)
 val_dataloader = dict(dataset=dict(
