@@ -15,10 +15,18 @@ test_dataloader = dict(
 test_evaluator = dict(type='CaptionMetric')
 test_cfg = dict(type='TestLoop')
 
-# 900 steps of 48 images (_base_/datasets/shapes_loaders.py). Validation (held-out captions
-# and referring expressions, see the dataset base) every 200 steps; the checkpoint with the
-# best own-ARef accuracy is kept beside the last one.
+# 900 steps of 48 images (_base_/datasets/shapes_loaders.py). Validation every 200 steps
+# (see the dataset base): held-out captions (CIDEr) and referring expressions (own ARef), and
+# CapPa's pretraining evals: a few-shot linear probe, zero-shot classification by caption
+# scoring and the perplexity of the held-out captions (fewshot/10shot, zeroshot/accuracy,
+# caption/perplexity; 1-2% of the training time: docs/en/user_guides/evaluation.md).
+# The checkpoint with the best own-ARef accuracy is kept beside the last one.
 train_cfg = dict(max_iters=900, val_interval=200)
+# (The classification sets' metainfo names their classes, the others' does not.)
+val_dataloader = dict(dataset=dict(
+    datasets=[_base_.val_captions, _base_.val_regions, *_base_.pretrain_evals],
+    ignore_keys=['classes']))
+val_evaluator = [*_base_.val_evaluator, *_base_.pretrain_eval_metrics]
 # The encoder learns at a fifth of the decoder's rate (docs/en/differences_from_paper.md:
 # at batch 48 the full rate washes position out of the encoder's tokens within ~100 steps,
 # before the decoder has learnt to read it; the paper trains both at one rate, at batch 8192).

@@ -15,8 +15,10 @@ PRETRAIN_CONFIGS = dict(locca='locca/locca_vit-tiny_1xb48-900it_shapes',
                         cap='cap/cap_vit-tiny_1xb48-900it_shapes')
 REC_CONFIGS = dict(plain='shapes/rec_tiny_shapes', aided='shapes/rec-aided_tiny_shapes')
 # What pretraining validates (configs/_base_/datasets/shapes_pretrain.py): the model's own
-# ARef on held-out expressions (LocCa only) and caption CIDEr.
-PRETRAIN_VAL = ('aref/Acc@0.5', 'caption/CIDEr')
+# ARef on held-out expressions (LocCa only), caption CIDEr, and CapPa's pretraining evals:
+# the 10-shot linear probe, zero-shot classification by caption scoring, caption perplexity.
+PRETRAIN_VAL = ('aref/Acc@0.5', 'caption/CIDEr', 'fewshot/10shot', 'zeroshot/accuracy',
+                'caption/perplexity')
 PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
 #: The demo's scales. ``cpu`` (default) runs the configs as they are (their steps too): a
 #: 2-core CPU, minutes.

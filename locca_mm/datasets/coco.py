@@ -42,15 +42,17 @@ class CocoCaptionDataset(LocCaBaseDataset):
         eval_task (str): the prediction of a test-mode sample: ``'cap'``
             (captions, scored by ``CaptionMetric``), ``'detect'`` or
             ``'detect_seq'`` (grounded captioning scored as detection by
-            ``GroundedCaptionDetMetric``; needs the instances). Defaults to ``'cap'``.
+            ``GroundedCaptionDetMetric``; needs the instances) or ``'caption_nll'``
+            (the perplexity of the image's captions, ``CaptionPerplexityMetric``:
+            evaluation while pretraining). Defaults to ``'cap'``.
         **kwargs: :class:`LocCaBaseDataset` arguments.
     """
 
     def __init__(self, *args, instances_file: Optional[str] = None, eval_task: str = 'cap',
                  **kwargs):
-        if eval_task not in ('cap', 'detect', 'detect_seq'):
-            raise ValueError(f"eval_task must be 'cap', 'detect' or 'detect_seq', "
-                             f'got {eval_task!r}')
+        if eval_task not in ('cap', 'detect', 'detect_seq', 'caption_nll'):
+            raise ValueError(f"eval_task must be 'cap', 'detect', 'detect_seq' or "
+                             f"'caption_nll', got {eval_task!r}")
         self.instances_file = instances_file
         self.eval_task = eval_task
         super().__init__(*args, **kwargs)

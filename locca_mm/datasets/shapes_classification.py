@@ -30,7 +30,13 @@ class ShapesClassification(SyntheticShapes):
     captioning decoder learns to say), ``gt_label`` its index in the metainfo's
     ``classes``; every object is a region; in test mode ``task='cap'``, so the
     decoder's caption is the prediction that ``TextClassificationMetric``
-    compares with the class name.
+    compares with the class name. With ``eval_task`` (a :class:`SyntheticShapes`
+    argument) a test-mode sample is scored instead, for evaluation while
+    pretraining: ``'features'`` (a few-shot probe, ``FewShotProbeMetric``: the
+    sample's ``split`` tells its support images from the held-out ones) or
+    ``'class_scores'`` (zero-shot, ``ZeroShotMetric``: every class name is
+    scored as the image's caption, the sample's ``candidates``, each written
+    through ``prompt_template``).
 
     The splits ``cls_train``, ``cls_val`` and ``cls_test`` are seeded apart
     from each other and from every :class:`SyntheticShapes` split (pretraining
@@ -44,6 +50,9 @@ class ShapesClassification(SyntheticShapes):
         distractor_size (tuple): side of a distractor. Defaults to (0.15, 0.25).
         num_distractors (tuple): (min, max) distractors; fewer when no free
             place is found. Defaults to (0, 2).
+        prompt_template (str): how a class name is written as a ``'class_scores'``
+            candidate caption, ``{}`` standing for the name, e.g. ``'a picture of a
+            {}.'`` (the pretraining captions' phrasing). Defaults to ``'{}'``.
         **kwargs: :class:`SyntheticShapes` arguments (``num_samples``,
             ``img_size``, ``colours``, ``kinds``, ``seed``, ``pipeline``, ...).
     """
@@ -60,7 +69,12 @@ class ShapesClassification(SyntheticShapes):
                  colours: Sequence[str] = ('red', 'green', 'blue', 'yellow'),
                  kinds: Sequence[str] = KINDS,
                  metainfo: Optional[dict] = None,
+                 prompt_template: str = '{}',
                  **kwargs):
+        if '{}' not in prompt_template:
+            raise ValueError(f"prompt_template must hold '{{}}' (the class name), got "
+                             f'{prompt_template!r}')
+        self.prompt_template = prompt_template
         if label not in LABELS:
             raise ValueError(f'label must be one of {LABELS}, got {label!r}')
         if not max(distractor_size) * 2 <= min(main_size):
@@ -113,7 +127,10 @@ class ShapesClassification(SyntheticShapes):
                     gt_label=self.metainfo['classes'].index(name),
                     regions=make_regions([s.box for s in shapes], [s.name for s in shapes]))
         if self.test_mode:
-            info['task'] = 'cap'
+            info.update(task=self.eval_task or 'cap', split=self.split)
+            if self.eval_task == 'class_scores':
+                info['candidates'] = [self.prompt_template.format(c)
+                                      for c in self.metainfo['classes']]
         return info
 
     def class_counts(self, num: Optional[int] = None) -> List[int]:

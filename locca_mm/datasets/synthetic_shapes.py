@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from locca_mm.registry import DATASETS
+from locca_mm.structures.tasks import check_eval_task
 
 from .base import LocCaBaseDataset, make_regions
 
@@ -95,6 +96,11 @@ class SyntheticShapes(LocCaBaseDataset):
             the other (the first is the one a single caption would be): several
             references for caption metrics, as COCO's five. Defaults to 1.
         seed (int): base seed.
+        eval_task (str, optional): the task of a test-mode sample, a prediction
+            or scoring task (:func:`~locca_mm.structures.tasks.check_eval_task`),
+            e.g. ``'caption_nll'`` for the perplexity of held-out captions, or
+            ``'features'`` for a few-shot probe. None (default): ``'cap'`` for
+            ``pretrain``, ``'ref'`` for the referring splits.
         **kwargs: :class:`LocCaBaseDataset` arguments (``pipeline``, ``tokenizer``, ...).
     """
 
@@ -119,7 +125,9 @@ class SyntheticShapes(LocCaBaseDataset):
                  alt_location_prob: float = 0.05,
                  num_captions: int = 1,
                  seed: int = 0,
+                 eval_task: Optional[str] = None,
                  **kwargs):
+        self.eval_task = None if eval_task is None else check_eval_task(eval_task)
         if split not in self.SPLITS:
             raise ValueError(f'split must be one of {self.SPLITS}, got {split!r}')
         if caption_style not in CAPTION_STYLES:
@@ -350,7 +358,7 @@ class SyntheticShapes(LocCaBaseDataset):
                         for _ in range(self.num_captions)]
             info.update(captions=captions, regions=make_regions(boxes, texts))
             if self.test_mode:
-                info['task'] = 'cap'
+                info['task'] = self.eval_task or 'cap'
             return info
         target = int(rng.integers(len(shapes)))
         if pair is not None and rng.random() < self.ambiguous_target_prob:
@@ -362,7 +370,7 @@ class SyntheticShapes(LocCaBaseDataset):
                     ref_text=expression, ref_bbox=list(boxes[target]), split=self.split,
                     ambiguous=pair is not None and target in pair)
         if self.test_mode:
-            info['task'] = 'ref'
+            info['task'] = self.eval_task or 'ref'
         return info
 
     def ambiguous_fraction(self, num: Optional[int] = None) -> float:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
-from locca_mm.structures.tasks import TRAIN_TASKS
+from locca_mm.structures.tasks import SCORE_TASKS, TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
 
 from .decoding import GenerationControls
@@ -58,7 +58,11 @@ class LocCa(BaseModel):
       ``prompt_text``) -> ``pred_instances.bboxes`` (xyxy, original image) and
       ``scores``; ``'gcap'`` (with ``prompt_box``) -> ``pred_caption``;
       ``'detect'`` -> boxes with their texts (:meth:`LocCaHead.predict`);
-      ``'detect_seq'`` -> every object in one GCap sequence.
+      ``'detect_seq'`` -> every object in one GCap sequence. The scoring tasks
+      (:data:`~locca_mm.structures.tasks.SCORE_TASKS`, evaluation while
+      pretraining; :meth:`score`): ``'features'`` -> ``pred_features``;
+      ``'class_scores'`` (with ``candidates``) -> ``pred_class_scores``,
+      ``pred_label``; ``'caption_nll'`` -> ``caption_nll``, ``caption_tokens``.
     - ``mode='tensor'``: the visual tokens [B, N, D].
 
     Args:
@@ -187,18 +191,23 @@ class LocCa(BaseModel):
         several referring expressions of one RefCOCO image) share one encoder
         pass and one projection of the visual memory.
         """
-        if self.head is None:
-            raise NotImplementedError('a contrastive-only model has no decoder to predict with')
         if not data_samples:
             raise ValueError('predict needs data samples (with metainfo)')
-        unique, rows = _same_images(data_samples)
-        if len(unique) < len(data_samples):
-            inputs = inputs[torch.tensor(unique, device=inputs.device)]
-        memory = self.head.project_memory(self.extract_feat(inputs))
         cfg = self.test_cfg
         groups: Dict[str, List[int]] = {}
         for i, ds in enumerate(data_samples):
             groups.setdefault(ds.get('task') or cfg['task'], []).append(i)
+        if self.head is None and set(groups) != {'features'}:
+            raise NotImplementedError('a contrastive-only model has no decoder to predict with')
+        unique, rows = _same_images(data_samples)
+        if len(unique) < len(data_samples):
+            inputs = inputs[torch.tensor(unique, device=inputs.device)]
+        visual = self.extract_feat(inputs)
+        memory = None if self.head is None else self.head.project_memory(visual)
+        for task in [t for t in groups if t in SCORE_TASKS]:
+            index = groups.pop(task)
+            self.score(visual, memory, [data_samples[i] for i in index],
+                       [rows[i] for i in index], task)
         for task, index in groups.items():
             mapped = [rows[i] for i in index]
             idx = None if mapped == list(range(len(unique))) else \
@@ -209,6 +218,55 @@ class LocCa(BaseModel):
             self.head.predict(memory.index_select(idx), [data_samples[i] for i in index], task,
                               num_beams=cfg['num_beams'], max_new_tokens=max_new,
                               length_penalty=cfg['length_penalty'], **self._task_cfg(task))
+        return data_samples
+
+    @torch.no_grad()
+    def score(self, visual: Tensor, memory, data_samples: List, rows: List[int],
+              task: str) -> List:
+        """A scoring task (:data:`~locca_mm.structures.tasks.SCORE_TASKS`) for ``data_samples``.
+
+        Args:
+            visual: the encoder's tokens [B, N, D] of the batch's distinct images.
+            memory: the decoder's memory of those images (None without a decoder).
+            data_samples: the samples; ``rows``: the image of each.
+            task (str): ``'features'``: ``pred_features`` [D], the tokens' mean;
+                ``'class_scores'``: ``pred_class_scores`` [C], the summed
+                log-likelihood of each of the sample's ``candidates`` as its Cap
+                caption (:meth:`LocCaHead.score_texts`), and ``pred_label``, the
+                index of the most likely; ``'caption_nll'``: ``caption_nll``, minus
+                the summed log-likelihood of the sample's ``gt_captions`` (every
+                reference), and ``caption_tokens``, the number of tokens scored.
+        """
+        if task == 'features':
+            pooled = visual.float().mean(1)
+            for ds, r in zip(data_samples, rows):
+                ds.pred_features = pooled[r]
+                ds.task = task
+            return data_samples
+        if memory is None:
+            raise NotImplementedError(f'"{task}" scores texts with the decoder: this model '
+                                      'has none')
+        key = 'candidates' if task == 'class_scores' else 'gt_captions'
+        texts, text_rows, owner = [], [], []
+        for i, (ds, r) in enumerate(zip(data_samples, rows)):
+            given = ds.get(key)
+            if not given:
+                raise ValueError(f'a "{task}" sample needs data_sample.{key} '
+                                 f'({ds.metainfo.get("source", "a sample")})')
+            texts += list(given)
+            text_rows += [r] * len(given)
+            owner += [i] * len(given)
+        logp, count = self.head.score_texts(memory, texts, text_rows)
+        owner = torch.as_tensor(owner, device=logp.device)
+        for i, ds in enumerate(data_samples):
+            mine = owner == i
+            if task == 'class_scores':
+                ds.pred_class_scores = logp[mine]
+                ds.pred_label = int(logp[mine].argmax())
+            else:
+                ds.caption_nll = float(-logp[mine].sum())
+                ds.caption_tokens = int(count[mine].sum())
+            ds.task = task
         return data_samples
 
     def _task_cfg(self, task: str) -> dict:

@@ -5,8 +5,10 @@ from .tasks import (
     BOX_TASKS,
     DEFAULT_PREFIXES,
     PREDICT_TASKS,
+    SCORE_TASKS,
     TRAIN_TASKS,
     PredictTask,
+    check_eval_task,
     check_train_tasks,
     predict_task,
 )
@@ -14,5 +16,5 @@ from .tasks import (
 __all__ = [
     'LocCaDataSample', 'box_frame', 'to_input_frame', 'to_original', 'TaskBatch',
     'TRAIN_TASKS', 'BOX_TASKS', 'DEFAULT_PREFIXES', 'PREDICT_TASKS', 'PredictTask',
-    'check_train_tasks', 'predict_task'
+    'SCORE_TASKS', 'check_eval_task', 'check_train_tasks', 'predict_task'
 ]

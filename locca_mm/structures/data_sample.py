@@ -33,7 +33,8 @@ class LocCaDataSample(BaseDataElement):
             ``TaskSequence`` (tokens, prefix_len, truncated), built by the
             pipeline for training.
         task (str): what :meth:`LocCa.predict` does for this sample, one of
-            :data:`~locca_mm.structures.tasks.PREDICT_TASKS` (else the model's
+            :data:`~locca_mm.structures.tasks.PREDICT_TASKS` or
+            :data:`~locca_mm.structures.tasks.SCORE_TASKS` (else the model's
             ``test_cfg.task``).
         prompt_text (str): the referring expression of a ``'ref'`` prediction.
         prompt_box (Tensor[4]): the box of a ``'gcap'`` prediction, xyxy in
@@ -41,6 +42,10 @@ class LocCaDataSample(BaseDataElement):
         pred_caption (str): predicted caption (``'cap'``) or region text (``'gcap'``).
         pred_instances (InstanceData): ``bboxes`` [K, 4] xyxy in original-image
             pixels and ``scores`` [K] (``'ref'``).
+        candidates (list of str): the texts a ``'class_scores'`` sample scores.
+        pred_features (Tensor[D]), pred_class_scores (Tensor[C]), pred_label (int),
+            caption_nll (float), caption_tokens (int): the scoring tasks' outputs
+            (:meth:`LocCa.score`).
 
     Metainfo used by the model: ``img_shape`` (h, w) of the resized image,
     ``pad_shape`` when the image was padded, ``ori_shape``, ``scale_factor``

@@ -71,6 +71,19 @@ PREDICT_TASKS: Dict[str, PredictTask] = {
     # Detection by the decoder: every object of the image in one GCap sequence.
     'detect_seq': PredictTask('detect_seq', 'gcap', 'boxes_texts', predicts_box=True),
 }
+#: Scoring tasks: what a model returns for evaluation while pretraining (few-shot
+#: probe, zero-shot classification, perplexity) instead of a decoded sequence; each
+#: teacher-forces the decoder, or reads the encoder, once. Name -> what the sample gets.
+SCORE_TASKS: Dict[str, str] = {
+    # The encoder's tokens averaged: ``pred_features`` [D] (a linear probe's input).
+    'features': 'pred_features',
+    # The summed log-likelihood of each text of ``candidates`` as the sample's Cap caption:
+    # ``pred_class_scores`` [C] and ``pred_label`` (the most likely one).
+    'class_scores': 'pred_class_scores',
+    # The negative log-likelihood of the sample's ``gt_captions`` as Cap captions, summed
+    # over their tokens (``caption_nll``), and how many tokens (``caption_tokens``).
+    'caption_nll': 'caption_nll',
+}
 #: Other names accepted for a prediction task (the training task's own name).
 PREDICT_ALIASES: Dict[str, str] = {'aref': 'ref'}
 
@@ -85,6 +98,19 @@ def predict_task(name: str) -> PredictTask:
     if spec is None:
         raise ValueError(f'unknown task {name!r}: expected one of {", ".join(PREDICT_TASKS)}')
     return spec
+
+
+def check_eval_task(name: str) -> str:
+    """``name`` if it is a prediction task (:data:`PREDICT_TASKS`, or an alias) or a
+    scoring task (:data:`SCORE_TASKS`).
+
+    Raises:
+        ValueError: any other name, naming the valid ones.
+    """
+    if name in SCORE_TASKS or PREDICT_ALIASES.get(name, name) in PREDICT_TASKS:
+        return name
+    raise ValueError(f'unknown evaluation task {name!r}: expected one of '
+                     f'{", ".join(list(PREDICT_TASKS) + list(SCORE_TASKS))}')
 
 
 def check_train_tasks(tasks: Iterable[str], allow_empty: bool = False) -> Tuple[str, ...]:

@@ -37,3 +37,11 @@ def test_coco_test_mode_is_a_caption_prediction():
                             pipeline=eval_pipeline(), test_mode=True)
     sample = ds[1]['data_samples']
     assert sample.task == 'cap' and len(sample.gt_captions) == 2
+
+
+def test_coco_held_out_captions_can_be_scored_for_perplexity():
+    ds = CocoCaptionDataset(ann_file='annotations/captions_tiny.json',
+                            data_root=osp.join(DATA, 'coco'), data_prefix=dict(img_path='images'),
+                            pipeline=eval_pipeline(), test_mode=True, eval_task='caption_nll')
+    sample = ds[1]['data_samples']
+    assert sample.task == 'caption_nll' and len(sample.gt_captions) == 2

@@ -83,11 +83,15 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
     assert 0 <= summary['captions']['location_word_share'] < 0.2
     assert summary['captions']['style'] == 'alt'
     assert summary['steps'] == {'pretrain': 10, 'rec': {'plain': 10, 'aided': 10}}
-    # Validation while pretraining: LocCa's own ARef and both models' CIDEr, over steps.
+    # Validation while pretraining: LocCa's own ARef, both models' CIDEr and the pretraining
+    # evals (few-shot probe, zero-shot, perplexity), over steps.
     val = summary['pretrain_val']
     assert val['locca']['steps'] == val['cap']['steps'] == [5, 10]
-    assert set(val['locca']) == {'steps', 'aref/Acc@0.5', 'caption/CIDEr'}
-    assert set(val['cap']) == {'steps', 'caption/CIDEr'}
+    evals = {'fewshot/10shot', 'zeroshot/accuracy', 'caption/perplexity'}
+    assert set(val['locca']) == {'steps', 'aref/Acc@0.5', 'caption/CIDEr'} | evals
+    assert set(val['cap']) == {'steps', 'caption/CIDEr'} | evals
+    assert all(0 <= a <= 100 for a in val['cap']['zeroshot/accuracy'])
+    assert all(p > 1 for p in val['cap']['caption/perplexity'])
     own = [json.loads((tmp_path / f'seed_{s}' / 'results.json').read_text())['models']['locca']
            ['val_curve'][-1][1]['aref/Acc@0.5'] for s in (5, 6)]
     assert val['locca']['aref/Acc@0.5'][-1] == pytest.approx(sum(own) / 2, abs=0.01)

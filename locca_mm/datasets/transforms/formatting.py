@@ -23,7 +23,8 @@ class PackLocCaInputs(BaseTransform):
     - ``task_sequences`` (training);
     - ``task``, ``prompt_text`` (a referring expression ``ref_text`` or a
       ``question``), ``prompt_box`` and ``gt_ref_bbox`` (evaluation; boxes in
-      original-image pixels);
+      original-image pixels); ``candidates``, the texts a ``'class_scores'``
+      sample scores (zero-shot classification: the class names);
     - the holistic transfers' ground truth, under mmpretrain's names so that
       its metrics read it: ``gt_answer``, ``gt_answer_weight`` (VQA) and
       ``gt_label`` (classification).
@@ -69,6 +70,8 @@ class PackLocCaInputs(BaseTransform):
         for key in ('gt_answer', 'gt_answer_weight', 'gt_label'):
             if results.get(key) is not None:
                 sample.set_field(results[key], key)
+        if results.get('candidates'):
+            sample.candidates = list(results['candidates'])
         if results.get('ref_bbox') is not None:
             sample.gt_ref_bbox = torch.as_tensor(results['ref_bbox'], dtype=torch.float32)
         if results.get('prompt_box') is not None:

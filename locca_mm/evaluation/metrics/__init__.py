@@ -3,6 +3,8 @@ from locca_mm.registry import METRICS
 
 from .caption_metric import CaptionMetric, caption_scores, python_ptb_tokenize
 from .category_text import text_to_label
+from .pretrain_evals import (CaptionPerplexityMetric, FewShotProbeMetric, ZeroShotMetric,
+                             ridge_probe)
 from .refcoco_metric import RefCOCOMetric
 from .task_metric import TaskMetric
 from .text_classification import TextClassificationMetric, normalize_class_text
@@ -24,5 +26,6 @@ except ImportError as err:  # mmdet's evaluation imports mmcv's compiled ops
 __all__ = [
     'RefCOCOMetric', 'CaptionMetric', 'caption_scores', 'python_ptb_tokenize',
     'GroundedCaptionDetMetric', 'text_to_label', 'TaskMetric', 'TextClassificationMetric',
-    'normalize_class_text'
+    'normalize_class_text', 'FewShotProbeMetric', 'ZeroShotMetric', 'CaptionPerplexityMetric',
+    'ridge_probe'
 ]

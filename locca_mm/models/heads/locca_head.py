@@ -256,6 +256,46 @@ class LocCaHead(BaseModule):
         soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
         return -(soft * loc_logp).sum()
 
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def score_texts(self, memory: VisualMemory, texts: Sequence[str], rows: Sequence[int],
+                    task: str = 'cap', chunk: int = 1024) -> Tuple[Tensor, Tensor]:
+        """The log-likelihood of each text as the target of ``task``'s training sequence.
+
+        Text ``i`` is scored against image ``rows[i]`` of ``memory``,
+        teacher-forced and autoregressive: the sum of the log-probabilities of
+        its trained tokens (for Cap: the caption's tokens and eos, after the
+        prefix; the positions :meth:`loss` trains on), and their number. So
+        ``-sum / count`` is the token-mean cross-entropy (without label
+        smoothing) that :meth:`loss` computes for the same rows.
+
+        Args:
+            memory: visual memory of the images.
+            texts: the texts (captions, class names).
+            rows: the image index of each text.
+            task (str): the training task whose sequence the text completes. Defaults to 'cap'.
+            chunk (int): texts per decoder call (bounds memory: zero-shot scores
+                images x classes rows).
+
+        Returns:
+            (log-likelihood [R] float32, token count [R] long).
+        """
+        device = memory.kv[0][0].device
+        sums, counts = [], []
+        for start in range(0, len(texts), chunk):
+            seqs = [self.tokenizer.build(task, text=t) for t in texts[start:start + chunk]]
+            index = torch.as_tensor(list(rows[start:start + chunk]), dtype=torch.long,
+                                    device=device)
+            batch = TaskBatch.from_sequences(seqs, list(range(len(seqs))), len(seqs),
+                                             self.pad_id, device)._replace(rows=index)
+            mask = batch.loss_mask(self.pad_id)
+            logits = self.decoder(batch.tokens, memory.index_select(index), logits_at=mask)
+            logp = logits.float().log_softmax(-1).gather(-1, batch.tokens[mask][:, None])[:, 0]
+            row_of = mask.nonzero()[:, 0]
+            sums.append(torch.zeros(len(seqs), device=device).index_add_(0, row_of, logp))
+            counts.append(mask.sum(1))
+        return torch.cat(sums), torch.cat(counts)
+
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
     def predict(self, memory: VisualMemory, data_samples: List, task: str,
