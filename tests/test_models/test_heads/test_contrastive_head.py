@@ -76,8 +76,9 @@ def test_clip_model_contrastive_only():
     assert set(losses) == {'loss_con', 'logit_scale'}
     losses['loss_con'].backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
-    with pytest.raises(NotImplementedError):
-        model.predict(torch.randn(1, 3, 32, 32), [object()])
+    from locca_mm.structures import LocCaDataSample
+    with pytest.raises(NotImplementedError, match='no decoder'):  # a decoding task
+        model.predict(torch.randn(1, 3, 32, 32), [LocCaDataSample(metainfo=dict(task='cap'))])
 
 
 def test_siglip_option_builds_with_bias():
