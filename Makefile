@@ -10,7 +10,7 @@ help:
 	@echo "make install  create $(VENV) with the pinned stack (first time 11-25 min on 2 cores: mmcv is built from source)"
 	@echo "make test     install + run the whole test suite (what CI runs)"
 	@echo "make test-fast  install + the suite without the tests marked slow (> 10 s each)"
-	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, ~10 min)"
+	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, 10-12 min)"
 	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, ~30 min)"
 	@echo "make eval-suite  after make demo: its LocCa and Cap encoders through every embedded protocol, one table (CPU, ~8 min)"
 	@echo "make lint     ruff"
