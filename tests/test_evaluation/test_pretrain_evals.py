@@ -8,13 +8,16 @@ import torch
 import torch.nn.functional as F
 
 from locca_mm.datasets import ShapesClassification, SyntheticShapes
-from locca_mm.evaluation import (CaptionPerplexityMetric, FewShotProbeMetric, ZeroShotMetric,
-                                 ridge_probe)
+from locca_mm.evaluation import (
+    CaptionPerplexityMetric,
+    FewShotProbeMetric,
+    ZeroShotMetric,
+    ridge_probe,
+)
 from locca_mm.evaluation.metrics.pretrain_evals import BIAS_CONSTANT
 from locca_mm.structures import LocCaDataSample
 from locca_mm.utils import register_all_modules
-from tests.test_models.utils import CAPTIONS, CAP_TINY, build_tiny, make_batch, \
-    randomize_logits
+from tests.test_models.utils import CAP_TINY, CAPTIONS, build_tiny, make_batch, randomize_logits
 
 register_all_modules()
 

@@ -3,8 +3,7 @@ from locca_mm.registry import METRICS
 
 from .caption_metric import CaptionMetric, caption_scores, python_ptb_tokenize
 from .category_text import text_to_label
-from .pretrain_evals import (CaptionPerplexityMetric, FewShotProbeMetric, ZeroShotMetric,
-                             ridge_probe)
+from .pretrain_evals import CaptionPerplexityMetric, FewShotProbeMetric, ZeroShotMetric, ridge_probe
 from .refcoco_metric import RefCOCOMetric
 from .task_metric import TaskMetric
 from .text_classification import TextClassificationMetric, normalize_class_text
