@@ -139,3 +139,15 @@ def backbone_args(config: dict, args) -> dict:
     if args.img_size:
         backbone['img_size'] = args.img_size
     return backbone
+
+
+def write_converted(converted, out: str, source: str) -> None:
+    """Write a converter's result (:func:`~locca_mm.models.backbones.converters.save_converted`)
+    and print its notes and the LocCaViT (and MAPNeck) arguments its weights need."""
+    from locca_mm.models.backbones.converters import save_converted
+    save_converted(converted, out, source)
+    for note in converted.notes:
+        print(f'note: {note}')
+    print(f'wrote {out}; LocCaViT arguments: {converted.backbone}')
+    if converted.pool:
+        print(f'MAPNeck arguments (prefix \'neck.\'): {converted.neck}')

@@ -58,6 +58,28 @@ def encoder_state(state: Mapping[str, Tensor], prefix: str = ENCODER_PREFIX,
     return out
 
 
+def load_state_strictly(module, state: Mapping[str, Tensor], source: str, prefix: str,
+                        name: str) -> None:
+    """Load ``state`` into ``module`` (an ``nn.Module`` called ``name`` in messages), strictly.
+
+    Raises:
+        KeyError: missing or unexpected keys, named, with ``source`` and ``prefix``.
+        ValueError: tensors of other shapes than the module's, named.
+    """
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise KeyError(f'{source} (prefix {prefix!r}) does not match {name}: '
+                       f'missing keys {missing}, unexpected keys {unexpected}')
+    wrong = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
+             for k, v in state.items() if v.shape != own[k].shape]
+    if wrong:
+        raise ValueError(f'{source} (prefix {prefix!r}) has tensors of other shapes '
+                         f'than this {name}: {"; ".join(wrong)}')
+    module.load_state_dict(state, strict=True)
+
+
 def describe_encoder(state: Mapping[str, Tensor]) -> dict:
     """Plain facts about a LocCaViT state dict (no prefix): the arch a config must name.
 

@@ -23,11 +23,11 @@ import torch
 
 import locca_mm  # noqa: F401
 from locca_mm.cli import SetupError, run_cli
+from locca_mm.cli.encoder_export import write_converted
 from locca_mm.models.backbones.converters import (
     big_vision_to_locca,
     big_vision_vit_forward,
     build_encoder,
-    save_converted,
 )
 
 
@@ -78,12 +78,7 @@ def main(argv=None):
         raise SetupError('LocCaViT does not reproduce big_vision\'s tokens (see above)')
     if args.img_size:
         converted = converted.at_img_size(args.img_size)
-    save_converted(converted, args.out, args.src)
-    for note in converted.notes:
-        print(f'note: {note}')
-    print(f'wrote {args.out}; LocCaViT arguments: {converted.backbone}')
-    if converted.pool:
-        print(f'MAPNeck arguments (prefix \'neck.\'): {converted.neck}')
+    write_converted(converted, args.out, args.src)
 
 
 if __name__ == '__main__':

@@ -29,13 +29,13 @@ import torch
 
 import locca_mm  # noqa: F401
 from locca_mm.cli import SetupError, run_cli
+from locca_mm.cli.encoder_export import write_converted
 from locca_mm.models.backbones.converters import (
     RESAMPLE_METHODS,
     build_encoder,
     build_pool,
     hf_siglip_to_locca,
     hf_vision_config,
-    save_converted,
 )
 from locca_mm.models.backbones.converters.from_hf import load_hf_checkpoint
 
@@ -144,12 +144,7 @@ def main(argv=None):
         raise SetupError('LocCaViT does not reproduce SiglipVisionModel\'s features (see above)')
     if args.img_size:
         converted = converted.at_img_size(args.img_size, args.resample)
-    save_converted(converted, args.out, args.src)
-    for note in converted.notes:
-        print(f'note: {note}')
-    print(f'wrote {args.out}; LocCaViT arguments: {converted.backbone}')
-    if converted.pool:
-        print(f'MAPNeck arguments (prefix \'neck.\'): {converted.neck}')
+    write_converted(converted, args.out, args.src)
 
 
 if __name__ == '__main__':

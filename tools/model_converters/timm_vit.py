@@ -31,13 +31,13 @@ import torch
 
 import locca_mm  # noqa: F401
 from locca_mm.cli import SetupError, run_cli
+from locca_mm.cli.encoder_export import write_converted
 from locca_mm.compat.checkpoint_io import load_weights_file
 from locca_mm.models.backbones.converters import (
     FLAX_GELU,
     RESAMPLE_METHODS,
     build_encoder,
     build_pool,
-    save_converted,
     timm_to_locca,
 )
 
@@ -162,12 +162,7 @@ def main(argv=None):
             converted = converted.at_img_size(args.img_size, args.resample)
         except ImportError as e:
             raise SetupError(f'{e} (or --resample bicubic)') from e
-    save_converted(converted, args.out, source)
-    for note in converted.notes:
-        print(f'note: {note}')
-    print(f'wrote {args.out}; LocCaViT arguments: {converted.backbone}')
-    if converted.pool:
-        print(f'MAPNeck arguments (prefix \'neck.\'): {converted.neck}')
+    write_converted(converted, args.out, source)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from locca_mm.registry import MODELS
-from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
+from locca_mm.utils.encoder_checkpoint import encoder_state, load_state_strictly, read_state_dict
 
 from ..layers import grid_size_of, resize_pos_embed, sincos_2d
 from .encoder_block import EncoderBlock
@@ -259,18 +259,7 @@ class LocCaViT(BaseModule):
         if prefix:
             state = encoder_state(state, prefix, source=checkpoint)
         self._resample_pos_embed_hook(state, '', None, None, None, None, None)
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise KeyError(f'{checkpoint} (prefix {prefix!r}) does not match LocCaViT: '
-                           f'missing keys {missing}, unexpected keys {unexpected}')
-        wrong = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-                 for k, v in state.items() if v.shape != own[k].shape]
-        if wrong:
-            raise ValueError(f'{checkpoint} (prefix {prefix!r}) has tensors of other shapes '
-                             f'than this LocCaViT: {"; ".join(wrong)}')
-        self.load_state_dict(state, strict=True)
+        load_state_strictly(self, state, checkpoint, prefix, 'LocCaViT')
         print_log(f'LocCaViT: loaded {len(state)} tensors from {checkpoint} (prefix {prefix!r})',
                   logger='current', level=logging.INFO)
 

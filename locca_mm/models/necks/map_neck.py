@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from locca_mm.registry import MODELS
-from locca_mm.utils.encoder_checkpoint import encoder_state, read_state_dict
+from locca_mm.utils.encoder_checkpoint import encoder_state, load_state_strictly, read_state_dict
 
 from ..layers import AttentionPool
 
@@ -67,18 +67,7 @@ class MAPNeck(BaseModule):
         state = read_state_dict(checkpoint, map_location)
         if prefix:
             state = encoder_state(state, prefix, source=checkpoint)
-        own = self.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        if missing or unexpected:
-            raise KeyError(f'{checkpoint} (prefix {prefix!r}) does not match MAPNeck: '
-                           f'missing keys {missing}, unexpected keys {unexpected}')
-        wrong = [f'{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}'
-                 for k, v in state.items() if v.shape != own[k].shape]
-        if wrong:
-            raise ValueError(f'{checkpoint} (prefix {prefix!r}) has tensors of other shapes '
-                             f'than this MAPNeck: {"; ".join(wrong)}')
-        self.load_state_dict(state, strict=True)
+        load_state_strictly(self, state, checkpoint, prefix, 'MAPNeck')
         print_log(f'MAPNeck: loaded {len(state)} tensors from {checkpoint} (prefix {prefix!r})',
                   logger='current', level=logging.INFO)
 
