@@ -2,6 +2,7 @@
 
     python tools/demo.py [--work-dir work_dirs/demo] [--seeds 1] [--seed 0] [--quick]
                          [--captions alt|descriptive] [--rec-variants plain aided]
+    python tools/demo.py --recipe siglip2 [--seeds 3]   # SigLIP vs SigLIP + LocCa vs SigLIP 2
 
 For each seed (pretraining and REC both reseeded; the test sets stay fixed):
 
@@ -34,36 +35,13 @@ from locca_mm.cli.demo import (
     PRESETS,
     PRETRAIN_CONFIGS,
     PRETRAIN_VAL,
-    PROBE_SEED,
     REC_CONFIGS,
     parse_args,
+    probe_data,
     stage_config,
 )
 from locca_mm.cli.demo_report import draw, plot, print_table, summarize
 from locca_mm.cli.runs import evaluate, train
-
-
-# ------------------------------------------------------------------------------ probe
-def probe_data(model, num_train: int, num_test: int, img_size: int = 64):
-    """(images, patch labels) of two disjoint SyntheticShapes image sets for the probe,
-    preprocessed by ``model``'s data preprocessor."""
-    import torch
-
-    from locca_mm.datasets import SyntheticShapes
-    from locca_mm.evaluation import patch_labels
-    ds = SyntheticShapes(num_samples=num_train + num_test, seed=PROBE_SEED, img_size=img_size)
-    patch = model.backbone.patch_size[0] if isinstance(model.backbone.patch_size, tuple) \
-        else model.backbone.patch_size
-    num_classes = len(ds.dense_classes())
-    images, labels = [], []
-    for i in range(num_train + num_test):
-        shapes, _ = ds.scene(i)
-        images.append(torch.from_numpy(ds.render(shapes, i)).permute(2, 0, 1).contiguous())
-        labels.append(torch.from_numpy(patch_labels(ds.label_map(shapes), patch, num_classes)))
-    inputs = model.data_preprocessor(dict(inputs=images, data_samples=None), False)['inputs']
-    labels = torch.stack(labels)
-    split = (inputs[:num_train], labels[:num_train]), (inputs[num_train:], labels[num_train:])
-    return split, ds.dense_classes()
 
 
 # ------------------------------------------------------------------------------ one seed
@@ -154,6 +132,9 @@ def run_seed(seed: int, args, work: str, start: float, probe) -> tuple:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.recipe == 'siglip2':  # SigLIP vs SigLIP + LocCa vs SigLIP 2 (its own module)
+        from locca_mm.cli import demo_siglip2
+        return demo_siglip2.main(args)
     import torch
 
     from locca_mm.datasets import SyntheticShapes

@@ -53,7 +53,12 @@ PRESETS = {
 def parse_args(argv=None):
     """The demo's options (``tools/demo.py --help``); the preset fills what is not given."""
     parser = argparse.ArgumentParser(description='LocCa vs Cap on SyntheticShapes (CPU)')
-    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--recipe', choices=['locca', 'siglip2'], default='locca',
+                        help='locca: LocCa vs Cap (the default); siglip2: SigLIP alone vs '
+                        'SigLIP + LocCa vs SigLIP 2\'s full recipe (locca_mm.cli.demo_siglip2)')
+    parser.add_argument('--work-dir', default=None,
+                        help='default: work_dirs/demo (work_dirs/demo_siglip2 for --recipe '
+                        'siglip2)')
     parser.add_argument('--seeds', type=int, default=1, help='independent runs')
     parser.add_argument('--seed', type=int, default=0, help='the first run\'s seed')
     parser.add_argument('--captions', choices=['alt', 'descriptive'], default='alt',
@@ -83,6 +88,8 @@ def parse_args(argv=None):
                         help='processes per seed: 2 trains LocCa and Cap side by side, each '
                         'with half of the cores; 1 one after the other')
     args = parser.parse_args(argv)
+    if args.work_dir is None:
+        args.work_dir = 'work_dirs/demo' if args.recipe == 'locca' else 'work_dirs/demo_siglip2'
     preset = PRESETS[args.preset]
     for key in ('pretrain_iters', 'rec_iters', 'probe_images'):
         if getattr(args, key) is None:
@@ -128,7 +135,8 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
     # (pretraining validates as its config says: own ARef and CIDEr every 200 steps)
     if args.quick:
         cfg.train_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
-        cfg.test_dataloader.dataset.num_samples = 16
+        if cfg.get('test_dataloader'):
+            cfg.test_dataloader.dataset.num_samples = 16
         for d in val_sets:
             d.num_samples = min(d.num_samples, 16)
         if iters and not rec:
@@ -138,3 +146,26 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
         cfg[k] = v
     apply_encoder_from(cfg)
     return cfg
+
+
+# ------------------------------------------------------------------------------ probe
+def probe_data(model, num_train: int, num_test: int, img_size: int = 64):
+    """(images, patch labels) of two disjoint SyntheticShapes image sets for the probe,
+    preprocessed by ``model``'s data preprocessor."""
+    import torch
+
+    from locca_mm.datasets import SyntheticShapes
+    from locca_mm.evaluation import patch_labels
+    ds = SyntheticShapes(num_samples=num_train + num_test, seed=PROBE_SEED, img_size=img_size)
+    patch = model.backbone.patch_size[0] if isinstance(model.backbone.patch_size, tuple) \
+        else model.backbone.patch_size
+    num_classes = len(ds.dense_classes())
+    images, labels = [], []
+    for i in range(num_train + num_test):
+        shapes, _ = ds.scene(i)
+        images.append(torch.from_numpy(ds.render(shapes, i)).permute(2, 0, 1).contiguous())
+        labels.append(torch.from_numpy(patch_labels(ds.label_map(shapes), patch, num_classes)))
+    inputs = model.data_preprocessor(dict(inputs=images, data_samples=None), False)['inputs']
+    labels = torch.stack(labels)
+    split = (inputs[:num_train], labels[:num_train]), (inputs[num_train:], labels[num_train:])
+    return split, ds.dense_classes()

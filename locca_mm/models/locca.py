@@ -78,7 +78,10 @@ class LocCa(BaseModel):
             arguments; the token pad id comes from the tokenizer.
         test_cfg (dict, optional): ``task`` (default ``'cap'``), ``num_beams``
             (1), ``max_new_tokens`` (an int, a dict per task, or None: from the
-            tokenizer's max lengths), ``length_penalty``; for ``'detect_seq'``
+            tokenizer's max lengths), ``length_penalty``; ``class_scores``: how
+            ``'class_scores'`` scores candidates, ``'towers'`` (image and text
+            embeddings: SigLIP / CLIP zero-shot; the default with a text tower) or
+            ``'decoder'`` (caption likelihood); for ``'detect_seq'``
             also ``max_boxes`` (25) and ``classes`` (the allowed texts, e.g.
             the category names; None: free text); for 'cap', 'ref', 'gcap' and
             'vqa' the :class:`~locca_mm.models.decoding.GenerationControls`:
@@ -119,7 +122,8 @@ class LocCa(BaseModel):
         if contrastive_head is not None:
             self.contrastive_head = MODELS.build(
                 contrastive_head, default_args=dict(tokenizer=self.tokenizer, embed_dims=width))
-            if self.head is not None and not self.head.decoder.has_text_embedding:
+            if self.head is not None and self.contrastive_head.text_encoder is None and \
+                    not self.head.decoder.has_text_embedding:
                 raise ValueError('CoCa: the captioning decoder needs with_text_cls=True (and '
                                  'unimodal layers) to give the contrastive text embedding')
         self.test_cfg = dict(task='cap', num_beams=1, max_new_tokens=None, length_penalty=0.0)
@@ -158,7 +162,8 @@ class LocCa(BaseModel):
         text_features = None
         if self.head is not None:
             memory = self.head.project_memory(visual)
-            if self.contrastive_head is not None:  # CoCa: the decoder's text embedding
+            if self.contrastive_head is not None and self.contrastive_head.text_encoder is None:
+                # CoCa: the decoder's text embedding
                 head_losses, text_features = self.head.loss_and_text_embedding(memory,
                                                                                task_batches)
             else:
@@ -197,8 +202,9 @@ class LocCa(BaseModel):
         groups: Dict[str, List[int]] = {}
         for i, ds in enumerate(data_samples):
             groups.setdefault(ds.get('task') or cfg['task'], []).append(i)
-        if self.head is None and set(groups) != {'features'}:
-            raise NotImplementedError('a contrastive-only model has no decoder to predict with')
+        if self.head is None and not set(groups) <= {'features', 'class_scores'}:
+            raise NotImplementedError('a contrastive-only model has no decoder to predict with '
+                                      "(it scores 'features' and 'class_scores' only)")
         unique, rows = _same_images(data_samples)
         if len(unique) < len(data_samples):
             inputs = inputs[torch.tensor(unique, device=inputs.device)]
@@ -243,6 +249,8 @@ class LocCa(BaseModel):
                 ds.pred_features = pooled[r]
                 ds.task = task
             return data_samples
+        if task == 'class_scores' and self._class_scores_by_towers():
+            return self._tower_class_scores(visual, data_samples, rows)
         if memory is None:
             raise NotImplementedError(f'"{task}" scores texts with the decoder: this model '
                                       'has none')
@@ -267,6 +275,44 @@ class LocCa(BaseModel):
                 ds.caption_nll = float(-logp[mine].sum())
                 ds.caption_tokens = int(count[mine].sum())
             ds.task = task
+        return data_samples
+
+    def _class_scores_by_towers(self) -> bool:
+        """Whether ``'class_scores'`` uses the two towers (SigLIP / CLIP zero-shot) rather
+        than the decoder's likelihood: ``test_cfg['class_scores']`` = ``'towers'`` or
+        ``'decoder'``; by default the towers when the model has a text tower."""
+        has_towers = self.contrastive_head is not None and \
+            self.contrastive_head.text_encoder is not None
+        how = self.test_cfg.get('class_scores', 'towers' if has_towers else 'decoder')
+        if how not in ('towers', 'decoder'):
+            raise ValueError(f"test_cfg['class_scores'] must be 'towers' or 'decoder', got "
+                             f'{how!r}')
+        if how == 'towers' and not has_towers:
+            raise ValueError("test_cfg['class_scores']='towers' needs a contrastive_head "
+                             'with a text_encoder')
+        return how == 'towers'
+
+    def _tower_class_scores(self, visual: Tensor, data_samples: List,
+                            rows: List[int]) -> List:
+        """Zero-shot class scores of the two towers: the pair logit of each image's embedding
+        and each of its ``candidates`` as a caption (written as the training captions are)."""
+        head = self.contrastive_head
+        image = head.image_embedding(visual)
+        texts: Dict[tuple, Tensor] = {}  # each distinct candidate list is encoded once
+        for ds, r in zip(data_samples, rows):
+            given = tuple(ds.get('candidates') or ())
+            if not given:
+                raise ValueError('a "class_scores" sample needs data_sample.candidates '
+                                 f'({ds.metainfo.get("source", "a sample")})')
+            if given not in texts:
+                seqs = [self.tokenizer.build('cap', text=t) for t in given]
+                batch = TaskBatch.from_sequences(seqs, list(range(len(seqs))), len(seqs),
+                                                 head.text_encoder.pad_id, visual.device)
+                texts[given] = head.text_embedding(captions=batch)
+            scores = head.logits(image[r:r + 1], texts[given])[0]
+            ds.pred_class_scores = scores.float()
+            ds.pred_label = int(scores.argmax())
+            ds.task = 'class_scores'
         return data_samples
 
     def _task_cfg(self, task: str) -> dict:

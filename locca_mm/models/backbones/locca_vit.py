@@ -310,11 +310,23 @@ class LocCaViT(BaseModule):
             return self.pos_embed_table
         return sincos_2d(*grid, self.embed_dims).to(self.pos_embed_table)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
-        """x: [B, C, H, W] -> outputs of ``out_indices`` ([B, N, D] or [B, D, h, w])."""
+    def forward(self, x: Tensor, token_mask: Optional[Tensor] = None,
+                mask_token: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+        """x: [B, C, H, W] -> outputs of ``out_indices`` ([B, N, D] or [B, D, h, w]).
+
+        ``token_mask`` (bool [B, N], optional) with ``mask_token`` ([D]): the
+        embedded patches where the mask is True are replaced by ``mask_token``
+        before the position table is added (masked image modelling, as iBOT and
+        SigLIP 2's masked prediction do).
+        """
         x = self.patch_embed.proj(x)
         grid = x.shape[-2:]
         x = x.flatten(2).transpose(1, 2)  # [B, N, D]
+        if token_mask is not None:
+            if mask_token is None or token_mask.shape != x.shape[:2]:
+                raise ValueError(f'token_mask must be bool [B, N] = {tuple(x.shape[:2])} with '
+                                 f'a mask_token, got {tuple(token_mask.shape)}')
+            x = torch.where(token_mask[..., None], mask_token.to(x.dtype), x)
         x = x + self.position_table(grid).to(x.dtype)
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)

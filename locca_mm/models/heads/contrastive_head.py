@@ -95,8 +95,16 @@ class ContrastiveHead(BaseModule):
             if self.text_encoder is None or captions is None:
                 raise ValueError('no text features: give the CoCa decoder text embedding or '
                                  'configure a text_encoder and pass the caption rows')
-            text_features = self.text_encoder.text_embedding(captions.tokens)
+            text_features = self.text_encoder.text_embedding(
+                strip_prefix(captions, self.text_encoder.pad_id))
         return F.normalize(self.text_proj(text_features), dim=-1)
+
+    def logits(self, image: Tensor, text: Tensor) -> Tensor:
+        """The pair logits ``s * image @ text.T (+ b)`` [B_img, B_txt] the loss scores
+        (normalised embeddings in): zero-shot class scores."""
+        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        logits = scale * image @ text.t()
+        return logits if self.logit_bias is None else logits + self.logit_bias
 
     def loss(self, visual: Tensor, captions: Optional[TaskBatch] = None,
              text_features: Optional[Tensor] = None) -> Dict[str, Tensor]:
@@ -117,6 +125,18 @@ class ContrastiveHead(BaseModule):
         else:
             loss = siglip_loss(image, text_emb, scale, self.logit_bias)
         return dict(loss_con=self.loss_weight * loss, logit_scale=scale.detach())
+
+
+def strip_prefix(batch: TaskBatch, pad_id: int) -> Tensor:
+    """The rows' tokens without their task prefix (``prefix_len`` leading tokens), shifted
+    left and right-padded with ``pad_id``: a text tower reads the caption, not the
+    decoder's ``Cap:`` prompt (a no-op for configs whose caption prefix is empty)."""
+    tokens = batch.tokens
+    if tokens.numel() == 0:
+        return tokens
+    pos = torch.arange(tokens.shape[1], device=tokens.device)[None] + batch.prefix_len[:, None]
+    shifted = tokens.gather(1, pos.clamp(max=tokens.shape[1] - 1))
+    return shifted.masked_fill(pos >= tokens.shape[1], pad_id)
 
 
 def _build_text_encoder(cfg: dict, tokenizer) -> nn.Module:
