@@ -74,7 +74,7 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
     pipelines, loops) is the config's own. A ``Pretrained`` encoder ``init_cfg``
     is pointed at ``encoder_file`` (a tiny checkpoint written by the caller).
     """
-    if cfg.model.get('type', '').split('.')[-1] == 'LocCa':
+    if cfg.model.get('type', '').split('.')[-1] in ('LocCa', 'SigLIP2'):
         model = cfg.model.to_dict()
         init = model['backbone'].get('init_cfg')
         text_type = model['tokenizer'].get('text_tokenizer', {}).get('type', '')
@@ -114,6 +114,10 @@ def tiny_variant(cfg: Config, work_dir: str, encoder_file: str) -> Config:
         for key, cap in (('begin', 1), ('end', 2)):
             if key in s:
                 s[key] = min(s[key], cap)
+    for hook in cfg.get('custom_hooks') or []:
+        if hook.get('type') == 'SigLIP2StageHook' and hook.get('start_iter') is None:
+            # SigLIP 2's stage two from the second of the 2 iterations: both stages run.
+            hook['start_fraction'] = min(hook.get('start_fraction', 0.8), 0.5)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     if cfg.default_hooks.get('checkpoint'):
         cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=1)

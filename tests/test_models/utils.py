@@ -74,6 +74,14 @@ def shrink_model(cfg: dict, tokenizer: bool = True, **head_overrides) -> dict:
         if cfg['contrastive_head'].get('text_encoder'):
             cfg['contrastive_head']['text_encoder'].update(
                 embed_dims=32, num_layers=2, num_heads=2, max_len=max_len)
+            cfg['contrastive_head']['text_encoder'].pop('proj_dims', None)
+    if cfg.get('stage_two'):  # SigLIP 2's second stage: small heads and crops
+        stage = cfg['stage_two']
+        for key in ('head', 'patch_head'):
+            stage[key] = dict(stage.get(key) or {}, type='SelfDistillationHead',
+                              num_prototypes=64, hidden_dims=32, bottleneck_dims=16)
+        stage['views'] = dict(stage.get('views') or {}, type='MultiCropViews', global_size=IMG,
+                              local_size=16, num_local=2)
     return cfg
 
 

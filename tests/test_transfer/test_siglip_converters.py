@@ -316,3 +316,40 @@ def test_timm_tool_keeps_the_pool_and_checks_the_new_size(tmp_path):
     state = load_file(str(out))
     assert state['backbone.pos_embed'].shape == (1, 256, 768)
     assert state['neck.pool.query'].shape == (1, 1, 768)
+
+
+def test_hf_siglip_model_both_towers_into_siglip2_score_as_hf():
+    """A whole SiglipModel -> SigLIP2's towers (encoder, MAP pooler, SigLIPTextEncoder,
+    logit scale and bias): the same image and text embeddings and pair logits."""
+    from locca_mm.models.backbones.converters import hf_siglip_to_siglip2
+    from locca_mm.models.heads import ContrastiveHead
+    from locca_mm.registry import MODELS
+    ref, config = _hf_siglip_model(32)
+    state, overrides, notes = hf_siglip_to_siglip2(ref.state_dict(), config.to_dict())
+    backbone = LocCaViT(**overrides['backbone']).eval()
+    backbone.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith('backbone.')})
+    head_cfg = dict(overrides['contrastive_head'])
+    text_cfg = head_cfg.pop('text_encoder')
+    head_cfg.pop('type')
+    head = ContrastiveHead(embed_dims=32, **head_cfg).eval()
+    head.text_encoder = MODELS.build(text_cfg, default_args=dict(vocab_size=64 + 8, pad_id=1))
+    missing = head.load_state_dict({k[17:]: v for k, v in state.items()
+                                    if k.startswith('contrastive_head.')}, strict=True)
+    assert not missing.missing_keys
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 32, 32)
+    ids = torch.randint(2, 64, (3, 16))  # SigLIP texts: padded to max_len, read whole
+    with torch.no_grad():
+        out = ref(input_ids=ids, pixel_values=images)
+        image = head.image_embedding(backbone(images)[-1])
+        text = head.text_embedding(captions=None, text_features=head.text_encoder
+                                   .text_embedding(ids))
+        logits = head.logits(image, text)
+    assert _max_diff(image, out.image_embeds) < 1e-5
+    assert _max_diff(text, out.text_embeds) < 1e-5
+    assert _max_diff(logits, out.logits_per_image) < 1e-4
+    # The tokenizer's extra (location) rows keep their init; the vocabulary's rows load.
+    table = head.text_encoder.token_embed.weight
+    assert table.shape[0] == 72 and torch.equal(
+        table[:64], ref.text_model.embeddings.token_embedding.weight)
+    assert any('text tower' in n for n in notes)

@@ -21,6 +21,12 @@ LocCaViT's, at the checkpoint's size and, with ``--img-size``, at the new
 size against ``interpolate_pos_encoding=True``. OUT holds ``backbone.``-prefixed
 keys: load it with ``init_cfg=dict(type='Pretrained', checkpoint=OUT,
 prefix='backbone.')`` and the printed LocCaViT arguments.
+
+``--siglip2-towers`` converts a whole ``SiglipModel`` instead (both towers) into a
+``SigLIP2`` checkpoint (``backbone.``, ``contrastive_head.image_pool.``,
+``contrastive_head.text_encoder.``, ``contrastive_head.logit_scale`` / ``logit_bias``;
+OUT a ``.pth``) for a config's ``load_from``, and prints the model settings the towers
+need (configs/siglip2/siglip2-stage2_vit-b16-siglip2-init_256xb32-100k_webli.py has them).
 """
 import argparse
 import json
@@ -53,6 +59,8 @@ def parse_args(argv=None):
     parser.add_argument('--img-size', type=int, help='resample the position table to this size')
     parser.add_argument('--resample', choices=RESAMPLE_METHODS, default='bicubic',
                         help='how: bicubic (Hugging Face\'s and LocCaViT\'s, default) or timm\'s')
+    parser.add_argument('--siglip2-towers', action='store_true',
+                        help='a whole SiglipModel (both towers) -> a SigLIP2 checkpoint (.pth)')
     parser.add_argument('--check', action='store_true',
                         help='compare with transformers\' SiglipVisionModel')
     return parser.parse_args(argv)
@@ -132,6 +140,8 @@ def main(argv=None):
     """Convert SRC, optionally check it against transformers, write OUT."""
     args = parse_args(argv)
     state, config = load_source(args)
+    if args.siglip2_towers:
+        return write_towers(args, state, config)
     try:
         converted = hf_siglip_to_locca(state, config, keep_pool=args.keep_pool,
                                        num_heads=args.num_heads)
@@ -145,6 +155,23 @@ def main(argv=None):
     if args.img_size:
         converted = converted.at_img_size(args.img_size, args.resample)
     write_converted(converted, args.out, args.src)
+
+
+def write_towers(args, state, config) -> None:
+    """``--siglip2-towers``: both towers as a SigLIP2 checkpoint at OUT (a ``.pth``)."""
+    from locca_mm.models.backbones.converters import hf_siglip_to_siglip2
+    if not args.out.endswith('.pth'):
+        raise SetupError(f'--siglip2-towers writes a .pth checkpoint (for load_from), got '
+                         f'{args.out}')
+    try:
+        towers, overrides, notes = hf_siglip_to_siglip2(state, config)
+    except (KeyError, ValueError) as e:
+        raise SetupError(f'{args.src}: {e.args[0]}') from e
+    torch.save({'state_dict': towers, 'meta': dict(source=args.src)}, args.out)
+    for note in notes:
+        print(f'  {note}')
+    print(f'wrote {len(towers)} tensors to {args.out}; the model settings they need:')
+    print(json.dumps(overrides, indent=1))
 
 
 if __name__ == '__main__':

@@ -43,6 +43,12 @@ class ContrastiveHead(BaseModule):
             defaults to log(1/0.07) (softmax) or log(10) (sigmoid).
         init_logit_bias (float): initial bias of the sigmoid loss. Defaults to -10.
         max_logit_scale (float): clamp of the inverse temperature. Defaults to 100.
+        with_proj (bool): Linear projections of both embeddings into the joint space
+            (CLIP, CoCa). False: the pooled image and the text tower's output are the
+            embeddings (SigLIP: its MAP head and text head end in the joint space); they
+            must have one width. Defaults to True.
+        pool_act_cfg (dict, optional), pool_mlp_ratio (float): the MAP pooler's MLP
+            (None: the exact GELU; SigLIP's MAP head: the tanh GELU), ratio 4.
     """
 
     def __init__(self,
@@ -58,6 +64,9 @@ class ContrastiveHead(BaseModule):
                  init_logit_scale: Optional[float] = None,
                  init_logit_bias: float = -10.0,
                  max_logit_scale: float = 100.0,
+                 with_proj: bool = True,
+                 pool_act_cfg: Optional[dict] = None,
+                 pool_mlp_ratio: float = 4.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if loss_type not in ('softmax', 'sigmoid'):
@@ -72,14 +81,23 @@ class ContrastiveHead(BaseModule):
             text_dims = text_dims or self.text_encoder.embed_dims
         text_dims = text_dims or embed_dims
         proj_dims = proj_dims or embed_dims
-        self.image_pool = AttentionPool(embed_dims, num_heads, num_queries=1) \
+        self.image_pool = AttentionPool(embed_dims, num_heads, num_queries=1,
+                                        mlp_ratio=pool_mlp_ratio, act_cfg=pool_act_cfg) \
             if pool == 'map' else None
-        self.image_proj = nn.Linear(embed_dims, proj_dims, bias=False)
-        self.text_proj = nn.Linear(text_dims, proj_dims, bias=False)
+        if with_proj:
+            self.image_proj = nn.Linear(embed_dims, proj_dims, bias=False)
+            self.text_proj = nn.Linear(text_dims, proj_dims, bias=False)
+        elif text_dims != embed_dims:
+            raise ValueError(f'with_proj=False needs one width: image {embed_dims}, text '
+                             f'{text_dims}')
+        else:
+            self.image_proj, self.text_proj = nn.Identity(), nn.Identity()
         if init_logit_scale is None:
             init_logit_scale = math.log(1 / 0.07) if loss_type == 'softmax' else math.log(10.0)
-        self.logit_scale = nn.Parameter(torch.tensor(float(init_logit_scale)))
-        self.logit_bias = nn.Parameter(torch.tensor(float(init_logit_bias))) \
+        # One-element vectors, not 0-d scalars: FSDP2 shards no 0-d parameter. Checkpoints
+        # with 0-d ones load (_load_from_state_dict).
+        self.logit_scale = nn.Parameter(torch.tensor([float(init_logit_scale)]))
+        self.logit_bias = nn.Parameter(torch.tensor([float(init_logit_bias)])) \
             if loss_type == 'sigmoid' else None
 
     def image_embedding(self, visual: Tensor) -> Tensor:
@@ -124,7 +142,15 @@ class ContrastiveHead(BaseModule):
             loss = clip_loss(image, text_emb, scale)
         else:
             loss = siglip_loss(image, text_emb, scale, self.logit_bias)
-        return dict(loss_con=self.loss_weight * loss, logit_scale=scale.detach())
+        return dict(loss_con=self.loss_weight * loss, logit_scale=scale.detach().reshape(()))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Checkpoints that hold ``logit_scale`` / ``logit_bias`` as 0-d scalars load."""
+        for name in ('logit_scale', 'logit_bias'):
+            value = state_dict.get(prefix + name)
+            if value is not None and value.dim() == 0:
+                state_dict[prefix + name] = value.reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 def strip_prefix(batch: TaskBatch, pad_id: int) -> Tensor:

@@ -35,7 +35,7 @@ from .common import (
     resample_pos_embed,
     save_converted,
 )
-from .from_hf import HF_ACTIVATIONS, hf_siglip_to_locca, hf_vision_config
+from .from_hf import HF_ACTIVATIONS, hf_siglip_to_locca, hf_siglip_to_siglip2, hf_vision_config
 from .from_timm import NAFLEX_ERROR, timm_to_locca
 from .to_hf import HFExport, locca_to_hf
 from .to_timm import TimmExport, locca_to_timm
@@ -43,6 +43,6 @@ from .to_timm import TimmExport, locca_to_timm
 __all__ = [
     'Converted', 'FLAX_GELU', 'big_vision_to_locca', 'timm_to_locca', 'resample_pos_embed',
     'big_vision_vit_forward', 'build_encoder', 'build_pool', 'save_converted', 'TimmExport',
-    'locca_to_timm', 'hf_siglip_to_locca', 'hf_vision_config', 'HF_ACTIVATIONS', 'HFExport',
-    'locca_to_hf', 'NAFLEX_ERROR', 'POOL_PREFIX', 'RESAMPLE_METHODS'
+    'locca_to_timm', 'hf_siglip_to_locca', 'hf_siglip_to_siglip2', 'hf_vision_config',
+    'HF_ACTIVATIONS', 'HFExport', 'locca_to_hf', 'NAFLEX_ERROR', 'POOL_PREFIX', 'RESAMPLE_METHODS'
 ]

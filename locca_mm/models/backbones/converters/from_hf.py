@@ -39,7 +39,8 @@ from .common import Converted, encoder_args
 from .from_timm import NAFLEX_ERROR
 from .to_timm import _mlp_ratio
 
-__all__ = ['hf_siglip_to_locca', 'hf_vision_config', 'load_hf_checkpoint', 'HF_ACTIVATIONS']
+__all__ = ['hf_siglip_to_locca', 'hf_siglip_to_siglip2', 'hf_vision_config', 'load_hf_checkpoint',
+           'HF_ACTIVATIONS']
 
 #: Hugging Face ``hidden_act`` -> LocCaViT ``act_cfg`` (None: the exact GELU).
 HF_ACTIVATIONS = {'gelu': None, 'gelu_pytorch_tanh': dict(type='GELU', approximate='tanh')}
@@ -258,3 +259,72 @@ def hf_siglip_to_locca(state: Mapping[str, Tensor], config: Optional[Mapping] = 
     if heads is None:
         notes.append('attention heads unknown (no config): give num_heads')
     return Converted(out, backbone, notes, pool, neck)
+
+
+def _pop_text(t: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Pop a ``SiglipTextModel``'s tensors (under ``text_model.``, root removed) in
+    :class:`~locca_mm.models.text.SigLIPTextEncoder` names."""
+    out = {'token_embed.weight': t.pop('embeddings.token_embedding.weight'),
+           'pos_embed': t.pop('embeddings.position_embedding.weight')[None]}
+    for i in sorted({int(m.group(1)) for k in t if (m := _LAYER.match(k))}):
+        out.update(_pop_layer(t, i))
+    for p in ('weight', 'bias'):
+        out[f'norm.{p}'] = t.pop(f'final_layer_norm.{p}')
+        out[f'head.{p}'] = t.pop(f'head.{p}')
+    return out
+
+
+def hf_siglip_to_siglip2(state: Mapping[str, Tensor], config: Optional[Mapping] = None
+                         ) -> Tuple[Dict[str, Tensor], dict, List[str]]:
+    """A Hugging Face ``SiglipModel`` (both towers; SigLIP or fixed-resolution SigLIP 2) as a
+    :class:`~locca_mm.models.SigLIP2` state: ``backbone.*`` (the image encoder),
+    ``contrastive_head.image_pool.*`` (its MAP head), ``contrastive_head.text_encoder.*`` (a
+    :class:`SigLIPTextEncoder`), ``contrastive_head.logit_scale`` / ``logit_bias``.
+
+    Returns:
+        (state dict, model overrides for the config: ``backbone`` arguments and the
+        ``contrastive_head`` with ``with_proj=False`` and the text tower's shape, notes).
+
+    Raises:
+        KeyError: no text tower or leftover text parameters (named); the vision tower's
+            errors as :func:`hf_siglip_to_locca`.
+    """
+    vision = hf_siglip_to_locca({k: v for k, v in state.items()
+                                 if not k.startswith('text_model.')}, config, keep_pool=True)
+    root = 'text_model.'
+    t = {k[len(root):]: v.detach().float().clone() for k, v in state.items()
+         if k.startswith(root)}
+    if 'embeddings.token_embedding.weight' not in t:
+        raise KeyError('not a SiglipModel: no text_model.embeddings.token_embedding.weight')
+    text = _pop_text(t)
+    if t:
+        raise KeyError('text tower parameters without a counterpart: '
+                       f'{sorted(root + k for k in t)}')
+    text_cfg = dict((config or {}).get('text_config') or {})
+    dims = text['token_embed.weight'].shape[1]
+    layers = len({k.split('.')[1] for k in text if k.startswith('blocks.')})
+    heads = text_cfg.get('num_attention_heads') or vision.backbone.get('arch', {}).get(
+        'num_heads')
+    act = HF_ACTIVATIONS.get(text_cfg.get('hidden_act', 'gelu_pytorch_tanh'), 'unknown')
+    if act == 'unknown':
+        raise ValueError(f'text hidden_act {text_cfg.get("hidden_act")!r}: SigLIPTextEncoder '
+                         f'runs {sorted(HF_ACTIVATIONS)}')
+    encoder = dict(type='SigLIPTextEncoder', embed_dims=dims, num_layers=layers,
+                   num_heads=heads, max_len=text['pos_embed'].shape[1],
+                   mlp_ratio=text['blocks.0.mlp.fc1.weight'].shape[0] / dims,
+                   proj_dims=text['head.weight'].shape[0], act_cfg=act,
+                   norm_eps=text_cfg.get('layer_norm_eps', 1e-6))
+    out = {f'backbone.{k}': v for k, v in vision.state_dict.items()}
+    out.update({f'contrastive_head.image_pool.{k}': v for k, v in vision.pool.items()})
+    out.update({f'contrastive_head.text_encoder.{k}': v for k, v in text.items()})
+    for name in ('logit_scale', 'logit_bias'):
+        if name not in state:
+            raise KeyError(f'not a SiglipModel: no {name}')
+        out[f'contrastive_head.{name}'] = state[name].detach().float().reshape(1)
+    head = dict(type='ContrastiveHead', loss_type='sigmoid', pool='map', with_proj=False,
+                num_heads=vision.neck.get('num_heads', heads), text_encoder=encoder,
+                pool_act_cfg=vision.neck.get('act_cfg'),
+                pool_mlp_ratio=vision.neck.get('mlp_ratio', 4.0))
+    notes = vision.notes + [f'text tower: {layers} layers, width {dims}, '
+                            f'{encoder["max_len"]} tokens']
+    return out, dict(backbone=vision.backbone, contrastive_head=head), notes
