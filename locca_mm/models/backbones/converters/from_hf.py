@@ -274,6 +274,24 @@ def _pop_text(t: Dict[str, Tensor]) -> Dict[str, Tensor]:
     return out
 
 
+def _text_encoder_cfg(text: Mapping[str, Tensor], text_cfg: dict, heads: Optional[int]
+                      ) -> dict:
+    """The :class:`SigLIPTextEncoder` config of converted text-tower tensors (the heads,
+    activation and eps from the ``text_config``; the image tower's heads without one)."""
+    dims = text['token_embed.weight'].shape[1]
+    act = HF_ACTIVATIONS.get(text_cfg.get('hidden_act', 'gelu_pytorch_tanh'), 'unknown')
+    if act == 'unknown':
+        raise ValueError(f'text hidden_act {text_cfg.get("hidden_act")!r}: SigLIPTextEncoder '
+                         f'runs {sorted(HF_ACTIVATIONS)}')
+    return dict(type='SigLIPTextEncoder', embed_dims=dims,
+                num_layers=len({k.split('.')[1] for k in text if k.startswith('blocks.')}),
+                num_heads=text_cfg.get('num_attention_heads') or heads,
+                max_len=text['pos_embed'].shape[1],
+                mlp_ratio=text['blocks.0.mlp.fc1.weight'].shape[0] / dims,
+                proj_dims=text['head.weight'].shape[0], act_cfg=act,
+                norm_eps=text_cfg.get('layer_norm_eps', 1e-6))
+
+
 def hf_siglip_to_siglip2(state: Mapping[str, Tensor], config: Optional[Mapping] = None
                          ) -> Tuple[Dict[str, Tensor], dict, List[str]]:
     """A Hugging Face ``SiglipModel`` (both towers; SigLIP or fixed-resolution SigLIP 2) as a
@@ -300,20 +318,8 @@ def hf_siglip_to_siglip2(state: Mapping[str, Tensor], config: Optional[Mapping] 
     if t:
         raise KeyError('text tower parameters without a counterpart: '
                        f'{sorted(root + k for k in t)}')
-    text_cfg = dict((config or {}).get('text_config') or {})
-    dims = text['token_embed.weight'].shape[1]
-    layers = len({k.split('.')[1] for k in text if k.startswith('blocks.')})
-    heads = text_cfg.get('num_attention_heads') or vision.backbone.get('arch', {}).get(
-        'num_heads')
-    act = HF_ACTIVATIONS.get(text_cfg.get('hidden_act', 'gelu_pytorch_tanh'), 'unknown')
-    if act == 'unknown':
-        raise ValueError(f'text hidden_act {text_cfg.get("hidden_act")!r}: SigLIPTextEncoder '
-                         f'runs {sorted(HF_ACTIVATIONS)}')
-    encoder = dict(type='SigLIPTextEncoder', embed_dims=dims, num_layers=layers,
-                   num_heads=heads, max_len=text['pos_embed'].shape[1],
-                   mlp_ratio=text['blocks.0.mlp.fc1.weight'].shape[0] / dims,
-                   proj_dims=text['head.weight'].shape[0], act_cfg=act,
-                   norm_eps=text_cfg.get('layer_norm_eps', 1e-6))
+    heads = vision.backbone.get('arch', {}).get('num_heads')
+    encoder = _text_encoder_cfg(text, dict((config or {}).get('text_config') or {}), heads)
     out = {f'backbone.{k}': v for k, v in vision.state_dict.items()}
     out.update({f'contrastive_head.image_pool.{k}': v for k, v in vision.pool.items()})
     out.update({f'contrastive_head.text_encoder.{k}': v for k, v in text.items()})
@@ -325,6 +331,6 @@ def hf_siglip_to_siglip2(state: Mapping[str, Tensor], config: Optional[Mapping] 
                 num_heads=vision.neck.get('num_heads', heads), text_encoder=encoder,
                 pool_act_cfg=vision.neck.get('act_cfg'),
                 pool_mlp_ratio=vision.neck.get('mlp_ratio', 4.0))
-    notes = vision.notes + [f'text tower: {layers} layers, width {dims}, '
-                            f'{encoder["max_len"]} tokens']
+    notes = vision.notes + [f'text tower: {encoder["num_layers"]} layers, width '
+                            f'{encoder["embed_dims"]}, {encoder["max_len"]} tokens']
     return out, dict(backbone=vision.backbone, contrastive_head=head), notes
