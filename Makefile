@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export VENV PYTHON
 
-.PHONY: install test test-fast demo demo-full eval-suite lint bench clean-venv help
+.PHONY: install test test-fast demo demo-full demo-siglip2 eval-suite lint bench clean-venv help
 
 help:
 	@echo "make install  create $(VENV) with the pinned stack (first time 11-25 min on 2 cores: mmcv is built from source)"
@@ -12,6 +12,7 @@ help:
 	@echo "make test-fast  install + the suite without the tests marked slow (> 10 s each)"
 	@echo "make demo     install + LocCa vs Cap on the embedded SyntheticShapes data (CPU, one seed, 10-12 min)"
 	@echo "make demo-full  the same over 3 seeds, mean and spread (CPU, ~30 min)"
+	@echo "make demo-siglip2  SigLIP vs SigLIP + LocCa vs SigLIP 2's full recipe on the embedded data, 3 seeds (CPU, ~50 min)"
 	@echo "make eval-suite  after make demo: its LocCa and Cap encoders through every embedded protocol, one table (CPU, ~8 min)"
 	@echo "make lint     ruff"
 	@echo "make bench    install + tools/benchmarks/benchmark.py (speed and memory, JSON)"
@@ -32,6 +33,9 @@ demo: install
 
 demo-full: install
 	"$(PY)" tools/demo.py --work-dir work_dirs/demo-full --seeds 3
+
+demo-siglip2: install
+	"$(PY)" tools/demo.py --recipe siglip2 --work-dir work_dirs/demo_siglip2 --seeds 3
 
 DEMO_SEED0 := work_dirs/demo/seed_0
 eval-suite: install

@@ -120,3 +120,36 @@ def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
     assert "type='AutocastOptimWrapper'" in cfg and "dtype='bfloat16'" in cfg
     rec = (tmp_path / 'seed_0' / 'locca' / 'rec-plain' / 'rec_tiny_shapes.py').read_text()
     assert 'frozen_stages=6' in rec  # the whole 6-block encoder
+
+
+@pytest.mark.slow
+def test_quick_siglip2_recipe_demo_compares_three_models(tmp_path):
+    """--recipe siglip2: SigLIP alone, SigLIP + LocCa (the full recipe's run resumed at the
+    switch with the switch off) and the full recipe, measured alike (shortened)."""
+    proc = run_tool(['demo.py', '--recipe', 'siglip2', '--quick', '--seeds', '1',
+                     '--work-dir', str(tmp_path)], timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    assert summary['recipe'] == 'siglip2' and summary['seeds'] == [0]
+    assert summary['steps'] == {'pretrain': 10, 'rec': {'plain': 10, 'aided': 10}}
+    result = json.loads((tmp_path / 'seed_0' / 'results.json').read_text())
+    models = result['models']
+    assert set(models) == {'siglip', 'siglip_locca', 'siglip2'}
+    # Only the full recipe trained the stage-two losses; all three ran 10 steps.
+    assert 'loss_distill' in models['siglip2']['final_losses']
+    assert 'loss_distill' not in models['siglip_locca']['final_losses']
+    assert 'loss_cap' in models['siglip_locca']['final_losses']
+    assert set(models['siglip']['final_losses']) == {'loss', 'loss_con'}
+    assert all(m['pretrain_iters'] == 10 for m in models.values())
+    assert models['siglip_locca']['checkpoint'] != models['siglip2']['checkpoint']
+    measures = summary['measures']
+    # Every model: REC, the dense probe, zero-shot by the towers; the decoder's measures
+    # only for the two with a decoder. The table's means are the per-seed values.
+    for key in ('REC Acc@0.5, plain decoder', 'REC Acc@0.5, aided decoder', 'dense probe mIoU',
+                'zero-shot accuracy (towers)', '10-shot linear probe'):
+        assert set(measures[key]) == {'siglip', 'siglip_locca', 'siglip2'}, key
+    for key in ('own ARef Acc@0.5', 'caption CIDEr'):
+        assert set(measures[key]) == {'siglip_locca', 'siglip2'}, key
+    plain = measures['REC Acc@0.5, plain decoder']['siglip2']
+    assert plain['mean'] == pytest.approx(models['siglip2']['rec']['plain']['acc'], abs=0.01)
+    assert 'SigLIP + LocCa' in proc.stdout and 'zero-shot accuracy (towers)' in proc.stdout

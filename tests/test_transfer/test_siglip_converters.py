@@ -353,3 +353,45 @@ def test_hf_siglip_model_both_towers_into_siglip2_score_as_hf():
     assert table.shape[0] == 72 and torch.equal(
         table[:64], ref.text_model.embeddings.token_embedding.weight)
     assert any('text tower' in n for n in notes)
+
+
+def test_siglip2_towers_through_the_tool_load_into_a_siglip2_model(tmp_path):
+    """hf_siglip.py --siglip2-towers: a .pth whose towers load into a SigLIP2 model built with
+    the printed settings (every tower key present; the decoder stays the model's own), and
+    the model's image embedding is Hugging Face's."""
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+
+    from locca_mm.registry import MODELS
+    from locca_mm.utils import register_all_modules
+    from tests.conftest import ROOT
+    register_all_modules()
+    model, _ = _hf_siglip_model(32)
+    model.save_pretrained(tmp_path / 'siglip2')
+    out = tmp_path / 'towers.pth'
+    proc = run_tool(['model_converters/hf_siglip.py', str(tmp_path / 'siglip2'), str(out),
+                     '--siglip2-towers'])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = proc.stdout[proc.stdout.index('{'):]
+    overrides = json.loads(printed)
+    assert overrides['contrastive_head']['text_encoder']['type'] == 'SigLIPTextEncoder'
+    cfg = Config.fromfile(f'{ROOT}/configs/siglip2/siglip-locca_vit-tiny_1xb48-900it_shapes.py')
+    siglip2 = MODELS.build(dict(cfg.model.to_dict(),
+                                backbone=dict(cfg.model.backbone.to_dict(),
+                                              **overrides['backbone']),
+                                contrastive_head=overrides['contrastive_head'],
+                                head=dict(cfg.model.head.to_dict(), decoder=dict(
+                                    cfg.model.head.decoder.to_dict(), embed_dims=32,
+                                    num_heads=2)))).eval()
+    ckpt = torch.load(out, weights_only=True)
+    towers = ckpt['state_dict']
+    assert not [k for k in towers if k not in siglip2.state_dict()]
+    load_checkpoint(siglip2, str(out), map_location='cpu', logger='silent')
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        ours = siglip2.contrastive_head.image_embedding(siglip2.extract_feat(x))
+        ref = model.get_image_features(pixel_values=x)
+    assert _max_diff(ours, torch.nn.functional.normalize(ref, dim=-1)) < 1e-5
+    err = tool_error(run_tool(['model_converters/hf_siglip.py', str(tmp_path / 'siglip2'),
+                               str(tmp_path / 'towers.safetensors'), '--siglip2-towers']))
+    assert '.pth' in err
