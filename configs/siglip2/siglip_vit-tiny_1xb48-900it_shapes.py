@@ -10,3 +10,4 @@ val_evaluator = _base_.pretrain_eval_metrics[:2]
 test_dataloader = None
 test_evaluator = None
 test_cfg = None
+default_hooks = dict(checkpoint=dict(save_best=None))  # no own ARef to keep the best of
