@@ -46,6 +46,22 @@ def _stage_hook(cfg) -> dict:
     raise KeyError('the full-recipe config has no SigLIP2StageHook')
 
 
+def config_of(name: str) -> str:
+    """The config a model trains with (the SigLIP + LocCa branch: the full recipe's)."""
+    return CONFIGS['siglip' if name == 'siglip' else 'siglip2']
+
+
+def pretrain_config(name: str, seed: int, args, work: str):
+    """The pretraining config of one model for one seed, and (models with a stage-two hook)
+    the iteration where its stage two starts, as the hook computes it (else None)."""
+    from locca_mm.registry import HOOKS
+    cfg = stage_config(config_of(name), osp.join(work, name, 'pretrain'), seed, args,
+                       10 if args.quick else args.pretrain_iters, args.pretrain_options)
+    if name == 'siglip':
+        return cfg, None
+    return cfg, HOOKS.build(dict(_stage_hook(cfg))).switch_at(cfg.train_cfg.max_iters)
+
+
 def pretrain(name: str, seed: int, args, work: str, start: float, threads: int) -> dict:
     """Pretrain one model (``siglip_locca`` resumes the full recipe's checkpoint at the switch,
     with the switch off). Returns its checkpoint, steps, validation curve and wall time."""
@@ -55,23 +71,17 @@ def pretrain(name: str, seed: int, args, work: str, start: float, threads: int) 
     register_all_modules()
     torch.set_num_threads(threads)
     t0 = time.time()
-    iters = 10 if args.quick else args.pretrain_iters
-    config = CONFIGS['siglip' if name == 'siglip' else 'siglip2']
-    cfg = stage_config(config, osp.join(work, name, 'pretrain'), seed, args, iters,
-                       args.pretrain_options)
-    if name != 'siglip':
-        hook = _stage_hook(cfg)
-        switch = int(round(hook.get('start_fraction', 0.8) * cfg.train_cfg.max_iters))
-        if name == 'siglip2':  # the checkpoint the SigLIP + LocCa branch resumes
-            cfg.default_hooks.checkpoint.update(interval=switch, max_keep_ckpts=2)
-        else:
-            hook['start_fraction'] = 1.0
-            cfg.resume = True
-            cfg.load_from = switch_checkpoint(work, switch)
+    cfg, switch = pretrain_config(name, seed, args, work)
+    if name == 'siglip2':  # the checkpoint the SigLIP + LocCa branch resumes
+        cfg.default_hooks.checkpoint.update(interval=switch, max_keep_ckpts=2)
+    elif name == 'siglip_locca':  # resumed there without the hook: stage two never starts
+        cfg.custom_hooks = [h for h in cfg.custom_hooks if h.get('type') != 'SigLIP2StageHook']
+        cfg.resume = True
+        cfg.load_from = switch_checkpoint(work, switch)
     interval = 5 if args.quick else 100
     runner, progress = train(cfg, f's{seed} pretrain {name}', start, interval)
     return dict(checkpoint=osp.join(cfg.work_dir, f'iter_{runner.iter}.pth'),
-                pretrain_iters=runner.iter, config=config,
+                pretrain_iters=runner.iter, config=config_of(name),
                 val_curve=[(it, {k: m[k] for k in VAL_KEYS if k in m})
                            for it, m in progress.curve],
                 final_losses=progress.history[-1] if progress.history else {},
@@ -151,9 +161,8 @@ def run_seed(seed: int, args, work: str, start: float, probe) -> dict:
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn')) as pool:
             futures = {n: pool.submit(pretrain_and_measure, n, *common)
                        for n in ('siglip2', 'siglip')}
-            iters = 10 if args.quick else args.pretrain_iters or 900
-            ckpt = switch_checkpoint(work, int(round(0.8 * iters)))
-            wait_for_file(ckpt, futures['siglip2'])
+            switch = pretrain_config('siglip2', seed, args, work)[1]
+            wait_for_file(switch_checkpoint(work, switch), futures['siglip2'])
             futures['siglip_locca'] = pool.submit(pretrain_and_measure, 'siglip_locca', *common)
             outs = {n: f.result() for n, f in futures.items()}
     return dict(seed=seed, models={n: outs[n] for n in MODELS},

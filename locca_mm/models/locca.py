@@ -12,6 +12,7 @@ from locca_mm.structures.tasks import SCORE_TASKS, TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
 
 from .decoding import GenerationControls
+from .layers import extend_table
 
 
 def decoder_sizes(backbone, decoder: dict) -> Dict[str, int]:
@@ -122,12 +123,19 @@ class LocCa(BaseModel):
         if contrastive_head is not None:
             self.contrastive_head = MODELS.build(
                 contrastive_head, default_args=dict(tokenizer=self.tokenizer, embed_dims=width))
-            if self.head is not None and self.contrastive_head.text_encoder is None and \
+            if self.head is not None and not self.has_text_tower and \
                     not self.head.decoder.has_text_embedding:
                 raise ValueError('CoCa: the captioning decoder needs with_text_cls=True (and '
                                  'unimodal layers) to give the contrastive text embedding')
         self.test_cfg = dict(task='cap', num_beams=1, max_new_tokens=None, length_penalty=0.0)
         self.test_cfg.update(test_cfg or {})
+
+    @property
+    def has_text_tower(self) -> bool:
+        """Whether the contrastive head has its own text tower (CLIP, SigLIP); CoCa's text
+        embedding comes from the decoder instead."""
+        return self.contrastive_head is not None and \
+            self.contrastive_head.text_encoder is not None
 
     def extract_feat(self, inputs: Tensor) -> Tensor:
         """inputs: [B, 3, H, W] -> visual tokens [B, N, D] (the encoder's last output).
@@ -162,7 +170,7 @@ class LocCa(BaseModel):
         text_features = None
         if self.head is not None:
             memory = self.head.project_memory(visual)
-            if self.contrastive_head is not None and self.contrastive_head.text_encoder is None:
+            if self.contrastive_head is not None and not self.has_text_tower:
                 # CoCa: the decoder's text embedding
                 head_losses, text_features = self.head.loss_and_text_embedding(memory,
                                                                                task_batches)
@@ -236,10 +244,10 @@ class LocCa(BaseModel):
             memory: the decoder's memory of those images (None without a decoder).
             data_samples: the samples; ``rows``: the image of each.
             task (str): ``'features'``: ``pred_features`` [D], the tokens' mean;
-                ``'class_scores'``: ``pred_class_scores`` [C], the summed
-                log-likelihood of each of the sample's ``candidates`` as its Cap
-                caption (:meth:`LocCaHead.score_texts`), and ``pred_label``, the
-                index of the most likely; ``'caption_nll'``: ``caption_nll``, minus
+                ``'class_scores'``: ``pred_class_scores`` [C], each ``candidates``
+                text as the image's caption scored by the towers' pair logit (with a
+                text tower) or its summed Cap log-likelihood (``test_cfg
+                ['class_scores']``), and ``pred_label``, the index of the highest; ``'caption_nll'``: ``caption_nll``, minus
                 the summed log-likelihood of the sample's ``gt_captions`` (every
                 reference), and ``caption_tokens``, the number of tokens scored.
         """
@@ -281,13 +289,11 @@ class LocCa(BaseModel):
         """Whether ``'class_scores'`` uses the two towers (SigLIP / CLIP zero-shot) rather
         than the decoder's likelihood: ``test_cfg['class_scores']`` = ``'towers'`` or
         ``'decoder'``; by default the towers when the model has a text tower."""
-        has_towers = self.contrastive_head is not None and \
-            self.contrastive_head.text_encoder is not None
-        how = self.test_cfg.get('class_scores', 'towers' if has_towers else 'decoder')
+        how = self.test_cfg.get('class_scores', 'towers' if self.has_text_tower else 'decoder')
         if how not in ('towers', 'decoder'):
             raise ValueError(f"test_cfg['class_scores'] must be 'towers' or 'decoder', got "
                              f'{how!r}')
-        if how == 'towers' and not has_towers:
+        if how == 'towers' and not self.has_text_tower:
             raise ValueError("test_cfg['class_scores']='towers' needs a contrastive_head "
                              'with a text_encoder')
         return how == 'towers'
@@ -333,24 +339,12 @@ class LocCa(BaseModel):
         key = f'{prefix}head.decoder.pos_embed'
         if self.head is not None and key in state_dict:
             given = state_dict[key].shape
-            state_dict[key] = extend_positions(state_dict[key], self.head.decoder.pos_embed)
+            state_dict[key] = extend_table(state_dict[key], self.head.decoder.pos_embed, dim=1)
             if state_dict[key].shape != given:
                 print_log(f'the checkpoint\'s decoder has {given[1]} positions, this model '
                           f'{state_dict[key].shape[1]}: the first {given[1]} are loaded, the '
                           'rest keep their initialisation', logger='current')
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-
-def extend_positions(table: Tensor, target: Tensor) -> Tensor:
-    """A position table ``[1, L, D]`` with ``L`` below ``target``'s length: ``target`` with
-    its first ``L`` rows replaced. Any other table is returned unchanged (a mismatch
-    still reports)."""
-    if table.dim() != 3 or table.shape[0] != 1 or table.shape[2] != target.shape[2] or \
-            table.shape[1] >= target.shape[1]:
-        return table
-    extended = target.detach().clone().to(table.dtype)
-    extended[:, :table.shape[1]] = table.to(extended.device)
-    return extended
 
 
 def _same_images(data_samples: List):

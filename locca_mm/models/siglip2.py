@@ -191,9 +191,8 @@ class SigLIP2(LocCa):
             t_patch = self.teacher['patch_head'](t_tokens)
             global_targets = teacher_targets(t_global, self.center, cfg['teacher_temp'])
             patch_targets = teacher_targets(t_patch, self.patch_center, cfg['teacher_temp'])
-        pool = self._student_parts()['pool']
         s_local = self.backbone(views.local_views)[-1]
-        s_global = self.distill_head(self._pool(pool, s_local))
+        s_global = self.distill_head(self._pool(self.contrastive_head.image_pool, s_local))
         loss_distill = distillation_loss(s_global.view(-1, b, s_global.shape[-1]),
                                          global_targets, cfg['student_temp'])
         n = t_tokens.shape[1]
@@ -209,9 +208,10 @@ class SigLIP2(LocCa):
                     loss_masked=cfg['masked_weight'] * scale * loss_masked)
 
     @staticmethod
-    def _pool(pool: nn.Module, tokens: Tensor) -> Tensor:
+    def _pool(pool: Optional[nn.Module], tokens: Tensor) -> Tensor:
         """The pooled image representation [B, D]: the MAP pooler's output (before the SigLIP
-        projection), or the tokens' mean for a GAP head."""
-        if isinstance(pool, nn.Identity):
+        projection), or the tokens' mean for a GAP head (no pooler: None, or the teacher's
+        ``nn.Identity`` stand-in)."""
+        if pool is None or isinstance(pool, nn.Identity):
             return tokens.mean(1)
         return pool(tokens)[:, 0]

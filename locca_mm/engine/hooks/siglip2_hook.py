@@ -57,9 +57,13 @@ class SigLIP2StageHook(Hook):
 
     def switch_iter(self, runner) -> int:
         """The first iteration (0-based) that trains with stage two."""
+        return self.switch_at(runner.max_iters)
+
+    def switch_at(self, max_iters: int) -> int:
+        """The first stage-two iteration (0-based) of a run of ``max_iters`` iterations."""
         if self.start_iter is not None:
             return self.start_iter
-        return int(round(self.start_fraction * runner.max_iters))
+        return int(round(self.start_fraction * max_iters))
 
     def momentum_at(self, runner) -> float:
         """The EMA momentum of the step just taken (``runner.iter`` is its 0-based index)."""

@@ -141,9 +141,10 @@ class ZeroShotMetric(TaskMetric):
     """Zero-shot accuracy by caption scoring (``'class_scores'`` samples).
 
     The model scored every class name (the sample's ``candidates``) as the
-    image's Cap caption, the summed log-likelihood of its tokens
-    (``pred_class_scores``, big_vision's CapPa ``scoring_classifier``); the
-    prediction is the most likely class. Reported: ``accuracy`` in percent
+    image's caption (``pred_class_scores``): the summed log-likelihood of its
+    Cap tokens (big_vision's CapPa ``scoring_classifier``), or, for a model with
+    a text tower (CLIP, SigLIP), the towers' pair logit; the prediction is the
+    highest-scoring class. Reported: ``accuracy`` in percent
     (``zeroshot/accuracy``).
 
     Args:

@@ -117,11 +117,14 @@ class ContrastiveHead(BaseModule):
                 strip_prefix(captions, self.text_encoder.pad_id))
         return F.normalize(self.text_proj(text_features), dim=-1)
 
+    def inverse_temperature(self) -> Tensor:
+        """``exp(logit_scale)`` clamped at ``max_logit_scale``: the ``s`` of the losses."""
+        return self.logit_scale.exp().clamp(max=self.max_logit_scale)
+
     def logits(self, image: Tensor, text: Tensor) -> Tensor:
         """The pair logits ``s * image @ text.T (+ b)`` [B_img, B_txt] the loss scores
         (normalised embeddings in): zero-shot class scores."""
-        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
-        logits = scale * image @ text.t()
+        logits = self.inverse_temperature() * image @ text.t()
         return logits if self.logit_bias is None else logits + self.logit_bias
 
     def loss(self, visual: Tensor, captions: Optional[TaskBatch] = None,
@@ -137,7 +140,7 @@ class ContrastiveHead(BaseModule):
             raise ValueError('contrastive learning needs one caption row per image')
         image = self.image_embedding(visual)
         text_emb = self.text_embedding(text_features, captions)
-        scale = self.logit_scale.exp().clamp(max=self.max_logit_scale)
+        scale = self.inverse_temperature()
         if self.loss_type == 'softmax':
             loss = clip_loss(image, text_emb, scale)
         else:

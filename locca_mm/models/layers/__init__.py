@@ -12,10 +12,10 @@ from .attention import (
                         split_heads,
 )
 from .multi_crop import MultiCropViews, Views
-from .pos_embed import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
+from .pos_embed import extend_table, grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
     'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'Mlp', 'attend',
     'build_act', 'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
-    'sincos_1d', 'sincos_2d', 'MultiCropViews', 'Views'
+    'sincos_1d', 'sincos_2d', 'extend_table', 'MultiCropViews', 'Views'
 ]

@@ -1,10 +1,11 @@
-"""Position embeddings: 2-D sin-cos tables and resampling of learned grids."""
+"""Position embeddings: 2-D sin-cos tables, resampling of learned grids, and extending a
+learned table by rows from a shorter checkpoint."""
 import math
 
 import torch
 from torch import Tensor
 
-__all__ = ['sincos_1d', 'sincos_2d', 'resize_pos_embed', 'grid_size_of']
+__all__ = ['sincos_1d', 'sincos_2d', 'resize_pos_embed', 'grid_size_of', 'extend_table']
 
 
 def sincos_1d(n: int, dim: int, temperature: float = 10_000.0) -> Tensor:
@@ -51,3 +52,20 @@ def resize_pos_embed(pos_embed: Tensor, src_shape, dst_shape, mode: str = 'bicub
     takes seconds to import and is not needed until a table is resampled."""
     from mmpretrain.models.utils import resize_pos_embed as resize
     return resize(pos_embed, src_shape, dst_shape, mode=mode, num_extra_tokens=num_extra_tokens)
+
+
+def extend_table(table: Tensor, target: Tensor, dim: int) -> Tensor:
+    """A checkpoint's ``table`` shorter than this model's ``target`` along ``dim`` (fewer
+    positions, a smaller vocabulary), every other size equal: ``target`` with its leading
+    rows along ``dim`` replaced by ``table`` (the others keep the model's initialisation).
+    Any other table is returned unchanged, so that a real mismatch still reports."""
+    if table.dim() != target.dim():
+        return table
+    dim %= table.dim()
+    others_differ = any(a != b for i, (a, b) in enumerate(zip(table.shape, target.shape))
+                        if i != dim)
+    if others_differ or table.shape[dim] >= target.shape[dim]:
+        return table
+    extended = target.detach().clone().to(table.dtype)
+    extended.narrow(dim, 0, table.shape[dim]).copy_(table)
+    return extended

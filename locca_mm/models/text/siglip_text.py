@@ -10,7 +10,7 @@ from torch import Tensor
 from locca_mm.registry import MODELS
 
 from ..backbones.encoder_block import EncoderBlock
-from ..layers import FLAX_GELU
+from ..layers import FLAX_GELU, extend_table
 
 
 @MODELS.register_module()
@@ -66,13 +66,8 @@ class SigLIPTextEncoder(BaseModule):
         tokenizer appending location tokens after it) fills the first rows; the others
         keep their initialisation (captions never use them)."""
         key = f'{prefix}token_embed.weight'
-        given = state_dict.get(key)
-        ours = self.token_embed.weight
-        if given is not None and given.dim() == 2 and given.shape[1] == ours.shape[1] and \
-                given.shape[0] < ours.shape[0]:
-            table = ours.detach().clone()
-            table[:given.shape[0]] = given.to(table)
-            state_dict[key] = table
+        if key in state_dict:
+            state_dict[key] = extend_table(state_dict[key], self.token_embed.weight, dim=0)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def pad(self, tokens: Tensor) -> Tensor:

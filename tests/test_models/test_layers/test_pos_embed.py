@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from locca_mm.models.layers import grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
+from locca_mm.models.layers import (
+    extend_table,
+    grid_size_of,
+    resize_pos_embed,
+    sincos_1d,
+    sincos_2d,
+)
 
 
 def _big_vision_posemb_sincos_2d(h, w, width, temperature=10_000.0):
@@ -65,3 +71,43 @@ def test_grid_size_of_and_resize():
     table = torch.randn(1, 16, 8)
     assert resize_pos_embed(table, (4, 4), (8, 6)).shape == (1, 48, 8)
     assert torch.allclose(resize_pos_embed(table, (4, 4), (4, 4)), table)
+
+
+def test_extend_table_fills_leading_rows_only_when_shorter():
+    target = torch.randn(1, 20, 8)
+    given = torch.randn(1, 12, 8)
+    out = extend_table(given, target, dim=1)
+    assert out.shape == target.shape
+    assert torch.equal(out[:, :12], given) and torch.equal(out[:, 12:], target[:, 12:])
+    vocab = torch.randn(72, 32)
+    rows = torch.randn(64, 32)
+    out = extend_table(rows, vocab, dim=0)
+    assert torch.equal(out[:64], rows) and torch.equal(out[64:], vocab[64:])
+    # Anything else comes back as given, so the load still reports the mismatch.
+    for other, dim in ((torch.randn(1, 24, 8), 1), (torch.randn(2, 12, 8), 1),
+                       (torch.randn(1, 12, 4), 1), (torch.randn(12, 8), 1)):
+        assert extend_table(other, target, dim) is other
+
+
+def test_shorter_tables_load_into_the_decoder_and_the_siglip_text_tower():
+    """The two users: a LocCa checkpoint with fewer decoder positions, a released text tower
+    with a smaller vocabulary than the tokenizer's (location tokens appended)."""
+    from locca_mm.models.text import SigLIPTextEncoder
+    small = SigLIPTextEncoder(vocab_size=10, pad_id=0, embed_dims=16, num_layers=1,
+                              num_heads=2, max_len=8)
+    big = SigLIPTextEncoder(vocab_size=14, pad_id=0, embed_dims=16, num_layers=1,
+                            num_heads=2, max_len=8)
+    init = big.token_embed.weight.detach().clone()
+    big.load_state_dict(small.state_dict())
+    assert torch.equal(big.token_embed.weight[:10], small.token_embed.weight)
+    assert torch.equal(big.token_embed.weight[10:], init[10:])
+    from tests.test_models.utils import build_tiny
+    short, long = build_tiny(), build_tiny(seed=1)
+    state = short.state_dict()
+    table = state['head.decoder.pos_embed']
+    state['head.decoder.pos_embed'] = table[:, :table.shape[1] // 2]
+    before = long.head.decoder.pos_embed.detach().clone()
+    long.load_state_dict(state)
+    half = table.shape[1] // 2
+    assert torch.equal(long.head.decoder.pos_embed[:, :half], table[:, :half])
+    assert torch.equal(long.head.decoder.pos_embed[:, half:], before[:, half:])
