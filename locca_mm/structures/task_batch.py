@@ -50,6 +50,24 @@ class TaskBatch(NamedTuple):
         tokens = torch.nn.functional.pad(self.tokens, (0, extra), value=pad_id)
         return self._replace(tokens=tokens)
 
+    def one_row_per_image(self, batch_size: int, pad_id: int) -> 'TaskBatch':
+        """One row for each of ``batch_size`` images in image order (``rows`` None): an
+        image without a row gets an empty one (all padding: nothing trained). Each
+        image may have at most one row."""
+        if self.rows is None:
+            return self
+        if len(set(self.rows.tolist())) < self.num_rows:
+            raise ValueError('one_row_per_image: an image has several rows of this task')
+        tokens = self.tokens.new_full((batch_size, self.tokens.shape[1]), pad_id)
+        tokens[self.rows] = self.tokens
+        prefix_len = self.prefix_len.new_zeros(batch_size)
+        prefix_len[self.rows] = self.prefix_len
+        loss_end = None
+        if self.loss_end is not None:
+            loss_end = self.loss_end.new_zeros(batch_size)
+            loss_end[self.rows] = self.loss_end
+        return TaskBatch(tokens, prefix_len, None, loss_end)
+
     def select(self, index: Tensor) -> 'TaskBatch':
         """Rows ``index`` ([K] long or bool [R]) of this batch; ``rows`` becomes explicit."""
         if index.dtype == torch.bool:

@@ -5,6 +5,7 @@ from mmengine.model import ImgDataPreprocessor
 
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
+from locca_mm.structures.tasks import BOX_TASKS
 
 
 @MODELS.register_module()
@@ -27,6 +28,13 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         tasks (Sequence[str], optional): tasks the model trains (set by the
             model); rows of other tasks in the samples are ignored.
         bgr_to_rgb (bool): images are loaded BGR (mmcv): convert. Defaults to True.
+        static_shapes (bool): pad each task's rows to its ``max_lengths`` entry and
+            give every image a row of each location task (an empty one, nothing
+            trained, where it has no region), so that batches of one size have
+            one shape (``torch.compile``; set by the model from its head's
+            ``static_shapes``). Defaults to False: rows padded to the batch's longest.
+        max_lengths (dict, optional): task -> row length with ``static_shapes``
+            (set by the model from the tokenizer).
         **kwargs: other :class:`mmengine.model.ImgDataPreprocessor` arguments.
     """
 
@@ -36,9 +44,15 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                  pad_id: int = 0,
                  tasks: Optional[Sequence[str]] = None,
                  bgr_to_rgb: bool = True,
+                 static_shapes: bool = False,
+                 max_lengths: Optional[Dict[str, int]] = None,
                  **kwargs):
         super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, **kwargs)
+        if static_shapes and not max_lengths:
+            raise ValueError('static_shapes needs max_lengths (task -> row length)')
         self.pad_id = pad_id
+        self.static_shapes = static_shapes
+        self.max_lengths = dict(max_lengths or {})
         self.tasks = None if tasks is None else set(tasks)
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -64,5 +78,12 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                 per_task[task][1].append(i)
         if not per_task:
             return None
-        return {task: TaskBatch.from_sequences(seqs, rows, len(samples), self.pad_id, device)
-                for task, (seqs, rows) in per_task.items()}
+        batches = {task: TaskBatch.from_sequences(seqs, rows, len(samples), self.pad_id, device)
+                   for task, (seqs, rows) in per_task.items()}
+        if self.static_shapes:
+            for task, batch in batches.items():
+                batch = batch.pad_to(self.max_lengths[task], self.pad_id)
+                if task in BOX_TASKS:
+                    batch = batch.one_row_per_image(len(samples), self.pad_id)
+                batches[task] = batch
+        return batches

@@ -17,6 +17,7 @@ from ..layers import AttentionPool
 from ..text import VisualMemory
 from .detect_sequence import detect_sequence
 from .gcap_decoding import box_instances, detect_beams, gcap_mixed
+from .static_rows import gaussian_loc_loss, masked_loss_sum, static_losses
 
 __all__ = ['LocCaHead', 'zero_loss', 'to_input_frame', 'to_original']
 
@@ -73,6 +74,12 @@ class LocCaHead(BaseModule):
             pools the visual tokens with an attentional pooler before the
             decoder attends to them (CoCa); None attends to the tokens directly.
         memory_dims (int, optional): width of the visual tokens (set by the model).
+        static_shapes (bool): lay the training rows out in static shapes (each task
+            at its ``max_length``, one call for all Cap rows with a per-row mask,
+            the loss over every position with the others ignored): one graph
+            for ``torch.compile`` and CUDA graphs, the same losses up to float
+            rounding (:mod:`.static_rows`). Defaults to False: rows padded to the
+            batch's longest, the fastest layout in eager mode.
     """
 
     def __init__(self,
@@ -85,8 +92,10 @@ class LocCaHead(BaseModule):
                  loc_sigma: float = 0.0,
                  memory_pool: Optional[dict] = None,
                  memory_dims: Optional[int] = None,
+                 static_shapes: bool = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        self.static_shapes = static_shapes
         self.tokenizer = build_tokenizer(tokenizer)
         self.tasks = check_train_tasks(tasks)
         self.loss_weights = {t: 1.0 for t in self.tasks}
@@ -146,6 +155,8 @@ class LocCaHead(BaseModule):
     def _losses(self, memory: VisualMemory, batches: Dict[str, TaskBatch],
                 tasks: Sequence[str]) -> Dict[str, Tensor]:
         """``loss_<task>`` of ``tasks``: their rows' decoder calls share one embedding lookup."""
+        if self.static_shapes:
+            return static_losses(self, memory, batches, tasks, lambda m: zero_loss(m.kv[0][0]))
         groups = [(task, rows, par) for task in tasks
                   for rows, par in self._row_groups(task, batches.get(task))]
         embeds = self.decoder.embed_inputs(
@@ -175,11 +186,17 @@ class LocCaHead(BaseModule):
                 losses[f'loss_{task}'] = self._task_loss(task, batch, memory)
                 continue
             self._parallel_rows(task, batch)  # drawn (and unused) as before: same RNG stream
+            if self.static_shapes:
+                batch = batch.pad_to(self.tokenizer.max_length[task], self.pad_id)
             out = self.decoder.forward_with_text_embedding(
                 batch.tokens, memory.index_select(batch.rows),
-                logits_at=batch.loss_mask(self.pad_id))
+                logits_at=None if self.static_shapes else batch.loss_mask(self.pad_id))
             text_embedding = out.text_embedding
-            losses[f'loss_{task}'] = self._weighted(task, *self._loss_sum(out.logits, batch))
+            if self.static_shapes:
+                total, count = masked_loss_sum(self, out.logits, batch)
+                losses[f'loss_{task}'] = self.loss_weights[task] * total / count.clamp(min=1)
+            else:
+                losses[f'loss_{task}'] = self._weighted(task, *self._loss_sum(out.logits, batch))
         return losses, text_embedding
 
     def _row_groups(self, task: str, batch: Optional[TaskBatch]
@@ -199,7 +216,7 @@ class LocCaHead(BaseModule):
         fixed = self.tokenizer.max_length[task]
         rest, par = batch.select(~parallel), batch.select(parallel).pad_to(fixed, self.pad_id)
         groups = [] if rest.num_rows == 0 else [(rest, None)]
-        return groups + [(par, par.tokens.new_ones(par.num_rows, dtype=torch.bool))]
+        return groups + [(par, True)]
 
     def _task_loss(self, task: str, batch: Optional[TaskBatch], memory: VisualMemory) -> Tensor:
         """The weighted token-mean loss of one task's rows (:func:`zero_loss` without rows)."""
@@ -245,16 +262,7 @@ class LocCaHead(BaseModule):
         is_loc = self.tokenizer.text_tokenizer.is_loc(targets)
         plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
                                 label_smoothing=self.label_smoothing, reduction='sum')
-        return plain + self._gaussian_loc_loss(logits[is_loc], targets[is_loc]), targets.numel()
-
-    def _gaussian_loc_loss(self, logits: Tensor, targets: Tensor) -> Tensor:
-        """Summed cross-entropy of location logits [L, V] against Gaussians around their bins."""
-        vocab = self.tokenizer.text_tokenizer
-        loc_logp = logits.log_softmax(-1)[:, vocab.loc_offset:vocab.vocab_size]  # [L, K]
-        bins = (targets - vocab.loc_offset).float()
-        k = torch.arange(self.tokenizer.num_bins, device=logits.device, dtype=torch.float32)
-        soft = (-(k[None] - bins[:, None])**2 / (2 * self.loc_sigma**2)).softmax(-1)
-        return -(soft * loc_logp).sum()
+        return plain + gaussian_loc_loss(self, logits[is_loc], targets[is_loc]), targets.numel()
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()

@@ -159,7 +159,7 @@ class TextDecoder(TextTransformer):
                              for blk in self.multimodal_blocks])
 
     # ------------------------------------------------------------------ training
-    def forward(self, tokens: Tensor, memory: VisualMemory, parallel: Optional[Tensor] = None,
+    def forward(self, tokens: Tensor, memory: VisualMemory, parallel=None,
                 logits_at: Optional[Tensor] = None,
                 input_embeds: Optional[Tensor] = None) -> Tensor:
         """Teacher-forced logits.
@@ -168,7 +168,11 @@ class TextDecoder(TextTransformer):
             tokens: [B, T] target tokens, right-padded with ``pad_id``.
             memory: visual memory with B rows (see :meth:`project_memory` and
                 :meth:`VisualMemory.index_select`).
-            parallel: bool [B], rows in parallel-prediction mode (or None).
+            parallel: bool [B], rows in parallel-prediction mode, each row then
+                attending as its flag says (one per-row mask); ``True``: every
+                row is parallel (full attention, no mask); None: every row is
+                causal. No flag is read back to the host, so the call traces
+                into one graph (``torch.compile``).
             logits_at: bool [B, T]: compute the logits of these positions only
                 (the positions a loss is taken on). The vocabulary projection
                 is a large part of the decoder's cost; prompt and padding
@@ -181,8 +185,6 @@ class TextDecoder(TextTransformer):
             logits [B, T, V] (``[M, V]`` for the M positions of ``logits_at``, row by row).
         """
         self._check_length(tokens)
-        if parallel is not None and not bool(parallel.any()):
-            parallel = None
         if input_embeds is None:
             x = self._embed(self.shifted_inputs(tokens, parallel))
         else:
@@ -217,19 +219,23 @@ class TextDecoder(TextTransformer):
         parts = flat.split([i.numel() for i in inputs])
         return [p.view(*i.shape, -1) for p, i in zip(parts, inputs)]
 
-    def shifted_inputs(self, tokens: Tensor, parallel: Optional[Tensor]) -> Tensor:
-        """``[bos, tokens[:-1]]`` per row; every input of a parallel row is ``mask_id``."""
+    def shifted_inputs(self, tokens: Tensor, parallel) -> Tensor:
+        """``[bos, tokens[:-1]]`` per row; every input of a parallel row is ``mask_id``
+        (``parallel``: bool [B], ``True`` for every row, or None)."""
+        if parallel is True:
+            return torch.full_like(tokens, self.mask_id)
         bos = tokens.new_full((tokens.shape[0], 1), self.bos_id)
         inputs = torch.cat([bos, tokens[:, :-1]], dim=1)
         if parallel is not None:
             inputs = torch.where(parallel[:, None], torch.full_like(inputs, self.mask_id), inputs)
         return inputs
 
-    def _self_attention(self, tokens: Tensor, parallel: Optional[Tensor]):
-        """(attn_mask, is_causal) of the rows: no mask when every row is causal or parallel."""
+    def _self_attention(self, tokens: Tensor, parallel):
+        """(attn_mask, is_causal) of the rows: no mask when every row is causal (None) or
+        parallel (``True``), SDPA's fast kernels; a per-row mask for bool flags [B]."""
         if parallel is None:
             return None, True
-        if bool(parallel.all()):
+        if parallel is True:
             return None, False  # every row parallel: full attention, no mask
         return self.attention_mask(tokens != self.pad_id, parallel), False
 
