@@ -10,6 +10,7 @@ from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import SCORE_TASKS, TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
+from locca_mm.tokenizers.locca import check_signature
 
 from .decoding import GenerationControls
 from .layers import extend_table
@@ -102,6 +103,7 @@ class LocCa(BaseModel):
         preprocessor = dict(type='locca_mm.LocCaDataPreprocessor')
         preprocessor.update(data_preprocessor or {})
         preprocessor.setdefault('pad_id', self.tokenizer.text_tokenizer.pad_id)
+        preprocessor.setdefault('tokenizer_signature', self.tokenizer.signature)
         tasks = set(head.get('tasks', TRAIN_TASKS)) if head is not None else set()
         if contrastive_head is not None:
             tasks.add('cap')
@@ -167,7 +169,8 @@ class LocCa(BaseModel):
         if not task_batches:
             raise ValueError('no task sequences in the batch: the training pipeline must '
                              'build them (BuildTaskSequences) before PackLocCaInputs')
-        self.check_tokenizer(data_samples)
+        if not torch.compiler.is_compiling():  # compiled: the data preprocessor checked
+            self.check_tokenizer(data_samples)
         visual = self.extract_feat(inputs)
         losses: Dict[str, Tensor] = {}
         text_features = None
@@ -189,15 +192,7 @@ class LocCa(BaseModel):
         """Raise if the pipeline tokenised these samples with another tokenizer than the
         model's (their ``tokenizer_signature`` is not :attr:`LocCaTokenizer.signature`):
         ids of one vocabulary trained as another's are wrong training, not an error."""
-        ours = self.tokenizer.signature
-        for sample in data_samples or []:
-            theirs = sample.metainfo.get('tokenizer_signature')
-            if theirs is not None and theirs != ours:
-                raise ValueError(
-                    f'{sample.metainfo.get("source", "a training sample")} was tokenised by '
-                    f'a tokenizer (signature {theirs}) that is not the model\'s ({ours}): give '
-                    'the dataset the model\'s tokenizer, e.g. `train_dataloader = dict('
-                    'dataset=dict(tokenizer=_base_.tokenizer))` after changing it')
+        check_signature(data_samples, self.tokenizer.signature)
 
     @torch.no_grad()
     def predict(self, inputs: Tensor, data_samples: List) -> List:

@@ -6,6 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import BOX_TASKS
+from locca_mm.tokenizers.locca import check_signature
 
 
 @MODELS.register_module()
@@ -35,6 +36,9 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
             ``static_shapes``). Defaults to False: rows padded to the batch's longest.
         max_lengths (dict, optional): task -> row length with ``static_shapes``
             (set by the model from the tokenizer).
+        tokenizer_signature (str, optional): the model's tokenizer's signature (set by
+            the model): samples stamped by another tokenizer stop here, before the
+            model's step (which may be compiled).
         **kwargs: other :class:`mmengine.model.ImgDataPreprocessor` arguments.
     """
 
@@ -46,6 +50,7 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                  bgr_to_rgb: bool = True,
                  static_shapes: bool = False,
                  max_lengths: Optional[Dict[str, int]] = None,
+                 tokenizer_signature: Optional[str] = None,
                  **kwargs):
         super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, **kwargs)
         if static_shapes and not max_lengths:
@@ -53,6 +58,7 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         self.pad_id = pad_id
         self.static_shapes = static_shapes
         self.max_lengths = dict(max_lengths or {})
+        self.tokenizer_signature = tokenizer_signature
         self.tasks = None if tasks is None else set(tasks)
 
     def forward(self, data: dict, training: bool = False) -> dict:
@@ -60,6 +66,8 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         samples = data.get('data_samples')
         task_batches = None
         if samples:
+            if self.tokenizer_signature is not None:
+                check_signature(samples, self.tokenizer_signature)
             shape = tuple(data['inputs'].shape[-2:])
             for ds in samples:
                 ds.set_metainfo(dict(batch_input_shape=shape))
