@@ -245,7 +245,8 @@ class LocCa(BaseModel):
                 ``'class_scores'``: ``pred_class_scores`` [C], each ``candidates``
                 text as the image's caption scored by the towers' pair logit (with a
                 text tower) or its summed Cap log-likelihood (``test_cfg
-                ['class_scores']``), and ``pred_label``, the index of the highest; ``'caption_nll'``: ``caption_nll``, minus
+                ['class_scores']``), and ``pred_label``, the index of the highest;
+                ``'caption_nll'``: ``caption_nll``, minus
                 the summed log-likelihood of the sample's ``gt_captions`` (every
                 reference), and ``caption_tokens``, the number of tokens scored.
         """

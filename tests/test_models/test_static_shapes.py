@@ -16,6 +16,8 @@ from tests.test_models.utils import (
     tiny_model_cfg,
 )
 
+SIGLIP2_B = 'siglip2/siglip2_vit-b16_1024xb32-1220k_webli'
+
 
 def _losses(model, data, seed=1):
     torch.manual_seed(seed)  # the same parallel draw in both layouts
@@ -83,7 +85,7 @@ def test_static_preprocessor_gives_batches_of_one_shape():
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize('config', [LOCCA_B, COCA_B, 'siglip2/siglip2_vit-b16_1024xb32-1220k_webli'])
+@pytest.mark.parametrize('config', [LOCCA_B, COCA_B, SIGLIP2_B])
 def test_static_step_traces_into_one_graph(config):
     model = build_tiny(config, static_shapes=True).train()
     data = make_batch(model, n=4)

@@ -1,4 +1,5 @@
 """Hooks."""
+from .compile_hook import CompileLossHook
 from .data_stats_hook import DataStatsHook
 from .reliability_hooks import NonFiniteLossError, NonFiniteLossHook, PreemptionHook, StepSeedHook
 from .siglip2_hook import SigLIP2StageHook
@@ -6,5 +7,5 @@ from .visualization_hook import LocCaVisualizationHook
 
 __all__ = [
     'DataStatsHook', 'StepSeedHook', 'PreemptionHook', 'NonFiniteLossHook', 'NonFiniteLossError',
-    'LocCaVisualizationHook', 'SigLIP2StageHook'
+    'LocCaVisualizationHook', 'SigLIP2StageHook', 'CompileLossHook'
 ]

@@ -4,6 +4,7 @@ Prompts of different lengths share a batch by left padding: each row's
 positions start so that its last prompt token sits at the same column, and the
 padding is masked out of self-attention.
 """
+import weakref
 from typing import NamedTuple, Optional, Sequence
 
 import torch
@@ -55,7 +56,8 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
              constraint: DecodeConstraint, eos_id: int, max_new_tokens: int,
              num_beams: int = 1, length_penalty: float = 0.0, use_cache: bool = True,
              return_all_beams: bool = False, controls: Optional[GenerationControls] = None,
-             penalized: Optional[Tensor] = None) -> Generation:
+             penalized: Optional[Tensor] = None, static_cache: bool = False,
+             compile_step: bool = False) -> Generation:
     """Decode a continuation of every prompt: greedily, by sampling, or with beam search.
 
     Args:
@@ -76,6 +78,15 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
             and semantics); None: plain greedy / beam search. Sampling needs
             ``num_beams=1``; the penalties apply to beams too (on the logits).
         penalized: bool ``[V]``, the ids the penalty and the n-gram ban touch (None: all).
+        static_cache: keep the keys/values in :class:`~..layers.StaticKVCache` buffers
+            of one shape (prompt + ``max_new_tokens`` positions, written at a tensor
+            index): every step after the prompt has the same shapes. The tokens
+            equal the dynamic cache's.
+        compile_step: run those steps through ``torch.compile(decoder.step,
+            mode='reduce-overhead', fullgraph=True)``: on a GPU, CUDA graphs
+            replay a whole decoder step in one launch (decoding at small batches
+            is launch-bound). Needs ``static_cache``; the first call of each
+            batch shape compiles (seconds), later calls reuse it.
 
     Returns:
         :class:`Generation` with one row per prompt. Scores are the log-probabilities
@@ -83,7 +94,14 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
     """
     if num_beams < 1:
         raise ValueError(f'num_beams must be >= 1, got {num_beams}')
-    stepper = _Stepper.start(decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
+    if (static_cache or compile_step) and not use_cache:
+        raise ValueError('static_cache / compile_step decode with a cache: use_cache=True')
+    if compile_step and not static_cache:
+        raise ValueError('compile_step needs static_cache=True (one shape per step)')
+    stepper = (_StaticStepper if static_cache else _Stepper).start(
+        decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
+    if compile_step:
+        stepper.compile()
     pick = _Picker(controls or GenerationControls(), penalized, num_beams, stepper.inputs.device)
     search = _Search(len(prompts), num_beams, max_new_tokens, decoder.pad_id,
                      stepper.inputs.device)
@@ -170,10 +188,11 @@ class _Search:
             kept = allowed & ~banned
             allowed = torch.where(kept.any(-1, keepdim=True), kept, allowed)
         logp = logp.masked_fill(~allowed, float('-inf'))
-        # A finished row can only continue with pad, at no cost.
-        logp[self.finished] = float('-inf')
-        logp[self.finished, self.pad_id] = 0.0
-        return logp
+        # A finished row can only continue with pad, at no cost (no boolean indexing: no
+        # device-to-host sync).
+        is_pad = torch.arange(logp.shape[-1], device=logp.device) == self.pad_id
+        finished = torch.where(is_pad, 0.0, float('-inf')).to(logp.dtype)
+        return torch.where(self.finished[:, None], finished[None], logp)
 
     def choose(self, logp: Tensor, stepper: '_Stepper', draw=None) -> Tensor:
         """The next token [N] of every row: the argmax (or a ``draw``), or the K best
@@ -268,3 +287,58 @@ class _Stepper:
         self.memory = self.memory.index_select(index)
         for c in self.cache:
             c.reorder(index)
+
+
+#: decoder -> its compiled step (``compile_step``), kept as long as the decoder lives.
+_COMPILED_STEPS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def compiled_step(decoder: TextDecoder):
+    """``torch.compile(decoder.step, mode='reduce-overhead', fullgraph=True, dynamic=False)``,
+    made once per decoder (one compiled graph, and on a GPU one CUDA graph, per batch shape)."""
+    fn = _COMPILED_STEPS.get(decoder)
+    if fn is None:
+        fn = torch.compile(decoder.step, mode='reduce-overhead', fullgraph=True, dynamic=False)
+        _COMPILED_STEPS[decoder] = fn
+    return fn
+
+
+class _StaticStepper(_Stepper):
+    """Runs the decoder over :class:`~..layers.StaticKVCache` buffers: after the prompt,
+    every step has one shape ([N, 1] new tokens against the whole capacity)."""
+
+    def __init__(self, decoder: TextDecoder, memory: VisualMemory, inputs: Tensor,
+                 positions: Tensor, valid: Tensor, max_new_tokens: int, use_cache: bool):
+        super().__init__(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
+        self.write_at = torch.zeros((), dtype=torch.long, device=inputs.device)
+        self.cache = decoder.new_static_cache(self.capacity, self.write_at)
+        self.key_valid = torch.cat([valid, valid.new_ones(len(valid), max_new_tokens)], dim=1)
+        self.step_fn = decoder.step
+
+    def compile(self) -> None:
+        """Steps through the decoder's compiled step; the memory's buffers stay where they
+        are for the whole decode (static addresses: not copied into a CUDA graph)."""
+        for k, v in self.memory.kv:
+            torch._dynamo.mark_static_address(k)
+            torch._dynamo.mark_static_address(v)
+        self.step_fn = compiled_step(self.decoder)
+
+    def first(self) -> Tensor:
+        logits = self.decoder.step(self.inputs, self.positions, self.memory, self.cache,
+                                   self.key_valid, self.capacity)[:, -1]
+        self.write_at.add_(self.inputs.shape[1])
+        return logits
+
+    def next(self, token: Tensor) -> Tensor:
+        pos = self.positions[:, -1:] + 1
+        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
+        self.positions = torch.cat([self.positions, pos], dim=1)
+        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
+        logits = self.step_fn(token[:, None], pos, self.memory, self.cache, self.key_valid,
+                              self.capacity)[:, -1]
+        self.write_at.add_(1)
+        return logits
+
+    def reorder(self, index: Tensor) -> None:
+        super().reorder(index)  # the static caches reorder in place
+        self.key_valid = self.key_valid[index]

@@ -6,6 +6,7 @@ from .attention import (
                         CrossAttention,
                         KVCache,
                         Mlp,
+                        StaticKVCache,
                         attend,
                         build_act,
                         merge_heads,
@@ -15,7 +16,8 @@ from .multi_crop import MultiCropViews, Views
 from .pos_embed import extend_table, grid_size_of, resize_pos_embed, sincos_1d, sincos_2d
 
 __all__ = [
-    'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'Mlp', 'attend',
+    'Attention', 'AttentionPool', 'CrossAttention', 'FLAX_GELU', 'KVCache', 'StaticKVCache',
+    'Mlp', 'attend',
     'build_act', 'merge_heads', 'split_heads', 'grid_size_of', 'resize_pos_embed',
     'sincos_1d', 'sincos_2d', 'extend_table', 'MultiCropViews', 'Views'
 ]

@@ -102,6 +102,64 @@ class KVCache:
             self.k = self.k.index_select(0, index)
             self.v = self.v.index_select(0, index)
 
+    def positions(self, t: int, capacity: int, device) -> Tuple[Tensor, Tensor]:
+        """Positions of ``t`` new queries and of the keys they see: (cached .. cached + t,
+        0 .. cached + t)."""
+        return (torch.arange(self.length, self.length + t, device=device),
+                torch.arange(self.length + t, device=device))
+
+
+class StaticKVCache:
+    """Self-attention keys/values of one layer in buffers of one fixed shape.
+
+    The static counterpart of :class:`KVCache` (what ``torch.compile`` and CUDA
+    graphs need): the buffers [B, H, capacity, d] are zero-filled once and
+    never change address; new keys/values are written at the tensor index
+    ``write_at`` (a 0-d long tensor the caller advances in place, shared by
+    every layer), and the queries attend to the whole buffer, the positions not
+    written yet masked out. No step reads a position back to the host.
+
+    Args:
+        capacity (int): positions to hold (prompt + new tokens).
+        write_at (Tensor): 0-d long, where the next keys/values go.
+    """
+
+    def __init__(self, capacity: int, write_at: Tensor):
+        self.k: Optional[Tensor] = None
+        self.v: Optional[Tensor] = None
+        self.capacity, self.write_at = capacity, write_at
+
+    def allocate(self, like: Tensor) -> None:
+        """Zero buffers [B, H, capacity, d] typed like ``like`` ([B, H, t, d]); marked static
+        for CUDA graphs (their address is part of a captured graph)."""
+        b, h, _, d = like.shape
+        self.k = like.new_zeros(b, h, self.capacity, d)
+        self.v = like.new_zeros(b, h, self.capacity, d)
+        for buf in (self.k, self.v):
+            torch._dynamo.mark_static_address(buf)
+
+    def append(self, k: Tensor, v: Tensor, max_len: int = 0) -> Tuple[Tensor, Tensor]:
+        """Write k, v ([B, H, t, d]) at ``write_at .. write_at + t``; return the whole buffers
+        (``max_len`` is the capacity given at construction)."""
+        if self.k is None:
+            self.allocate(k)
+        index = self.write_at + torch.arange(k.shape[2], device=k.device)
+        self.k.index_copy_(2, index, k.to(self.k.dtype))
+        self.v.index_copy_(2, index, v.to(self.v.dtype))
+        return self.k, self.v
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep rows ``index`` ([B]) of the batch, in place (the buffers keep their address)."""
+        if self.k is not None:
+            self.k.copy_(self.k.index_select(0, index))
+            self.v.copy_(self.v.index_select(0, index))
+
+    def positions(self, t: int, capacity: int, device) -> Tuple[Tensor, Tensor]:
+        """Positions of ``t`` new queries and of the keys they see: (write_at .. write_at + t,
+        0 .. capacity)."""
+        return (self.write_at + torch.arange(t, device=device),
+                torch.arange(self.capacity, device=device))
+
 
 class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection.

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from locca_mm.registry import MODELS
 
-from ..layers import FLAX_GELU, KVCache, grid_size_of, sincos_2d
+from ..layers import FLAX_GELU, KVCache, StaticKVCache, grid_size_of, sincos_2d
 from .blocks import DecoderBlock, TextTransformer
 from .memory import VisualMemory
 
@@ -261,6 +261,11 @@ class TextDecoder(TextTransformer):
         """Empty self-attention caches, one per block."""
         return [KVCache() for _ in self.blocks]
 
+    def new_static_cache(self, capacity: int, write_at: Tensor) -> List[StaticKVCache]:
+        """Static self-attention caches of ``capacity`` positions, one per block, all
+        written at ``write_at`` (0-d long tensor, advanced by the caller)."""
+        return [StaticKVCache(capacity, write_at) for _ in self.blocks]
+
     def step(self, inputs: Tensor, positions: Tensor, memory: VisualMemory,
              cache: List[KVCache], key_valid: Tensor, max_len: int) -> Tensor:
         """Incremental decoding: logits of new input tokens given the cached past.
@@ -270,19 +275,20 @@ class TextDecoder(TextTransformer):
                 the token chosen at the previous step).
             positions: [B, t] their position ids (left-padded prompts start later).
             memory: visual memory with B rows.
-            cache: from :meth:`new_cache`; extended in place.
+            cache: from :meth:`new_cache`; extended in place. A static cache
+                (:meth:`new_static_cache`) holds every position at fixed
+                addresses: the step then has one shape whatever the position
+                (``torch.compile``, CUDA graphs).
             key_valid: bool [B, L] for every cached + new position (False on
-                left padding), L = cache length + t.
+                left padding), L = cache length + t; with a static cache, L is
+                its capacity.
             max_len: capacity to allocate in the caches at the first call.
 
         Returns:
             logits [B, t, V].
         """
-        t = inputs.shape[1]
-        past = cache[0].length
         x = self.token_embed(inputs) + self.pos_embed[0, positions]
-        q_pos = torch.arange(past, past + t, device=inputs.device)
-        k_pos = torch.arange(past + t, device=inputs.device)
+        q_pos, k_pos = cache[0].positions(inputs.shape[1], max_len, inputs.device)
         allowed = (k_pos[None, :] <= q_pos[:, None])[None] & key_valid[:, None, :]
         x = self._run_blocks(x, memory, 0, allowed[:, None], False, cache, max_len)
         return self._logits(x, None)
