@@ -12,7 +12,7 @@ from locca_mm.structures.tasks import SCORE_TASKS, TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
 from locca_mm.tokenizers.locca import check_signature
 
-from .decoding import GenerationControls
+from .decoding import DECODE_CACHES, GenerationControls
 from .layers import extend_table
 
 
@@ -88,7 +88,12 @@ class LocCa(BaseModel):
             the category names; None: free text); for 'cap', 'ref', 'gcap' and
             'vqa' the :class:`~locca_mm.models.decoding.GenerationControls`:
             ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``seed``
-            (or ``generator``), ``repetition_penalty``, ``no_repeat_ngram_size``.
+            (or ``generator``), ``repetition_penalty``, ``no_repeat_ngram_size``;
+            ``decode_cache`` for them: ``'dynamic'`` (default, the KV cache grows
+            per step), ``'static'`` (fixed buffers: one shape per step) or
+            ``'compiled'`` (static, each step through ``torch.compile``'s
+            ``reduce-overhead``: CUDA graphs on a GPU; see
+            :func:`~locca_mm.models.decoding.generate`).
     """
 
     def __init__(self,
@@ -134,6 +139,9 @@ class LocCa(BaseModel):
                                  'unimodal layers) to give the contrastive text embedding')
         self.test_cfg = dict(task='cap', num_beams=1, max_new_tokens=None, length_penalty=0.0)
         self.test_cfg.update(test_cfg or {})
+        if self.test_cfg.get('decode_cache', 'dynamic') not in DECODE_CACHES:
+            raise ValueError(f"test_cfg['decode_cache'] must be one of {sorted(DECODE_CACHES)}, "
+                             f"got {self.test_cfg['decode_cache']!r}")
 
     @property
     def has_text_tower(self) -> bool:
@@ -326,6 +334,8 @@ class LocCa(BaseModel):
         the generation controls, when any is set."""
         controls = GenerationControls.from_cfg(self.test_cfg)
         cfg = {} if controls.is_default else dict(controls=controls)
+        if self.test_cfg.get('decode_cache', 'dynamic') != 'dynamic':
+            cfg['cache'] = self.test_cfg['decode_cache']
         if task == 'detect_seq':
             cfg.update({k: self.test_cfg[k] for k in ('max_boxes', 'classes')
                         if k in self.test_cfg})

@@ -76,3 +76,20 @@ def test_static_options_are_checked():
         _decode(model, memory, tok, prompts, static_cache=True, use_cache=False)
     with pytest.raises(ValueError, match='static_cache'):
         _decode(model, memory, tok, prompts, compile_step=True)
+
+
+def test_model_decodes_the_same_captions_with_each_decode_cache():
+    from tests.test_models.utils import build_tiny, predict_samples, randomize_logits
+    model = randomize_logits(build_tiny(), std=2.0).eval()
+    images = torch.randn(3, 3, 32, 32)
+    captions = {}
+    for cache in ('dynamic', 'static'):
+        model.test_cfg['decode_cache'] = cache
+        out = model(images, predict_samples('cap', n=3), mode='predict')
+        captions[cache] = [ds.pred_caption for ds in out]
+    assert captions['static'] == captions['dynamic']
+    assert any(captions['dynamic'])
+    from locca_mm.registry import MODELS
+    from tests.test_models.utils import tiny_model_cfg
+    with pytest.raises(ValueError, match='decode_cache'):
+        MODELS.build(dict(tiny_model_cfg(), test_cfg=dict(decode_cache='paged')))

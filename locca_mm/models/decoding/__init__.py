@@ -10,12 +10,13 @@ from locca_mm.tokenizers.detection import DEFAULT_MAX_BOXES
 
 from .constraints import BoxConstraint, DecodeConstraint, GroundedCaptionConstraint, TextConstraint
 from .detection import DetectionConstraint, NameTrie
-from .generate import Generation, generate, left_pad
+from .generate import DECODE_CACHES, Generation, generate, left_pad
 from .sampling import CONTROL_KEYS, GenerationControls
 
 __all__ = [
     'DecodeConstraint', 'TextConstraint', 'BoxConstraint', 'GroundedCaptionConstraint',
-    'DetectionConstraint', 'NameTrie', 'Generation', 'generate', 'left_pad', 'constraint_for',
+    'DetectionConstraint', 'NameTrie', 'DECODE_CACHES', 'Generation', 'generate', 'left_pad',
+    'constraint_for',
     'GenerationControls', 'CONTROL_KEYS'
 ]
 

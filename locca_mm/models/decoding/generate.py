@@ -14,7 +14,15 @@ from ..text import TextDecoder, VisualMemory
 from .constraints import DecodeConstraint
 from .sampling import GenerationControls, no_repeat_ngram_mask, repetition_penalty, warp
 
-__all__ = ['Generation', 'generate', 'left_pad']
+__all__ = ['DECODE_CACHES', 'Generation', 'generate', 'left_pad']
+
+#: The KV cache layouts by name (``LocCa``'s ``test_cfg['decode_cache']``): the
+#: :func:`generate` arguments each stands for.
+DECODE_CACHES = {
+    'dynamic': dict(static_cache=False, compile_step=False),
+    'static': dict(static_cache=True, compile_step=False),
+    'compiled': dict(static_cache=True, compile_step=True),
+}
 
 
 class Generation(NamedTuple):

@@ -12,7 +12,7 @@ from locca_mm.structures.tasks import TRAIN_TASKS, PredictTask, check_train_task
 from locca_mm.tokenizers.builder import build_tokenizer
 from locca_mm.tokenizers.locca import BOX_LEN
 
-from ..decoding import GenerationControls, constraint_for, generate
+from ..decoding import DECODE_CACHES, GenerationControls, constraint_for, generate
 from ..layers import AttentionPool
 from ..text import VisualMemory
 from .detect_sequence import detect_sequence
@@ -309,7 +309,7 @@ class LocCaHead(BaseModule):
     def predict(self, memory: VisualMemory, data_samples: List, task: str,
                 num_beams: int = 1, max_new_tokens: Optional[int] = None,
                 length_penalty: float = 0.0, controls: Optional[GenerationControls] = None,
-                **detect_seq_cfg) -> List:
+                cache: str = 'dynamic', **detect_seq_cfg) -> List:
         """Decode ``task`` (:data:`~locca_mm.structures.tasks.PREDICT_TASKS`) for every
         sample (memory has one row per sample).
 
@@ -331,7 +331,7 @@ class LocCaHead(BaseModule):
         ``controls`` (:class:`~locca_mm.models.decoding.GenerationControls`):
         sampling, repetition penalty, no-repeat n-grams for 'cap', 'ref', 'gcap' and
         'vqa' (text tokens only are penalised; box positions stay location tokens);
-        'detect' and 'detect_seq' refuse them.
+        'detect' and 'detect_seq' refuse them. ``cache``: their KV cache (``DECODE_CACHES``).
         """
         spec = predict_task(task)
         decoding = self._controls(spec.name, controls)
@@ -349,7 +349,8 @@ class LocCaHead(BaseModule):
                 self.decoder.max_len - longest)
         out = generate(self.decoder, memory, prompts, constraint_for(task, self.tokenizer),
                        self.tokenizer.text_tokenizer.eos_id, max_new_tokens,
-                       num_beams=num_beams, length_penalty=length_penalty, **decoding)
+                       num_beams=num_beams, length_penalty=length_penalty, **decoding,
+                       **DECODE_CACHES[cache])
         return self._write_predictions(spec, out, data_samples, task)
 
     def _write_predictions(self, spec: PredictTask, out, data_samples: List, task: str) -> List:
