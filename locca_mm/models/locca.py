@@ -116,6 +116,7 @@ class LocCa(BaseModel):
         if head is not None and head.get('static_shapes'):  # batches of one shape
             preprocessor.setdefault('static_shapes', True)
             preprocessor.setdefault('max_lengths', dict(self.tokenizer.max_length))
+            preprocessor.setdefault('shape_bucket', head.get('shape_bucket', 16))
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         if head is None and contrastive_head is None:
             raise ValueError('LocCa needs a head, a contrastive_head, or both')

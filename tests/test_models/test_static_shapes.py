@@ -4,6 +4,7 @@ gradients as the dynamic layout, batches of one shape, one graph under ``torch.c
 import pytest
 import torch
 
+from locca_mm.models.heads.static_rows import bucketed, row_length
 from locca_mm.registry import MODELS
 from tests.test_models.utils import (
     CAPPA_B,
@@ -59,6 +60,18 @@ def test_a_parallel_draw_is_really_mixed_in_the_static_call():
     assert 0 < int(drawn.sum()) < len(drawn)
 
 
+def test_static_row_lengths_are_buckets_and_parallel_rows_are_full_length():
+    assert [bucketed(n, 16, 48) for n in (1, 16, 17, 40, 48)] == [16, 16, 32, 48, 48]
+    assert bucketed(50, 16, 48) == 50  # never shorter than the rows (pad_to then refuses)
+    model = build_tiny(LOCCA_B).train()
+    data = make_batch(model, n=4)
+    cap, aref = data['task_batches']['cap'], data['task_batches']['aref']
+    drawn = torch.ones(cap.num_rows, dtype=torch.bool)
+    assert row_length(model.head, 'cap', cap, drawn) == model.tokenizer.max_length['cap']
+    assert row_length(model.head, 'aref', aref, None) == bucketed(
+        aref.tokens.shape[1], 16, model.tokenizer.max_length['aref'])
+
+
 def test_static_preprocessor_gives_batches_of_one_shape():
     cfg = tiny_model_cfg(LOCCA_B, static_shapes=True)
     model = MODELS.build(cfg)
@@ -69,15 +82,17 @@ def test_static_preprocessor_gives_batches_of_one_shape():
     images = [torch.zeros(3, 32, 32, dtype=torch.uint8)] * 3
     data = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
     batches = data['task_batches']
+    model.data_preprocessor.static_shapes = False
+    dynamic = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
     for task, batch in batches.items():
-        assert batch.tokens.shape == (3, lengths[task])
+        longest = dynamic['task_batches'][task].tokens.shape[1]
+        assert batch.tokens.shape == (3, bucketed(longest, 16, lengths[task]))
+        assert batch.tokens.shape[1] % 16 == 0 or batch.tokens.shape[1] == lengths[task]
         assert batch.rows is None
     aref = batches['aref']
     assert not aref.loss_mask(model.head.pad_id)[1].any()  # the empty row trains nothing
     assert aref.loss_mask(model.head.pad_id)[0].any()
     # ... and the losses are the dynamic preprocessor's
-    model.data_preprocessor.static_shapes = False
-    dynamic = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
     assert dynamic['task_batches']['aref'].num_rows == 2
     model.train()
     a, b = _losses(model, data), _losses(model, dynamic)

@@ -8,6 +8,8 @@ from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import BOX_TASKS
 from locca_mm.tokenizers.locca import check_signature
 
+from ..heads.static_rows import bucketed
+
 
 @MODELS.register_module()
 class LocCaDataPreprocessor(ImgDataPreprocessor):
@@ -29,13 +31,15 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
         tasks (Sequence[str], optional): tasks the model trains (set by the
             model); rows of other tasks in the samples are ignored.
         bgr_to_rgb (bool): images are loaded BGR (mmcv): convert. Defaults to True.
-        static_shapes (bool): pad each task's rows to its ``max_lengths`` entry and
-            give every image a row of each location task (an empty one, nothing
-            trained, where it has no region), so that batches of one size have
-            one shape (``torch.compile``; set by the model from its head's
-            ``static_shapes``). Defaults to False: rows padded to the batch's longest.
-        max_lengths (dict, optional): task -> row length with ``static_shapes``
+        static_shapes (bool): pad each task's rows to a multiple of ``shape_bucket``
+            (at most its ``max_lengths`` entry) and give every image a row of each
+            location task (an empty one, nothing trained, where it has no region),
+            so that batches of one size take a few shapes (``torch.compile``; set
+            by the model from its head's ``static_shapes``). Defaults to False:
+            rows padded to the batch's longest.
+        max_lengths (dict, optional): task -> longest row, with ``static_shapes``
             (set by the model from the tokenizer).
+        shape_bucket (int): see ``static_shapes`` (set by the model from its head's).
         tokenizer_signature (str, optional): the model's tokenizer's signature (set by
             the model): samples stamped by another tokenizer stop here, before the
             model's step (which may be compiled).
@@ -50,6 +54,7 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                  bgr_to_rgb: bool = True,
                  static_shapes: bool = False,
                  max_lengths: Optional[Dict[str, int]] = None,
+                 shape_bucket: int = 16,
                  tokenizer_signature: Optional[str] = None,
                  **kwargs):
         super().__init__(mean=mean, std=std, bgr_to_rgb=bgr_to_rgb, **kwargs)
@@ -57,7 +62,7 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
             raise ValueError('static_shapes needs max_lengths (task -> row length)')
         self.pad_id = pad_id
         self.static_shapes = static_shapes
-        self.max_lengths = dict(max_lengths or {})
+        self.max_lengths, self.shape_bucket = dict(max_lengths or {}), shape_bucket
         self.tokenizer_signature = tokenizer_signature
         self.tasks = None if tasks is None else set(tasks)
 
@@ -90,7 +95,9 @@ class LocCaDataPreprocessor(ImgDataPreprocessor):
                    for task, (seqs, rows) in per_task.items()}
         if self.static_shapes:
             for task, batch in batches.items():
-                batch = batch.pad_to(self.max_lengths[task], self.pad_id)
+                length = bucketed(batch.tokens.shape[1], self.shape_bucket,
+                                  self.max_lengths[task])
+                batch = batch.pad_to(length, self.pad_id)
                 if task in BOX_TASKS:
                     batch = batch.one_row_per_image(len(samples), self.pad_id)
                 batches[task] = batch

@@ -17,7 +17,7 @@ from ..layers import AttentionPool
 from ..text import VisualMemory
 from .detect_sequence import detect_sequence
 from .gcap_decoding import box_instances, detect_beams, gcap_mixed
-from .static_rows import gaussian_loc_loss, masked_loss_sum, static_losses
+from .static_rows import gaussian_loc_loss, masked_loss_sum, row_length, static_losses
 
 __all__ = ['LocCaHead', 'zero_loss', 'to_input_frame', 'to_original']
 
@@ -74,12 +74,13 @@ class LocCaHead(BaseModule):
             pools the visual tokens with an attentional pooler before the
             decoder attends to them (CoCa); None attends to the tokens directly.
         memory_dims (int, optional): width of the visual tokens (set by the model).
-        static_shapes (bool): lay the training rows out in static shapes (each task
-            at its ``max_length``, one call for all Cap rows with a per-row mask,
-            the loss over every position with the others ignored): one graph
-            for ``torch.compile`` and CUDA graphs, the same losses up to float
-            rounding (:mod:`.static_rows`). Defaults to False: rows padded to the
-            batch's longest, the fastest layout in eager mode.
+        static_shapes (bool): lay the training rows out in static shapes (rows
+            padded to multiples of ``shape_bucket``, all Cap rows in one call at
+            ``max_length`` with a per-row mask, the loss over every position with
+            the others ignored): one graph for ``torch.compile`` and CUDA graphs,
+            the same losses up to float rounding (:mod:`.static_rows`). Defaults
+            to False (rows padded to the batch's longest: the eager layout).
+        shape_bucket (int): the static layout's row lengths are multiples of it.
     """
 
     def __init__(self,
@@ -93,9 +94,10 @@ class LocCaHead(BaseModule):
                  memory_pool: Optional[dict] = None,
                  memory_dims: Optional[int] = None,
                  static_shapes: bool = False,
+                 shape_bucket: int = 16,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        self.static_shapes = static_shapes
+        self.static_shapes, self.shape_bucket = static_shapes, shape_bucket
         self.tokenizer = build_tokenizer(tokenizer)
         self.tasks = check_train_tasks(tasks)
         self.loss_weights = {t: 1.0 for t in self.tasks}
@@ -187,16 +189,14 @@ class LocCaHead(BaseModule):
                 continue
             self._parallel_rows(task, batch)  # drawn (and unused) as before: same RNG stream
             if self.static_shapes:
-                batch = batch.pad_to(self.tokenizer.max_length[task], self.pad_id)
+                batch = batch.pad_to(row_length(self, task, batch, None), self.pad_id)
             out = self.decoder.forward_with_text_embedding(
                 batch.tokens, memory.index_select(batch.rows),
                 logits_at=None if self.static_shapes else batch.loss_mask(self.pad_id))
             text_embedding = out.text_embedding
-            if self.static_shapes:
-                total, count = masked_loss_sum(self, out.logits, batch)
-                losses[f'loss_{task}'] = self.loss_weights[task] * total / count.clamp(min=1)
-            else:
-                losses[f'loss_{task}'] = self._weighted(task, *self._loss_sum(out.logits, batch))
+            total, count = masked_loss_sum(self, out.logits, batch) if self.static_shapes \
+                else self._loss_sum(out.logits, batch)
+            losses[f'loss_{task}'] = self._weighted(task, total, count)
         return losses, text_embedding
 
     def _row_groups(self, task: str, batch: Optional[TaskBatch]
@@ -232,8 +232,9 @@ class LocCaHead(BaseModule):
             return drawn & (batch.prefix_len <= self._cap_prefix_len)
         return None
 
-    def _weighted(self, task: str, total: Tensor, count: int) -> Tensor:
-        return self.loss_weights[task] * total / max(count, 1)
+    def _weighted(self, task: str, total: Tensor, count) -> Tensor:  # count: int or tensor
+        count = count.clamp(min=1) if isinstance(count, Tensor) else max(count, 1)
+        return self.loss_weights[task] * total / count
 
     def token_loss(self, logits: Tensor, batch: TaskBatch) -> Tensor:
         """Token-mean cross-entropy over the target positions.

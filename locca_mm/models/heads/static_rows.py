@@ -7,8 +7,11 @@ batch's longest, runs the parallel-prediction Cap rows apart from the causal one
 (a data-dependent split) and computes the vocabulary projection at the target
 positions only (a data-dependent count). Here instead, as big_vision lays a batch out:
 
-- every task's rows are padded to the task's ``max_length`` (the tokenizer's);
-- the Cap rows run in one decoder call whatever the parallel draw: a per-row
+- a task's rows are padded to a multiple of ``shape_bucket`` (16) tokens, at most
+  the task's ``max_length`` (the tokenizer's): a few shapes per task, each compiled
+  once, and short region rows are not computed at the caption's length;
+- the Cap rows run in one decoder call whatever the parallel draw, at the caption
+  ``max_length`` (a parallel row's length must not depend on its text): a per-row
   attention mask makes each row causal or fully parallel as drawn (the draw is the
   dynamic layout's, from the same random stream);
 - tasks of the same length (ARef and GCap) share one decoder call, and all calls
@@ -32,7 +35,7 @@ from locca_mm.structures import TaskBatch
 
 from ..text import VisualMemory
 
-__all__ = ['static_losses', 'masked_loss_sum', 'gaussian_loc_loss']
+__all__ = ['static_losses', 'masked_loss_sum', 'gaussian_loc_loss', 'row_length', 'bucketed']
 
 
 def static_losses(head, memory: VisualMemory, batches: Dict[str, TaskBatch],
@@ -46,15 +49,17 @@ def static_losses(head, memory: VisualMemory, batches: Dict[str, TaskBatch],
         tasks: the tasks to compute, in the head's order (the parallel draw's order).
         zero: the loss of a task without rows, a function of the memory.
     """
-    groups: Dict[int, List[str]] = {}
+    groups: Dict[int, List[Tuple[str, Optional[Tensor]]]] = {}
     for task in tasks:
         batch = batches.get(task)
         if batch is not None and batch.num_rows:
-            groups.setdefault(head.tokenizer.max_length[task], []).append(task)
+            flags = head._parallel_rows(task, batch)
+            groups.setdefault(row_length(head, task, batch, flags), []).append((task, flags))
     calls = []
-    for length, group in groups.items():
+    for length, members in groups.items():
+        group = [t for t, _ in members]
         parts = [batches[t].pad_to(length, head.pad_id) for t in group]
-        flags = [head._parallel_rows(t, b) for t, b in zip(group, parts)]
+        flags = [f for _, f in members]
         tokens = torch.cat([b.tokens for b in parts]) if len(parts) > 1 else parts[0].tokens
         calls.append((group, parts, tokens, _join_flags(flags, parts)))
     embeds = head.decoder.embed_inputs(
@@ -65,9 +70,25 @@ def static_losses(head, memory: VisualMemory, batches: Dict[str, TaskBatch],
                               input_embeds=embed)
         for task, part, out in zip(group, parts, logits.split([b.num_rows for b in parts])):
             total, count = masked_loss_sum(head, out, part)
-            losses[f'loss_{task}'] = head.loss_weights[task] * total / count.clamp(min=1)
+            losses[f'loss_{task}'] = head._weighted(task, total, count)
     return {f'loss_{t}': losses[f'loss_{t}'] if f'loss_{t}' in losses else zero(memory)
             for t in tasks}
+
+
+def row_length(head, task: str, batch: TaskBatch, parallel: Optional[Tensor]) -> int:
+    """The static row length of a task's rows: its ``max_length`` when some may be
+    parallel (``parallel`` drawn), else the batch's length rounded up to a multiple of
+    ``head.shape_bucket``, at most ``max_length``."""
+    longest = head.tokenizer.max_length[task]
+    if parallel is not None:
+        return longest
+    return bucketed(batch.tokens.shape[1], head.shape_bucket, longest)
+
+
+def bucketed(length: int, bucket: int, longest: int) -> int:
+    """``length`` rounded up to a multiple of ``bucket``, at most ``longest`` (and at least
+    ``length``)."""
+    return max(length, min(longest, -(-length // bucket) * bucket))
 
 
 def _join_flags(flags: List[Optional[Tensor]], parts: List[TaskBatch]) -> Optional[Tensor]:
