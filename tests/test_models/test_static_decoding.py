@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from locca_mm.models.decoding import GenerationControls, TextConstraint, generate
-from locca_mm.models.decoding.generate import left_pad
+from locca_mm.models.decoding.steppers import _BUFFERS, left_pad
 from locca_mm.models.layers import StaticKVCache
 from tests.test_models.test_decoding import _setup
 
@@ -68,6 +68,14 @@ def test_static_decoding_step_is_one_graph_and_compiles():
     compiled = _decode(model, memory, tok, prompts, static_cache=True, compile_step=True)
     assert torch.equal(compiled.tokens, eager.tokens)
     torch.testing.assert_close(compiled.scores, eager.scores, atol=1e-3, rtol=1e-4)
+    # Another image batch of the same shape reuses the buffers (the captured graphs) and
+    # still decodes its own memory, not the previous one.
+    other = model.head.project_memory(model.extract_feat(torch.randn(4, 3, 32, 32)))
+    eager2 = _decode(model, other, tok, prompts, static_cache=True)
+    compiled2 = _decode(model, other, tok, prompts, static_cache=True, compile_step=True)
+    assert torch.equal(compiled2.tokens, eager2.tokens)
+    assert not torch.equal(eager2.tokens, eager.tokens)
+    assert len(_BUFFERS[model.head.decoder]) == 1
 
 
 def test_static_options_are_checked():

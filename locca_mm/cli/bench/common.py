@@ -1,7 +1,8 @@
 """What every measurement of ``tools/benchmarks/benchmark.py`` and
 ``tools/benchmarks/gpu_check.py`` is made of: the project's models with a synthetic
 vocabulary (:func:`word_tokenizer_file`, :func:`build`), batches for them (:func:`batch_for`,
-:func:`to_device`), a training step (:func:`train_step`), timing in alternation
+:func:`to_device`), training steps (:func:`train_step`, eager; :func:`compiled_train_step`,
+the static layout compiled), timing in alternation
 (:func:`time_each`, :func:`time_it`), FLOP counts (:func:`forward_flops`,
 :func:`encoder_flops`), the operators with the most time (:func:`profile_top`) and the
 precision the run measures in (:func:`precision_info`, :func:`autocast`).
@@ -153,6 +154,31 @@ def train_step(model, data, amp=False):
     def step():
         with autocast(amp, device):
             losses = model(**data, mode='loss')
+            loss = sum(v for k, v in losses.items() if 'loss' in k)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+
+    return step
+
+
+def compiled_train_step(model, data, amp=False, backend: str = 'inductor'):
+    """The fast training step: the static row layout (``head.static_shapes``), ``model.loss``
+    compiled into one graph (``fullgraph``; as :class:`~locca_mm.engine.CompileLossHook`
+    does), AdamW fused into one kernel on a GPU. Sets the layout on ``model``: build a
+    second model for the eager step."""
+    import torch
+    if model.head is not None:
+        model.head.static_shapes = True
+    loss_fn = torch.compile(model.loss, fullgraph=True, dynamic=False, backend=backend)
+    device = data['inputs'].device
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.AdamW(params, lr=1e-5, fused=device.type == 'cuda')
+    args = (data['inputs'], data.get('data_samples'), data['task_batches'])
+
+    def step():
+        with autocast(amp, device):
+            losses = loss_fn(*args)
             loss = sum(v for k, v in losses.items() if 'loss' in k)
         optim.zero_grad(set_to_none=True)
         loss.backward()

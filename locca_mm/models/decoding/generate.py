@@ -4,7 +4,6 @@ Prompts of different lengths share a batch by left padding: each row's
 positions start so that its last prompt token sits at the same column, and the
 padding is masked out of self-attention.
 """
-import weakref
 from typing import NamedTuple, Optional, Sequence
 
 import torch
@@ -13,6 +12,7 @@ from torch import Tensor
 from ..text import TextDecoder, VisualMemory
 from .constraints import DecodeConstraint
 from .sampling import GenerationControls, no_repeat_ngram_mask, repetition_penalty, warp
+from .steppers import StaticStepper, Stepper, left_pad
 
 __all__ = ['DECODE_CACHES', 'Generation', 'generate', 'left_pad']
 
@@ -40,23 +40,6 @@ class Generation(NamedTuple):
     scores: Tensor
     lengths: Tensor
     token_logp: Optional[Tensor] = None
-
-
-def left_pad(prompts: Sequence[Tensor], bos_id: int, pad_id: int):
-    """Prepend ``bos`` and left-pad prompts.
-
-    Returns:
-        inputs [B, P], positions [B, P], valid bool [B, P].
-    """
-    seqs = [torch.cat([p.new_tensor([bos_id]), p]) for p in prompts]
-    width = max(len(s) for s in seqs)
-    inputs = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=seqs[0].device)
-    valid = torch.zeros(len(seqs), width, dtype=torch.bool, device=inputs.device)
-    for i, s in enumerate(seqs):
-        inputs[i, width - len(s):] = s
-        valid[i, width - len(s):] = True
-    positions = (valid.long().cumsum(1) - 1).clamp(min=0)
-    return inputs, positions, valid
 
 
 @torch.no_grad()
@@ -106,7 +89,7 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
         raise ValueError('static_cache / compile_step decode with a cache: use_cache=True')
     if compile_step and not static_cache:
         raise ValueError('compile_step needs static_cache=True (one shape per step)')
-    stepper = (_StaticStepper if static_cache else _Stepper).start(
+    stepper = (StaticStepper if static_cache else Stepper).start(
         decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
     if compile_step:
         stepper.compile()
@@ -144,7 +127,7 @@ class _Picker:
         probs = warp(logp, c.temperature, c.top_k, c.top_p).softmax(-1)
         return torch.multinomial(probs, 1, generator=self.generator)[:, 0]
 
-    def penalize(self, logits: Tensor, stepper: '_Stepper'):
+    def penalize(self, logits: Tensor, stepper: 'Stepper'):
         """Logits after the repetition penalty, and the n-gram ban mask (or None), of the
         rows' tokens so far (prompt and generated; left padding left out)."""
         c = self.controls
@@ -202,7 +185,7 @@ class _Search:
         finished = torch.where(is_pad, 0.0, float('-inf')).to(logp.dtype)
         return torch.where(self.finished[:, None], finished[None], logp)
 
-    def choose(self, logp: Tensor, stepper: '_Stepper', draw=None) -> Tensor:
+    def choose(self, logp: Tensor, stepper: 'Stepper', draw=None) -> Tensor:
         """The next token [N] of every row: the argmax (or a ``draw``), or the K best
         continuations of each prompt's beams (the beams, and the stepper's caches,
         reordered to follow them)."""
@@ -245,108 +228,3 @@ class _Search:
         if return_all_beams:
             return Generation(*(r[:, None] for r in rows))
         return Generation(*rows)
-
-
-class _Stepper:
-    """Runs the decoder step by step, with or without the KV cache."""
-
-    def __init__(self, decoder: TextDecoder, memory: VisualMemory, inputs: Tensor,
-                 positions: Tensor, valid: Tensor, max_new_tokens: int, use_cache: bool):
-        self.decoder, self.memory, self.use_cache = decoder, memory, use_cache
-        self.inputs, self.positions, self.valid = inputs, positions, valid
-        self.capacity = inputs.shape[1] + max_new_tokens
-        self.cache = decoder.new_cache()
-
-    @classmethod
-    def start(cls, decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tensor],
-              max_new_tokens: int, num_beams: int, use_cache: bool) -> '_Stepper':
-        """Left-padded prompts (each repeated ``num_beams`` times) and their memory rows."""
-        inputs, positions, valid = left_pad(prompts, decoder.bos_id, decoder.pad_id)
-        if inputs.shape[1] + max_new_tokens > decoder.max_len + 1:
-            raise ValueError(f'prompt of {inputs.shape[1]} tokens + {max_new_tokens} new tokens '
-                             f'exceeds the decoder max_len={decoder.max_len}')
-        if num_beams > 1:
-            rows = torch.arange(inputs.shape[0], device=inputs.device).repeat_interleave(num_beams)
-            inputs, positions, valid = inputs[rows], positions[rows], valid[rows]
-            memory = memory.index_select(rows)
-        return cls(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
-
-    def first(self) -> Tensor:
-        return self._run(self.inputs, self.positions)
-
-    def next(self, token: Tensor) -> Tensor:
-        pos = self.positions[:, -1:] + 1
-        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
-        self.positions = torch.cat([self.positions, pos], dim=1)
-        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
-        if self.use_cache:
-            return self.decoder.step(token[:, None], pos, self.memory, self.cache, self.valid,
-                                     self.capacity)[:, -1]
-        return self._run(self.inputs, self.positions)
-
-    def _run(self, inputs: Tensor, positions: Tensor) -> Tensor:
-        cache = self.cache if self.use_cache else self.decoder.new_cache()
-        return self.decoder.step(inputs, positions, self.memory, cache, self.valid,
-                                 self.capacity)[:, -1]
-
-    def reorder(self, index: Tensor) -> None:
-        self.inputs, self.positions = self.inputs[index], self.positions[index]
-        self.valid = self.valid[index]
-        self.memory = self.memory.index_select(index)
-        for c in self.cache:
-            c.reorder(index)
-
-
-#: decoder -> its compiled step (``compile_step``), kept as long as the decoder lives.
-_COMPILED_STEPS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
-
-
-def compiled_step(decoder: TextDecoder):
-    """``torch.compile(decoder.step, mode='reduce-overhead', fullgraph=True, dynamic=False)``,
-    made once per decoder (one compiled graph, and on a GPU one CUDA graph, per batch shape)."""
-    fn = _COMPILED_STEPS.get(decoder)
-    if fn is None:
-        fn = torch.compile(decoder.step, mode='reduce-overhead', fullgraph=True, dynamic=False)
-        _COMPILED_STEPS[decoder] = fn
-    return fn
-
-
-class _StaticStepper(_Stepper):
-    """Runs the decoder over :class:`~..layers.StaticKVCache` buffers: after the prompt,
-    every step has one shape ([N, 1] new tokens against the whole capacity)."""
-
-    def __init__(self, decoder: TextDecoder, memory: VisualMemory, inputs: Tensor,
-                 positions: Tensor, valid: Tensor, max_new_tokens: int, use_cache: bool):
-        super().__init__(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
-        self.write_at = torch.zeros((), dtype=torch.long, device=inputs.device)
-        self.cache = decoder.new_static_cache(self.capacity, self.write_at)
-        self.key_valid = torch.cat([valid, valid.new_ones(len(valid), max_new_tokens)], dim=1)
-        self.step_fn = decoder.step
-
-    def compile(self) -> None:
-        """Steps through the decoder's compiled step; the memory's buffers stay where they
-        are for the whole decode (static addresses: not copied into a CUDA graph)."""
-        for k, v in self.memory.kv:
-            torch._dynamo.mark_static_address(k)
-            torch._dynamo.mark_static_address(v)
-        self.step_fn = compiled_step(self.decoder)
-
-    def first(self) -> Tensor:
-        logits = self.decoder.step(self.inputs, self.positions, self.memory, self.cache,
-                                   self.key_valid, self.capacity)[:, -1]
-        self.write_at.add_(self.inputs.shape[1])
-        return logits
-
-    def next(self, token: Tensor) -> Tensor:
-        pos = self.positions[:, -1:] + 1
-        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
-        self.positions = torch.cat([self.positions, pos], dim=1)
-        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
-        logits = self.step_fn(token[:, None], pos, self.memory, self.cache, self.key_valid,
-                              self.capacity)[:, -1]
-        self.write_at.add_(1)
-        return logits
-
-    def reorder(self, index: Tensor) -> None:
-        super().reorder(index)  # the static caches reorder in place
-        self.key_valid = self.key_valid[index]
