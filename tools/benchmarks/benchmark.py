@@ -45,9 +45,9 @@ vocabulary (``--quick``: the tiny encoder and a small vocabulary):
   CPU, 4 on CUDA as in ViTDet); float32 on a CPU in any ``--precision``
   (mmcv's CPU RoIAlign has no bfloat16 kernel): ``maskrcnn_precision``.
 - ``--sections compile`` (only when named): ``compile``, the LocCa ViT-B
-  training step eager and under ``torch.compile`` (what ``--cfg-options
-  compile=True`` does to a run), the first compiled call's seconds and the
-  speed-up, in the chosen precision.
+  training step eager and compiled (the static row layout, ``model.loss`` in one
+  graph: what ``CompileLossHook`` does to a run), the first compiled call's
+  seconds and the speed-up, in the chosen precision.
 - ``--sections pseudo_label`` (only when named): ``pseudo_label``, images/s of
   ``tools/dataset_converters/pseudo_label.py --out-dir`` per process with a tiny
   and an OWL-ViT B/32-sized random detector, and an estimate of the GPU-days to

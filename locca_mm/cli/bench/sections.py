@@ -15,6 +15,7 @@ from .common import (
     autocast,
     batch_for,
     build,
+    compiled_train_step,
     encoder_flops,
     forward_flops,
     profile_top,
@@ -147,12 +148,14 @@ def bench_mfu(args, tokfile, out):
 
 
 def bench_compile(args, tokfile, device, out):
-    """The LocCa step eager and compiled (``torch.compile``), side by side."""
-    import torch
-    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
+    """The LocCa step eager (dynamic layout) and compiled (static layout, ``model.loss``
+    in one graph: :func:`~.common.compiled_train_step`), side by side."""
+    config = 'locca/locca_vit-b16_256xb32-1100k_webli'
+    model = build(config, tokfile, args.quick).to(device)
     data = to_device(batch_for(model, args.batch, model.backbone.img_size[0]), device)
     eager = train_step(model, data, args.amp)
-    compiled = train_step(torch.compile(model), data, args.amp)
+    compiled = compiled_train_step(build(config, tokfile, args.quick).to(device), data,
+                                   args.amp)
     start = time.perf_counter()
     compiled()
     sync()
