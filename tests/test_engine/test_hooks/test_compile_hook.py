@@ -1,0 +1,63 @@
+"""CompileLossHook: ``model.loss`` compiled in a run of tools/train.py, training as the
+uncompiled static layout does; refused for the dynamic layout."""
+import os.path as osp
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from locca_mm.compat.checkpoint_io import safe_torch_load
+from locca_mm.engine import CompileLossHook
+from tests.conftest import ROOT, assert_same_training_state, run_tool
+from tests.test_models.utils import build_tiny, make_batch
+
+SHAPES = osp.join(ROOT, 'configs', 'locca', 'locca_vit-tiny_1xb48-900it_shapes.py')
+BODY = """
+train_cfg = dict(max_iters=3, val_interval=100)
+train_dataloader = dict(batch_size=6, num_workers=0, persistent_workers=False,
+                        dataset=dict(num_samples=60))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=2, eta_min_ratio=0.0)]
+default_hooks = dict(checkpoint=dict(interval=3, save_best=None), logger=dict(interval=1))
+randomness = dict(seed=3, deterministic=True)
+model = dict(head=dict(static_shapes=True))
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
+"""
+
+
+@pytest.mark.slow
+def test_compiled_run_trains_as_the_uncompiled_static_run(tmp_path):
+    """Dynamo's eager backend runs the captured graph op for op: the weights after three
+    steps equal the uncompiled run's bit for bit (inductor's numerics:
+    tests/test_models/test_static_shapes.py)."""
+    states = {}
+    for name, hooks in (('plain', ''), ('compiled', "dict(type='CompileLossHook', "
+                                                   "backend='eager')")):
+        cfg = tmp_path / f'{name}.py'
+        cfg.write_text(f"_base_ = ['{SHAPES}']\n{BODY}\n"
+                       f"custom_hooks = [*_base_.custom_hooks, {hooks}]\n")
+        proc = run_tool(['train.py', str(cfg), '--work-dir', str(tmp_path / name)])
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        states[name] = safe_torch_load(str(tmp_path / name / 'iter_3.pth'))
+    log = open(next((tmp_path / 'compiled').rglob('*.log')), encoding='utf-8').read()
+    assert 'CompileLossHook: model.loss compiled' in log
+    assert_same_training_state(states['plain'], states['compiled'])
+
+
+def test_refuses_the_dynamic_layout():
+    model = build_tiny()
+    runner = SimpleNamespace(model=model)
+    with pytest.raises(ValueError, match='static_shapes=True'):
+        CompileLossHook().before_train(runner)
+    model.head.static_shapes = True
+    CompileLossHook(backend='eager').before_train(runner)
+    assert 'loss' in vars(model)  # the instance's loss is now the compiled function
+    data = make_batch(model.eval(), n=2)
+    args = (data['inputs'], data['data_samples'], data['task_batches'])
+    compiled, plain = model.loss(*args), type(model).loss(model, *args)
+    assert compiled.keys() == plain.keys()
+    for key in plain:
+        torch.testing.assert_close(compiled[key], plain[key])
