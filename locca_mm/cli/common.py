@@ -19,6 +19,7 @@ from typing import Callable, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 
 from locca_mm.compat.log_filters import quiet_dependency_deprecations
 from locca_mm.utils.config import SetupError, leaf_datasets
@@ -164,6 +165,33 @@ def apply_runner_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def compile_as_hook(cfg: Config) -> Config:
+    """mmengine's ``compile=True`` (or a dict of ``torch.compile`` options) for a locca_mm
+    model, done as :class:`~locca_mm.engine.CompileLossHook` in the static row layout.
+
+    mmengine compiles the whole ``train_step`` (optimizer wrapper included), which stops
+    with a Dynamo error on torch 2.14; the hook compiles ``model.loss`` into one graph.
+    Other models (mmdet, mmseg, mmpretrain) keep mmengine's compile.
+    """
+    options = cfg.get('compile')
+    model_type = (cfg.get('model') or {}).get('type')
+    if not options or model_type is None:
+        return cfg
+    from locca_mm.models import LocCa
+    from locca_mm.registry import MODELS
+    cls = MODELS.get(model_type) if isinstance(model_type, str) else model_type
+    if not (isinstance(cls, type) and issubclass(cls, LocCa)):
+        return cfg
+    options = {} if options is True else dict(options)
+    cfg.compile = None
+    if cfg.model.get('head') is not None:
+        cfg.model.head.static_shapes = True
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='CompileLossHook', **options)]
+    print_log(f'compile: model.loss compiled by CompileLossHook({options}) in the static row '
+              'layout (model.head.static_shapes=True)', logger='current')
+    return cfg
+
+
 def build_runner(cfg: Config):
     """``Runner.from_cfg``, or the registered runner named by ``runner_type``.
 
@@ -175,6 +203,7 @@ def build_runner(cfg: Config):
     from locca_mm.compat.runtime_fixes import apply_runtime_fixes
     from locca_mm.registry import RUNNERS
     apply_runtime_fixes()
+    compile_as_hook(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     return quiet_dependency_deprecations(runner)
 

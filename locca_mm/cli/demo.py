@@ -83,6 +83,10 @@ def parse_args(argv=None):
                         help='config overrides for every REC protocol run')
     parser.add_argument('--quick', action='store_true',
                         help='a few iterations and small evaluations (a smoke test)')
+    parser.add_argument('--compile', action='store_true',
+                        help='train in the static row layout with model.loss compiled '
+                        '(CompileLossHook): for a GPU (with --preset gpu); on a CPU the eager '
+                        'default is faster')
     parser.add_argument('--num-vis', type=int, default=8, help='test images to draw (0: none)')
     parser.add_argument('--jobs', type=int, default=2,
                         help='processes per seed: 2 trains LocCa and Cap side by side, each '
@@ -95,6 +99,14 @@ def parse_args(argv=None):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     return args
+
+
+def compile_steps(cfg) -> None:
+    """``cfg`` trains in the static row layout with ``model.loss`` compiled
+    (:class:`~locca_mm.engine.CompileLossHook`)."""
+    if cfg.model.get('head'):
+        cfg.model.head.static_shapes = True
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='CompileLossHook')]
 
 
 def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=None,
@@ -122,6 +134,8 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
                 d.img_size = preset['img_size']
     cfg.merge_from_dict(dict(preset['options'],
                              **preset['rec_options' if rec else 'pretrain_options']))
+    if getattr(args, 'compile', False):
+        compile_steps(cfg)
     if cfg.train_dataloader.dataset.get('split') == 'pretrain':
         cfg.train_dataloader.dataset.caption_style = args.captions
     if iters:

@@ -34,13 +34,18 @@ class CompileLossHook(Hook):
             (static shapes: the static layout gives one shape per batch size).
         mode (str, optional): ``torch.compile``'s mode, e.g. ``'max-autotune'``.
         backend (str): ``torch.compile``'s backend. Defaults to ``'inductor'``.
+        **options: other ``torch.compile`` arguments (e.g. ``options=dict(...)``).
+
+    The tools turn mmengine's ``compile=True`` (or ``compile=dict(...)``) of a locca_mm
+    model into this hook (:func:`locca_mm.cli.common.compile_as_hook`).
     """
 
     priority = 'VERY_HIGH'
 
     def __init__(self, fullgraph: bool = True, dynamic: Optional[bool] = False,
-                 mode: Optional[str] = None, backend: str = 'inductor'):
-        self.options = dict(fullgraph=fullgraph, dynamic=dynamic, mode=mode, backend=backend)
+                 mode: Optional[str] = None, backend: str = 'inductor', **options):
+        self.options = dict(fullgraph=fullgraph, dynamic=dynamic, mode=mode, backend=backend,
+                            **options)
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model

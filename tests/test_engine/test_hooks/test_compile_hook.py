@@ -61,3 +61,22 @@ def test_refuses_the_dynamic_layout():
     assert compiled.keys() == plain.keys()
     for key in plain:
         torch.testing.assert_close(compiled[key], plain[key])
+
+
+def test_mmengine_compile_key_becomes_the_hook_for_locca_models():
+    from mmengine.config import Config
+
+    from locca_mm.cli.common import compile_as_hook
+    cfg = Config.fromfile(SHAPES)
+    cfg.compile = dict(mode='max-autotune')
+    compile_as_hook(cfg)
+    assert cfg.compile is None and cfg.model.head.static_shapes is True
+    assert cfg.custom_hooks[-1] == dict(type='CompileLossHook', mode='max-autotune')
+    assert [h['type'] for h in cfg.custom_hooks].count('CompileLossHook') == 1
+    # another library's model keeps mmengine's compile
+    toy = Config.fromfile(osp.join(ROOT, 'configs', 'toy', 'toy_regression.py'))
+    toy.custom_imports = dict(imports=['tests.toy'], allow_failed_imports=False)
+    import tests.toy  # noqa: F401  (registers the toy model)
+    toy.compile = True
+    compile_as_hook(toy)
+    assert toy.compile is True
