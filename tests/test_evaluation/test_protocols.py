@@ -108,9 +108,10 @@ def test_quick_demo_over_two_seeds_writes_a_well_formed_summary(tmp_path):
 
 @pytest.mark.slow
 def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
-    """--preset gpu: larger images and models, bf16 autocast; its path, shortened (--quick)."""
-    proc = run_tool(['demo.py', '--quick', '--preset', 'gpu', '--work-dir', str(tmp_path),
-                     '--num-vis', '1', '--rec-variants', 'plain'], timeout=900)
+    """--preset gpu: larger images and models, bf16 autocast, the steps compiled (--compile);
+    its path, shortened (--quick)."""
+    proc = run_tool(['demo.py', '--quick', '--preset', 'gpu', '--compile', '--work-dir',
+                     str(tmp_path), '--num-vis', '1', '--rec-variants', 'plain'], timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert summary['preset'] == 'gpu' and summary['headline_variant'] == 'plain'
@@ -118,6 +119,7 @@ def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
            'locca_vit-tiny_1xb48-900it_shapes.py').read_text()
     assert 'img_size=96' in cfg and 'embed_dims=192' in cfg
     assert "type='AutocastOptimWrapper'" in cfg and "dtype='bfloat16'" in cfg
+    assert "type='CompileLossHook'" in cfg and 'static_shapes=True' in cfg
     rec = (tmp_path / 'seed_0' / 'locca' / 'rec-plain' / 'rec_tiny_shapes.py').read_text()
     assert 'frozen_stages=6' in rec  # the whole 6-block encoder
 
