@@ -24,7 +24,7 @@ PROBE_SEED = 7_000  # the probe's images: a pretraining stream no run trains on
 #: 2-core CPU, minutes.
 #: ``gpu`` is the same comparison for one GPU: larger images (96 px, a 12 x 12 token grid) and
 #: models (a 6-layer width-192 encoder, a 3-layer decoder), batch 256, more steps, bfloat16
-#: autocast, 8 data workers. ``options`` apply to every stage, ``pretrain_options`` /
+#: autocast, fused AdamW, 8 data workers. ``options`` apply to every stage, ``pretrain_options`` /
 #: ``rec_options`` to one kind; ``img_size`` to every SyntheticShapes dataset (and the probe).
 PRESETS = {
     'cpu': dict(pretrain_iters=None, rec_iters={}, probe_images=600,
@@ -44,6 +44,7 @@ PRESETS = {
             'train_dataloader.persistent_workers': True,
             'optim_wrapper.type': 'AutocastOptimWrapper',
             'optim_wrapper.dtype': 'bfloat16',
+            'optim_wrapper.optimizer.fused': True,  # AdamW's update in one kernel
         },
         pretrain_options={},
         rec_options={'model.backbone.frozen_stages': 6}),  # the whole 6-block encoder
@@ -134,8 +135,7 @@ def stage_config(name: str, work_dir: str, seed: int, args, iters=None, options=
                 d.img_size = preset['img_size']
     cfg.merge_from_dict(dict(preset['options'],
                              **preset['rec_options' if rec else 'pretrain_options']))
-    if getattr(args, 'compile', False):
-        compile_steps(cfg)
+    compile_steps(cfg) if getattr(args, 'compile', False) else None
     if cfg.train_dataloader.dataset.get('split') == 'pretrain':
         cfg.train_dataloader.dataset.caption_style = args.captions
     if iters:

@@ -10,7 +10,7 @@ from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import SCORE_TASKS, TRAIN_TASKS
 from locca_mm.tokenizers.builder import build_tokenizer
-from locca_mm.tokenizers.locca import check_signature
+from locca_mm.tokenizers.signature import check_signature
 
 from .decoding import DECODE_CACHES, GenerationControls
 from .layers import extend_table

@@ -35,12 +35,20 @@ class RowRecorder:
         self.parallel_lengths = set()
 
     def __call__(self, tokens, memory, parallel=None, logits_at=None, input_embeds=None):
-        if parallel is not None and bool(parallel.any()):
-            assert bool(parallel.all())  # the head runs parallel rows apart
-            self.parallel_rows += tokens.shape[0]
+        rows = tokens.shape[0]
+        if parallel is None:
+            self.causal_rows += rows
+        elif parallel is True:  # the default layout runs parallel rows apart
+            self.parallel_rows += rows
             self.parallel_lengths.add(tokens.shape[1])
-        else:
-            self.causal_rows += tokens.shape[0]
+        else:  # the static layout: one call, per-row flags
+            drawn = int(parallel.sum())
+            self.parallel_rows += drawn
+            self.causal_rows += rows - drawn
+            if drawn:
+                self.parallel_lengths.add(tokens.shape[1])
+        if logits_at is None:
+            return torch.zeros(*tokens.shape, self.vocab_size)
         return torch.zeros(int(logits_at.sum()), self.vocab_size)
 
 
@@ -62,12 +70,13 @@ def _measure(model, monkeypatch, batches: int, rows: int) -> RowRecorder:
     return recorder
 
 
+@pytest.mark.parametrize('static', [False, True])
 @pytest.mark.parametrize('config', list(RATIOS))
-def test_parallel_share_of_cap_rows_matches_the_config(config, monkeypatch):
+def test_parallel_share_of_cap_rows_matches_the_config(config, static, monkeypatch):
     base, stated = RATIOS[config]
     ratio = base_model(base).head.parallel_ratio
     assert ratio == stated  # the table of docs/en/user_guides/model.md
-    model = build_tiny(config).train()
+    model = build_tiny(config, static_shapes=static).train()
     assert model.head.parallel_ratio == ratio
     n_batches, n_rows = 12, 256
     with torch.no_grad():

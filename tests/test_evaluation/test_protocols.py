@@ -120,6 +120,7 @@ def test_the_gpu_preset_runs_its_path_on_the_cpu(tmp_path):
     assert 'img_size=96' in cfg and 'embed_dims=192' in cfg
     assert "type='AutocastOptimWrapper'" in cfg and "dtype='bfloat16'" in cfg
     assert "type='CompileLossHook'" in cfg and 'static_shapes=True' in cfg
+    assert 'fused=True' in cfg
     rec = (tmp_path / 'seed_0' / 'locca' / 'rec-plain' / 'rec_tiny_shapes.py').read_text()
     assert 'frozen_stages=6' in rec  # the whole 6-block encoder
 

@@ -6,7 +6,7 @@ from mmengine.model import ImgDataPreprocessor
 from locca_mm.registry import MODELS
 from locca_mm.structures import TaskBatch
 from locca_mm.structures.tasks import BOX_TASKS
-from locca_mm.tokenizers.locca import check_signature
+from locca_mm.tokenizers.signature import check_signature
 
 from ..heads.static_rows import bucketed
 

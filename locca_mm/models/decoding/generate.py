@@ -12,7 +12,7 @@ from torch import Tensor
 from ..text import TextDecoder, VisualMemory
 from .constraints import DecodeConstraint
 from .sampling import GenerationControls, no_repeat_ngram_mask, repetition_penalty, warp
-from .steppers import StaticStepper, Stepper, left_pad
+from .steppers import Stepper, left_pad, start
 
 __all__ = ['DECODE_CACHES', 'Generation', 'generate', 'left_pad']
 
@@ -69,15 +69,8 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
             and semantics); None: plain greedy / beam search. Sampling needs
             ``num_beams=1``; the penalties apply to beams too (on the logits).
         penalized: bool ``[V]``, the ids the penalty and the n-gram ban touch (None: all).
-        static_cache: keep the keys/values in :class:`~..layers.StaticKVCache` buffers
-            of one shape (prompt + ``max_new_tokens`` positions, written at a tensor
-            index): every step after the prompt has the same shapes. The tokens
-            equal the dynamic cache's.
-        compile_step: run those steps through ``torch.compile(decoder.step,
-            mode='reduce-overhead', fullgraph=True)``: on a GPU, CUDA graphs
-            replay a whole decoder step in one launch (decoding at small batches
-            is launch-bound). Needs ``static_cache``; the first call of each
-            batch shape compiles (seconds), later calls reuse it.
+        static_cache, compile_step: a KV cache of one shape, and its steps compiled
+            (CUDA graphs on a GPU); the same tokens (:func:`.steppers.start`).
 
     Returns:
         :class:`Generation` with one row per prompt. Scores are the log-probabilities
@@ -85,14 +78,8 @@ def generate(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tenso
     """
     if num_beams < 1:
         raise ValueError(f'num_beams must be >= 1, got {num_beams}')
-    if (static_cache or compile_step) and not use_cache:
-        raise ValueError('static_cache / compile_step decode with a cache: use_cache=True')
-    if compile_step and not static_cache:
-        raise ValueError('compile_step needs static_cache=True (one shape per step)')
-    stepper = (StaticStepper if static_cache else Stepper).start(
-        decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
-    if compile_step:
-        stepper.compile()
+    stepper = start(decoder, memory, prompts, max_new_tokens, num_beams, use_cache,
+                    static_cache, compile_step)
     pick = _Picker(controls or GenerationControls(), penalized, num_beams, stepper.inputs.device)
     search = _Search(len(prompts), num_beams, max_new_tokens, decoder.pad_id,
                      stepper.inputs.device)

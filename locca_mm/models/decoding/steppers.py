@@ -11,7 +11,7 @@ from torch import Tensor
 from ..layers import StaticKVCache
 from ..text import TextDecoder, VisualMemory
 
-__all__ = ['Stepper', 'StaticStepper', 'compiled_step', 'left_pad']
+__all__ = ['Stepper', 'StaticStepper', 'compiled_step', 'left_pad', 'start']
 
 
 def left_pad(prompts: Sequence[Tensor], bos_id: int, pad_id: int):
@@ -176,3 +176,25 @@ class StaticStepper(Stepper):
             v.copy_(v.index_select(0, index))
         for c in self.cache:
             c.reorder(index)
+
+
+def start(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tensor],
+          max_new_tokens: int, num_beams: int, use_cache: bool, static_cache: bool = False,
+          compile_step: bool = False) -> Stepper:
+    """The stepper of one decode, its prompt not run yet.
+
+    ``static_cache``: :class:`StaticStepper` (buffers of one shape, written at a tensor
+    index; the same tokens as the dynamic cache). ``compile_step``: its steps through
+    ``torch.compile(decoder.step, mode='reduce-overhead', fullgraph=True)`` (on a GPU,
+    CUDA graphs replay a whole step in one launch: decoding at small batches is
+    launch-bound); needs ``static_cache``.
+    """
+    if (static_cache or compile_step) and not use_cache:
+        raise ValueError('static_cache / compile_step decode with a cache: use_cache=True')
+    if compile_step and not static_cache:
+        raise ValueError('compile_step needs static_cache=True (one shape per step)')
+    stepper = (StaticStepper if static_cache else Stepper).start(
+        decoder, memory, prompts, max_new_tokens, num_beams, use_cache)
+    if compile_step:
+        stepper.compile()
+    return stepper
