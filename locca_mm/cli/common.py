@@ -186,6 +186,9 @@ def compile_as_hook(cfg: Config) -> Config:
     cfg.compile = None
     if cfg.model.get('head') is not None:
         cfg.model.head.static_shapes = True
+    else:  # towers only (CLIP, SigLIP): bucketed caption lengths, a few shapes
+        cfg.model.data_preprocessor = dict(cfg.model.get('data_preprocessor') or {},
+                                           static_shapes=True)
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='CompileLossHook', **options)]
     print_log(f'compile: model.loss compiled by CompileLossHook({options}) in the static row '
               'layout (model.head.static_shapes=True)', logger='current')

@@ -113,10 +113,10 @@ class LocCa(BaseModel):
         if contrastive_head is not None:
             tasks.add('cap')
         preprocessor.setdefault('tasks', sorted(tasks))
-        if head is not None and head.get('static_shapes'):  # batches of one shape
-            preprocessor.setdefault('static_shapes', True)
+        if preprocessor.get('static_shapes') or (head or {}).get('static_shapes'):
+            preprocessor['static_shapes'] = True  # batches of a few shapes (torch.compile)
             preprocessor.setdefault('max_lengths', dict(self.tokenizer.max_length))
-            preprocessor.setdefault('shape_bucket', head.get('shape_bucket', 16))
+            preprocessor.setdefault('shape_bucket', (head or {}).get('shape_bucket', 16))
         super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         if head is None and contrastive_head is None:
             raise ValueError('LocCa needs a head, a contrastive_head, or both')

@@ -8,6 +8,7 @@ from locca_mm.models.heads.static_rows import bucketed, row_length
 from locca_mm.registry import MODELS
 from tests.test_models.utils import (
     CAPPA_B,
+    CLIP_B,
     COCA_B,
     LOCCA_B,
     build_tiny,
@@ -148,3 +149,24 @@ def test_compiled_step_equals_eager():
     for name, grad in g_eager.items():
         torch.testing.assert_close(dict(model.named_parameters())[name].grad, grad,
                                    rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize('config', [CLIP_B, COCA_B, SIGLIP2_B])
+def test_static_preprocessor_leaves_the_towers_losses_unchanged(config):
+    """Caption rows padded to a bucket (what the static layout feeds a text tower) give
+    the contrastive losses of rows padded to the batch's longest."""
+    cfg = tiny_model_cfg(config)
+    cfg['data_preprocessor'] = dict(static_shapes=True)
+    model = randomize_logits(MODELS.build(cfg), std=0.05) if cfg.get('head') else \
+        MODELS.build(cfg)
+    model.train()
+    samples = make_samples(model.tokenizer, n=4)
+    images = [torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8) for _ in range(4)]
+    static = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
+    assert static['task_batches']['cap'].tokens.shape[1] % 16 == 0
+    model.data_preprocessor.static_shapes = False
+    dynamic = model.data_preprocessor(dict(inputs=images, data_samples=samples), True)
+    a, b = _losses(model, static), _losses(model, dynamic)
+    assert a.keys() == b.keys() and 'loss_con' in a
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)

@@ -73,6 +73,11 @@ def test_mmengine_compile_key_becomes_the_hook_for_locca_models():
     assert cfg.compile is None and cfg.model.head.static_shapes is True
     assert cfg.custom_hooks[-1] == dict(type='CompileLossHook', mode='max-autotune')
     assert [h['type'] for h in cfg.custom_hooks].count('CompileLossHook') == 1
+    # a towers-only model (CLIP) gets bucketed caption rows from its preprocessor
+    clip = Config.fromfile(osp.join(ROOT, 'configs', 'clip', 'clip_vit-b16_256xb32-1100k_webli.py'))
+    clip.compile = True
+    compile_as_hook(clip)
+    assert clip.model.data_preprocessor['static_shapes'] is True and clip.compile is None
     # another library's model keeps mmengine's compile
     toy = Config.fromfile(osp.join(ROOT, 'configs', 'toy', 'toy_regression.py'))
     toy.custom_imports = dict(imports=['tests.toy'], allow_failed_imports=False)
