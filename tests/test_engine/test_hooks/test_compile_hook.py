@@ -85,3 +85,33 @@ def test_mmengine_compile_key_becomes_the_hook_for_locca_models():
     toy.compile = True
     compile_as_hook(toy)
     assert toy.compile is True
+
+
+def test_fsdp2_sharded_model_compiles_block_by_block(tmp_path):
+    """FSDP2 (one gloo process): the hook drops fullgraph and the compiled sharded model
+    gives the uncompiled sharded model's losses."""
+    import socket
+
+    import torch.distributed as dist
+
+    from locca_mm.engine.strategies.fsdp2 import FSDP2Strategy
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0,
+                            world_size=1)
+    try:
+        model = build_tiny(static_shapes=True).train()
+        data = make_batch(model, n=4)
+        sharded = FSDP2Strategy()._wrap_model(model)
+        args = (data['inputs'], data['data_samples'], data['task_batches'])
+        torch.manual_seed(0)
+        plain = sharded(*args, mode='loss')
+        CompileLossHook(backend='eager').before_train(SimpleNamespace(model=sharded))
+        torch.manual_seed(0)
+        compiled = sharded(*args, mode='loss')
+        for key in plain:
+            torch.testing.assert_close(compiled[key], plain[key])
+        sum(compiled.values()).backward()
+    finally:
+        dist.destroy_process_group()
