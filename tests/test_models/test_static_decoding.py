@@ -101,3 +101,24 @@ def test_model_decodes_the_same_captions_with_each_decode_cache():
     from tests.test_models.utils import tiny_model_cfg
     with pytest.raises(ValueError, match='decode_cache'):
         MODELS.build(dict(tiny_model_cfg(), test_cfg=dict(decode_cache='paged')))
+
+
+def test_compiled_step_is_not_recompiled_for_another_prompt_length():
+    """The static buffers span the decoder's every position: prompts of other lengths and
+    another max_new_tokens reuse the compiled step (one graph per batch size)."""
+    import torch._dynamo.utils as dynamo_utils
+    torch._dynamo.reset()
+    model, memory, tok, prompts = _setup()
+    short = [tok.prompt('aref', text=t) for t in ['a', 'b', 'c', 'd']]
+    _decode(model, memory, tok, prompts, static_cache=True, compile_step=True)
+    frames = dynamo_utils.counters['stats']['unique_graphs']
+    for p, new in ((short, 12), (prompts, 5)):
+        eager = _decode(model, memory, tok, p, new=new, static_cache=True)
+        compiled = _decode(model, memory, tok, p, new=new, static_cache=True,
+                           compile_step=True)
+        assert torch.equal(compiled.tokens, eager.tokens)
+    assert dynamo_utils.counters['stats']['unique_graphs'] == frames
+    # ... while another batch size is another graph (the counter sees recompiles)
+    two = model.head.project_memory(model.extract_feat(torch.randn(2, 3, 32, 32)))
+    _decode(model, two, tok, prompts[:2], static_cache=True, compile_step=True)
+    assert dynamo_utils.counters['stats']['unique_graphs'] > frames

@@ -135,16 +135,21 @@ class _StaticBuffers:
 
 class StaticStepper(Stepper):
     """Runs the decoder over :class:`~..layers.StaticKVCache` buffers: after the prompt,
-    every step has one shape ([N, 1] new tokens against the whole capacity) and reads and
-    writes the same addresses (:class:`_StaticBuffers`), so a compiled step
-    (:meth:`compile`) is captured once and replayed."""
+    every step has one shape ([N, 1] new tokens against all ``decoder.max_len + 1``
+    positions, those not written yet masked) and reads and writes the same addresses
+    (:class:`_StaticBuffers`), so a compiled step (:meth:`compile`) is captured once per
+    batch size and replayed, whatever the prompts' lengths."""
 
     def __init__(self, decoder: TextDecoder, memory: VisualMemory, inputs: Tensor,
                  positions: Tensor, valid: Tensor, max_new_tokens: int, use_cache: bool):
         super().__init__(decoder, memory, inputs, positions, valid, max_new_tokens, use_cache)
+        # Every position the decoder has, whatever this decode's prompt and length: one
+        # step shape per batch size (a compiled step is not recompiled per prompt length).
+        self.capacity = decoder.max_len + 1
         buffers = _StaticBuffers.get(decoder, memory, self.capacity, len(inputs))
         self.memory, self.cache, self.write_at = buffers.memory, buffers.cache, buffers.write_at
-        self.key_valid = torch.cat([valid, valid.new_ones(len(valid), max_new_tokens)], dim=1)
+        self.key_valid = torch.cat(
+            [valid, valid.new_ones(len(valid), self.capacity - valid.shape[1])], dim=1)
         self.step_fn = decoder.step
 
     def compile(self) -> None:
