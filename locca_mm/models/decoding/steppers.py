@@ -59,14 +59,19 @@ class Stepper:
         return self._run(self.inputs, self.positions)
 
     def next(self, token: Tensor) -> Tensor:
-        pos = self.positions[:, -1:] + 1
-        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
-        self.positions = torch.cat([self.positions, pos], dim=1)
-        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
+        pos = self._append(token)
         if self.use_cache:
             return self.decoder.step(token[:, None], pos, self.memory, self.cache, self.valid,
                                      self.capacity)[:, -1]
         return self._run(self.inputs, self.positions)
+
+    def _append(self, token: Tensor) -> Tensor:
+        """Add ``token`` [N] to the rows' history; returns its positions [N, 1]."""
+        pos = self.positions[:, -1:] + 1
+        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
+        self.positions = torch.cat([self.positions, pos], dim=1)
+        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
+        return pos
 
     def _run(self, inputs: Tensor, positions: Tensor) -> Tensor:
         cache = self.cache if self.use_cache else self.decoder.new_cache()
@@ -76,9 +81,12 @@ class Stepper:
     def reorder(self, index: Tensor) -> None:
         self.inputs, self.positions = self.inputs[index], self.positions[index]
         self.valid = self.valid[index]
-        self.memory = self.memory.index_select(index)
+        self._reorder_memory(index)
         for c in self.cache:
             c.reorder(index)
+
+    def _reorder_memory(self, index: Tensor) -> None:
+        self.memory = self.memory.index_select(index)
 
 
 #: decoder -> its compiled step (``compile_step``), kept as long as the decoder lives.
@@ -163,10 +171,7 @@ class StaticStepper(Stepper):
         return logits
 
     def next(self, token: Tensor) -> Tensor:
-        pos = self.positions[:, -1:] + 1
-        self.inputs = torch.cat([self.inputs, token[:, None]], dim=1)
-        self.positions = torch.cat([self.positions, pos], dim=1)
-        self.valid = torch.cat([self.valid, self.valid.new_ones(len(token), 1)], dim=1)
+        pos = self._append(token)
         logits = self.step_fn(token[:, None], pos, self.memory, self.cache, self.key_valid,
                               self.capacity)[:, -1]
         self.write_at.add_(1)
@@ -174,13 +179,13 @@ class StaticStepper(Stepper):
 
     def reorder(self, index: Tensor) -> None:
         """Follow the beams: rows ``index`` of everything, the buffers in place."""
-        self.inputs, self.positions = self.inputs[index], self.positions[index]
-        self.valid, self.key_valid = self.valid[index], self.key_valid[index]
-        for k, v in self.memory.kv:
+        super().reorder(index)  # the static caches reorder in place
+        self.key_valid = self.key_valid[index]
+
+    def _reorder_memory(self, index: Tensor) -> None:
+        for k, v in self.memory.kv:  # in place: the addresses a captured graph reads
             k.copy_(k.index_select(0, index))
             v.copy_(v.index_select(0, index))
-        for c in self.cache:
-            c.reorder(index)
 
 
 def start(decoder: TextDecoder, memory: VisualMemory, prompts: Sequence[Tensor],

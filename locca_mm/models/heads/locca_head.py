@@ -2,7 +2,6 @@
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -17,7 +16,7 @@ from ..layers import AttentionPool
 from ..text import VisualMemory
 from .detect_sequence import detect_sequence
 from .gcap_decoding import box_instances, detect_beams, gcap_mixed
-from .static_rows import gaussian_loc_loss, masked_loss_sum, row_length, static_losses
+from .static_rows import ce_sum, gaussian_loc_loss, masked_loss_sum, row_length, static_losses
 
 __all__ = ['LocCaHead', 'zero_loss', 'to_input_frame', 'to_original']
 
@@ -74,12 +73,9 @@ class LocCaHead(BaseModule):
             pools the visual tokens with an attentional pooler before the
             decoder attends to them (CoCa); None attends to the tokens directly.
         memory_dims (int, optional): width of the visual tokens (set by the model).
-        static_shapes (bool): lay the training rows out in static shapes (rows
-            padded to multiples of ``shape_bucket``, all Cap rows in one call at
-            ``max_length`` with a per-row mask, the loss over every position with
-            the others ignored): one graph for ``torch.compile`` and CUDA graphs,
-            the same losses up to float rounding (:mod:`.static_rows`). Defaults
-            to False (rows padded to the batch's longest: the eager layout).
+        static_shapes (bool): the training rows in static shapes (:mod:`.static_rows`):
+            one graph for ``torch.compile``, the same losses up to float rounding.
+            Defaults to False (rows padded to the batch's longest: the eager layout).
         shape_bucket (int): the static layout's row lengths are multiples of it.
     """
 
@@ -156,9 +152,16 @@ class LocCaHead(BaseModule):
 
     def _losses(self, memory: VisualMemory, batches: Dict[str, TaskBatch],
                 tasks: Sequence[str]) -> Dict[str, Tensor]:
-        """``loss_<task>`` of ``tasks``: their rows' decoder calls share one embedding lookup."""
-        if self.static_shapes:
-            return static_losses(self, memory, batches, tasks, lambda m: zero_loss(m.kv[0][0]))
+        """``loss_<task>`` of ``tasks`` in the head's row layout (:func:`zero_loss`: no rows)."""
+        losses = static_losses(self, memory, batches, tasks) if self.static_shapes else \
+            self._dynamic_losses(memory, batches, tasks)
+        return {f'loss_{t}': losses[t] if t in losses else zero_loss(memory.kv[0][0])
+                for t in tasks}
+
+    def _dynamic_losses(self, memory: VisualMemory, batches: Dict[str, TaskBatch],
+                        tasks: Sequence[str]) -> Dict[str, Tensor]:
+        """task -> weighted loss of the tasks with rows, padded to the batch's longest; their
+        decoder calls share one embedding lookup."""
         groups = [(task, rows, par) for task in tasks
                   for rows, par in self._row_groups(task, batches.get(task))]
         embeds = self.decoder.embed_inputs(
@@ -170,8 +173,7 @@ class LocCaHead(BaseModule):
             s, n = self._loss_sum(logits, rows)
             total, count = sums.get(task, (None, 0))
             sums[task] = (s if total is None else total + s, count + n)
-        return {f'loss_{task}': self._weighted(task, *sums[task]) if task in sums
-                else zero_loss(memory.kv[0][0]) for task in tasks}
+        return {task: self._weighted(task, *sums[task]) for task in sums}
 
     def loss_and_text_embedding(self, memory: VisualMemory, batches: Dict[str, TaskBatch]
                                 ) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
@@ -258,11 +260,9 @@ class LocCaHead(BaseModule):
         if targets.numel() == 0:
             return zero_loss(logits), 0
         if not self.loc_sigma:
-            return F.cross_entropy(logits, targets, label_smoothing=self.label_smoothing,
-                                   reduction='sum'), targets.numel()
+            return ce_sum(self, logits, targets), targets.numel()
         is_loc = self.tokenizer.text_tokenizer.is_loc(targets)
-        plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
-                                label_smoothing=self.label_smoothing, reduction='sum')
+        plain = ce_sum(self, logits, targets.masked_fill(is_loc, -100))
         return plain + gaussian_loc_loss(self, logits[is_loc], targets[is_loc]), targets.numel()
 
     # ------------------------------------------------------------------ scoring

@@ -35,19 +35,20 @@ from locca_mm.structures import TaskBatch
 
 from ..text import VisualMemory
 
-__all__ = ['static_losses', 'masked_loss_sum', 'gaussian_loc_loss', 'row_length', 'bucketed']
+__all__ = ['static_losses', 'masked_loss_sum', 'ce_sum', 'gaussian_loc_loss', 'row_length',
+           'bucketed']
 
 
 def static_losses(head, memory: VisualMemory, batches: Dict[str, TaskBatch],
-                  tasks: Sequence[str], zero) -> Dict[str, Tensor]:
-    """``loss_<task>`` of ``tasks`` in static shapes (module docstring).
+                  tasks: Sequence[str]) -> Dict[str, Tensor]:
+    """task -> weighted loss of those of ``tasks`` that have rows, in static shapes (module
+    docstring).
 
     Args:
         head: the :class:`LocCaHead`.
         memory: visual memory of the B images.
-        batches: task -> rows (a task may be absent or have no rows: ``zero``).
+        batches: task -> rows (a task may be absent or have no rows: left out).
         tasks: the tasks to compute, in the head's order (the parallel draw's order).
-        zero: the loss of a task without rows, a function of the memory.
     """
     groups: Dict[int, List[Tuple[str, Optional[Tensor]]]] = {}
     for task in tasks:
@@ -69,10 +70,8 @@ def static_losses(head, memory: VisualMemory, batches: Dict[str, TaskBatch],
         logits = head.decoder(tokens, memory.index_select(_join_rows(parts)), parallel=par,
                               input_embeds=embed)
         for task, part, out in zip(group, parts, logits.split([b.num_rows for b in parts])):
-            total, count = masked_loss_sum(head, out, part)
-            losses[f'loss_{task}'] = head._weighted(task, total, count)
-    return {f'loss_{t}': losses[f'loss_{t}'] if f'loss_{t}' in losses else zero(memory)
-            for t in tasks}
+            losses[task] = head._weighted(task, *masked_loss_sum(head, out, part))
+    return losses
 
 
 def row_length(head, task: str, batch: TaskBatch, parallel: Optional[Tensor]) -> int:
@@ -115,15 +114,17 @@ def masked_loss_sum(head, logits: Tensor, batch: TaskBatch) -> Tuple[Tensor, Ten
     targets = batch.tokens.masked_fill(~mask, -100).flatten()
     logits = logits.flatten(0, 1).float()
     if not head.loc_sigma:
-        total = F.cross_entropy(logits, targets, ignore_index=-100,
-                                label_smoothing=head.label_smoothing, reduction='sum')
-        return total, mask.sum()
-    vocab = head.tokenizer.text_tokenizer
-    is_loc = vocab.is_loc(batch.tokens.flatten()) & mask.flatten()
-    plain = F.cross_entropy(logits, targets.masked_fill(is_loc, -100), ignore_index=-100,
-                            label_smoothing=head.label_smoothing, reduction='sum')
-    gaussian = gaussian_loc_loss(head, logits, batch.tokens.flatten(), is_loc)
-    return plain + gaussian, mask.sum()
+        return ce_sum(head, logits, targets), mask.sum()
+    is_loc = head.tokenizer.text_tokenizer.is_loc(batch.tokens.flatten()) & mask.flatten()
+    plain = ce_sum(head, logits, targets.masked_fill(is_loc, -100))
+    return plain + gaussian_loc_loss(head, logits, batch.tokens.flatten(), is_loc), mask.sum()
+
+
+def ce_sum(head, logits: Tensor, targets: Tensor) -> Tensor:
+    """Summed cross-entropy of ``logits [N, V]`` against ``targets [N]`` (-100: ignored) with
+    the head's label smoothing: the plain part of every task loss, in both layouts."""
+    return F.cross_entropy(logits, targets, ignore_index=-100,
+                           label_smoothing=head.label_smoothing, reduction='sum')
 
 
 def gaussian_loc_loss(head, logits: Tensor, targets: Tensor,

@@ -102,7 +102,7 @@ class KVCache:
             self.k = self.k.index_select(0, index)
             self.v = self.v.index_select(0, index)
 
-    def positions(self, t: int, capacity: int, device) -> Tuple[Tensor, Tensor]:
+    def positions(self, t: int, device) -> Tuple[Tensor, Tensor]:
         """Positions of ``t`` new queries and of the keys they see: (cached .. cached + t,
         0 .. cached + t)."""
         return (torch.arange(self.length, self.length + t, device=device),
@@ -154,7 +154,7 @@ class StaticKVCache:
             self.k.copy_(self.k.index_select(0, index))
             self.v.copy_(self.v.index_select(0, index))
 
-    def positions(self, t: int, capacity: int, device) -> Tuple[Tensor, Tensor]:
+    def positions(self, t: int, device) -> Tuple[Tensor, Tensor]:
         """Positions of ``t`` new queries and of the keys they see: (write_at .. write_at + t,
         0 .. capacity)."""
         return (self.write_at + torch.arange(t, device=device),

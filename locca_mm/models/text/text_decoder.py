@@ -288,7 +288,7 @@ class TextDecoder(TextTransformer):
             logits [B, t, V].
         """
         x = self.token_embed(inputs) + self.pos_embed[0, positions]
-        q_pos, k_pos = cache[0].positions(inputs.shape[1], max_len, inputs.device)
+        q_pos, k_pos = cache[0].positions(inputs.shape[1], inputs.device)
         allowed = (k_pos[None, :] <= q_pos[:, None])[None] & key_valid[:, None, :]
         x = self._run_blocks(x, memory, 0, allowed[:, None], False, cache, max_len)
         return self._logits(x, None)
