@@ -79,14 +79,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _autocast(device, enabled=True):
-    import torch
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else \
-        contextlib.nullcontext()
-
-
 def _loss(model, data, amp):
-    with _autocast(data['inputs'].device, amp):
+    from locca_mm.cli.bench.common import autocast
+    with autocast(amp, data['inputs'].device):
         losses = model(**data, mode='loss')
     return sum(v for k, v in losses.items() if 'loss' in k)
 
@@ -139,6 +134,7 @@ def _time_train(args, device, models, data, out):
 
     from locca_mm.cli.bench.common import (
         PEAK_TFLOPS,
+        autocast,
         compiled_train_step,
         forward_flops,
         profile_top,
@@ -167,7 +163,7 @@ def _time_train(args, device, models, data, out):
     out['peak_bf16_tflops'] = peak
     out['achieved_tflops'], out['mfu'] = {}, {}
     for k in TRAIN_MODELS:
-        with _autocast(device):
+        with autocast(True, device):
             flops = 3 * forward_flops(models[f'{k}_eager'], data[f'{k}_eager'])
         for how in ('eager', 'compiled'):
             t = times[f'{k}_{how}']
@@ -182,16 +178,10 @@ def _time_train(args, device, models, data, out):
 def check_decode(args, tokfile, device, out):
     """Greedy decoding of 64 tokens at batch 8 and 64 (2 with ``--quick``): uncached, and
     the dynamic, static and compiled (CUDA graphs) KV caches."""
-    import torch
-
-    from locca_mm.cli.bench.common import build
+    from locca_mm.cli.bench.common import decoding_model
     from locca_mm.cli.bench.gpu_goals import decode_rates
-    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
-    model.eval()
-    with torch.no_grad():
-        for p in model.head.decoder.logit_layer.parameters():  # non-trivial logits
-            torch.nn.init.normal_(p, std=0.02)
-    out['decode'] = {f'b{n}': decode_rates(model, n, 64, args.amp, args.reps)
+    model = decoding_model(tokfile, args.quick, device)
+    out['decode'] = {f'b{n}': decode_rates(model, n, 64, args.amp, max(3, args.reps))
                      for n in ((2, ) if args.quick else (8, 64))}
 
 
@@ -219,12 +209,12 @@ def check_fsdp(args, tokfile, device, out):
     """One FSDP2Strategy step (bf16 parameters, fp32 reduction) on one process."""
     import torch
 
-    from locca_mm.cli.bench.common import batch_for, build, time_it, to_device
+    from locca_mm.cli.bench.common import autocast, batch_for, build, time_it, to_device
     from locca_mm.engine.strategies.fsdp2 import FSDP2Strategy
     model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device)
     img = model.backbone.img_size[0]
     data = to_device(batch_for(model, min(args.batch, 64), img), device)
-    with torch.no_grad(), _autocast(device):
+    with torch.no_grad(), autocast(True, device):
         reference = _loss(model, data, amp=True).item()
     with _one_process_group(device):
         strategy = FSDP2Strategy(mixed_precision='bfloat16')

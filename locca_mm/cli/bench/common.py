@@ -144,11 +144,13 @@ def to_device(data, device):
     return data
 
 
-def train_step(model, data, amp=False):
+def train_step(model, data, amp=False, fused=False):
     """One optimisation step of ``model`` on ``data`` (forward, backward, AdamW), as a
-    function of no arguments (``amp``: bfloat16 autocast)."""
+    function of no arguments (``amp``: bfloat16 autocast; ``fused``: AdamW's fused
+    kernel)."""
     import torch
-    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5,
+                              fused=fused)
     device = data['inputs'].device
 
     def step():
@@ -170,21 +172,20 @@ def compiled_train_step(model, data, amp=False, backend: str = 'inductor'):
     import torch
     if model.head is not None:
         model.head.static_shapes = True
-    loss_fn = torch.compile(model.loss, fullgraph=True, dynamic=False, backend=backend)
-    device = data['inputs'].device
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=1e-5, fused=device.type == 'cuda')
-    args = (data['inputs'], data.get('data_samples'), data['task_batches'])
+    model.loss = torch.compile(model.loss, fullgraph=True, dynamic=False, backend=backend)
+    return train_step(model, data, amp, fused=data['inputs'].device.type == 'cuda')
 
-    def step():
-        with autocast(amp, device):
-            losses = loss_fn(*args)
-            loss = sum(v for k, v in losses.items() if 'loss' in k)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
 
-    return step
+def decoding_model(tokenizer_file: str, quick: bool, device):
+    """The LocCa-B decoder (tiny if ``quick``) in eval mode on ``device``, its zero-initialised
+    logit layer drawn from N(0, 0.02) so that decoding picks varied tokens."""
+    import torch
+    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokenizer_file, quick)
+    model = model.to(device).eval()
+    with torch.no_grad():
+        for p in model.head.decoder.logit_layer.parameters():
+            torch.nn.init.normal_(p, std=0.02)
+    return model
 
 
 def forward_flops(model, data, per_task_kv: bool = False) -> float:

@@ -3,7 +3,7 @@
 the training batch that fits (:func:`fit_batch`) and greedy decoding with each KV cache
 layout (:func:`decode_rates`).
 """
-from .common import autocast, sync, time_each
+from .common import autocast, sync, time_each, time_it
 
 #: goal -> (where the value is in the JSON, comparison, target, what it asks). Targets are
 #: for one H100 / H200, ViT-B/16, bfloat16 (the GPU speed goals of the project).
@@ -72,10 +72,11 @@ def fit_batch(step_for, device, start: int, floor: int = 256) -> dict:
     raise RuntimeError(f'no training batch fits: {tried}')
 
 
-def decode_rates(model, n: int, new: int, amp: bool, reps: int) -> dict:
-    """Greedy decoding of ``new`` tokens for ``n`` Cap prompts over memory computed once:
-    seconds and new tokens/s of each KV cache layout, and each one's speed over the
-    uncached decode (which re-runs the whole prefix every step)."""
+def decode_rates(model, n: int, new: int, amp: bool, reps: int, layouts=None) -> dict:
+    """Greedy decoding of ``new`` tokens for ``n`` Cap prompts over memory computed once
+    (``encode_s``, outside the timed decodes): seconds and new tokens/s of each KV cache
+    layout (``layouts``, default all of ``DECODE_CACHES``) and of the uncached decode (which
+    re-runs the whole prefix every step), and each one's speed over the uncached one."""
     import torch
 
     from locca_mm.models.decoding import DECODE_CACHES, TextConstraint, generate
@@ -83,11 +84,17 @@ def decode_rates(model, n: int, new: int, amp: bool, reps: int) -> dict:
     device = next(model.parameters()).device
     img = model.backbone.img_size[0]
     images = torch.randn(n, 3, img, img, generator=torch.Generator().manual_seed(0)).to(device)
-    with torch.no_grad(), autocast(amp, device):
-        memory = model.head.project_memory(model.extract_feat(images))
+
+    def encode():
+        with torch.no_grad(), autocast(amp, device):
+            return model.head.project_memory(model.extract_feat(images))
+
+    encode_s = time_it(encode, 1)
+    memory = encode()
     constraint = TextConstraint(text.text_token_mask(), text.eos_id, min_tokens=new)
     prompts = [model.tokenizer.prompt('cap').to(device)] * n
-    variants = dict(uncached=dict(use_cache=False), **DECODE_CACHES)
+    variants = dict(uncached=dict(use_cache=False),
+                    **{k: DECODE_CACHES[k] for k in (layouts or DECODE_CACHES)})
 
     def run(kw):
         def call():
@@ -96,10 +103,9 @@ def decode_rates(model, n: int, new: int, amp: bool, reps: int) -> dict:
                          **kw)
         return call
 
-    times = dict(zip(variants, time_each([run(kw) for kw in variants.values()],
-                                         max(3, reps))))
+    times = dict(zip(variants, time_each([run(kw) for kw in variants.values()], reps)))
     best = min((k for k in variants if k != 'uncached'), key=times.get)
-    return dict(seconds={k: round(t, 4) for k, t in times.items()},
+    return dict(encode_s=round(encode_s, 4), seconds={k: round(t, 4) for k, t in times.items()},
                 tokens_per_s_each={k: round(n * new / t, 1) for k, t in times.items()},
                 speedup_each={k: round(times['uncached'] / t, 2) for k, t in times.items()},
                 best=best, tokens_per_s=round(n * new / times[best], 1),

@@ -16,6 +16,7 @@ from .common import (
     batch_for,
     build,
     compiled_train_step,
+    decoding_model,
     encoder_flops,
     forward_flops,
     profile_top,
@@ -62,40 +63,16 @@ def bench_train(args, tokfile, device, out):
 
 
 def bench_decode(args, tokfile, device, out):
-    """Greedy decoding of 64 new tokens with and without the KV cache (the visual memory
-    computed once, before the timed loop)."""
-    import torch
-
-    from locca_mm.models.decoding import TextConstraint, generate
-    model = build('locca/locca_vit-b16_256xb32-1100k_webli', tokfile, args.quick).to(device).eval()
-    text = model.tokenizer.text_tokenizer
-    with torch.no_grad():
-        for p in model.head.decoder.logit_layer.parameters():  # non-trivial logits
-            torch.nn.init.normal_(p, std=0.02)
-    n, new = min(args.batch, 8), 64
-    img = model.backbone.img_size[0]
-    images = torch.randn(n, 3, img, img, device=device)
-    constraint = TextConstraint(text.text_token_mask(), text.eos_id, min_tokens=new)
-    prompt = [model.tokenizer.prompt('cap').to(device)] * n
-
-    def encode():
-        with torch.no_grad(), autocast(args.amp, device):
-            return model.head.project_memory(model.extract_feat(images))
-
-    # The images are encoded once, outside the timed decoding (the cache concerns the decoder).
-    out['decode_encode_s'] = round(time_it(encode, 1), 4)
-    memory = encode()
-
-    def run(use_cache):
-        with torch.no_grad(), autocast(args.amp, device):
-            generate(model.head.decoder, memory, prompt, constraint, text.eos_id, new,
-                     use_cache=use_cache)
-
-    t_cached, t_uncached = time_each([lambda: run(True), lambda: run(False)],
-                                     max(1, args.reps // 2))
-    out['decode_tokens_per_s'] = dict(cached=round(n * new / t_cached, 1),
-                                      uncached=round(n * new / t_uncached, 1))
-    out['kv_cache_speedup'] = round(t_uncached / t_cached, 2)
+    """Greedy decoding of 64 new tokens with the (dynamic) KV cache and without (the visual
+    memory computed once, before the timed loop: the cache concerns the decoder)."""
+    from .gpu_goals import decode_rates
+    new = 64
+    rates = decode_rates(decoding_model(tokfile, args.quick, device), min(args.batch, 8), new,
+                         args.amp, max(1, args.reps // 2), layouts=('dynamic', ))
+    out['decode_encode_s'] = rates['encode_s']
+    out['decode_tokens_per_s'] = dict(cached=rates['tokens_per_s_each']['dynamic'],
+                                      uncached=rates['tokens_per_s_each']['uncached'])
+    out['kv_cache_speedup'] = rates['speedup_each']['dynamic']
     out['decode_new_tokens'] = new
 
 
